@@ -1,0 +1,101 @@
+// The ports the core needs. Runtimes (src/runtime/*) build them from adapters (src/adapters/*);
+// app, routes and domain code only ever see these interfaces.
+import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
+import type { ExtractTablesWithRelations } from 'drizzle-orm';
+import type { Context } from 'hono';
+import type * as schema from './db/schema';
+import type { Config } from './config';
+import type { StoredEvent } from './domain/events';
+import type { Limiter } from './domain/rate-limit';
+import type { SessionCache } from './domain/session-cache';
+
+export type Schema = typeof schema;
+export type Db = PgDatabase<PgQueryResultHKT, Schema>;
+export type Tx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>;
+/** Anything that runs queries: the database or an open transaction. */
+export type Executor = Db | Tx;
+
+export interface Clock {
+  now(): Date;
+}
+
+export interface BlobPart {
+  index: number;
+  etag: string;
+}
+
+export interface StoredPart {
+  etag: string;
+  /** Hex SHA-256 of the bytes as they were stored. */
+  sha256: string;
+  size: number;
+}
+
+export interface BlobBody {
+  body: ReadableStream<Uint8Array>;
+  size: number;
+}
+
+/** Encrypted media storage, modelled on R2 multipart uploads with equal-size parts. */
+export interface BlobStore {
+  /** Starts a multipart upload and returns its handle (R2's uploadId; null where none is needed). */
+  createUpload(key: string): Promise<string | null>;
+  /** Streams one part to storage. Rejects with PartSizeError when the stream is not `size` bytes. */
+  putPart(key: string, handle: string | null, index: number, body: ReadableStream<Uint8Array>, size: number): Promise<StoredPart>;
+  completeUpload(key: string, handle: string | null, parts: BlobPart[], partSizes: number[]): Promise<void>;
+  abortUpload(key: string, handle: string | null): Promise<void>;
+  /** A completed object, or the byte range [offset, offset + length). Null when absent. */
+  get(key: string, range?: { offset: number; length: number }): Promise<BlobBody | null>;
+  /** Deletes a completed object and any parts; absent is fine. */
+  delete(key: string, handle: string | null): Promise<void>;
+  ping(): Promise<void>;
+}
+
+export class PartSizeError extends Error {}
+
+/** Delivers committed events to live sockets (hub + NOTIFY on Node, Durable Object on Workers). */
+export interface Fanout {
+  publish(groupId: string, events: StoredEvent[]): Promise<void>;
+}
+
+export interface LiveRequest {
+  groupId: string;
+  userId: string;
+  sessionId: string;
+  tokenExpiresAt: number;
+  afterSeq: number | null;
+}
+
+/** Turns an authorized request into a live socket; runtime-specific. */
+export interface LiveGateway {
+  upgrade(c: Context, request: LiveRequest): Promise<Response> | Response;
+  /** Sockets of this user in this orbit on this server (Node) or in the room (Workers). */
+  countSockets(groupId: string, userId: string): Promise<number>;
+}
+
+export interface PasswordHasher {
+  hash(password: string): Promise<string>;
+  verify(encoded: string, password: string): Promise<boolean>;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+export interface Logger {
+  log(level: LogLevel, fields: Record<string, unknown>): void;
+}
+
+export interface Deps {
+  config: Config;
+  db: Db;
+  blobs: BlobStore;
+  fanout: Fanout;
+  live: LiveGateway;
+  clock: Clock;
+  limiter: Limiter;
+  hasher: PasswordHasher;
+  sessions: SessionCache;
+  logger: Logger;
+  /** The client's address (CF-Connecting-IP on Workers; socket or trusted proxy header on Node). */
+  clientIp(c: Context): string;
+  /** Work that may finish after the response (Workers: waitUntil). Never throws. */
+  defer(work: Promise<unknown>): void;
+}

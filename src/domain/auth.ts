@@ -1,0 +1,205 @@
+// Accounts and sessions: registration, login, rotating refresh tokens with a 30 s reuse grace.
+import { and, eq, isNull, sql } from 'drizzle-orm';
+import { refreshTokens, retiredUsernames, sessions, users } from '../db/schema';
+import type { Deps, Executor } from '../deps';
+import { AppError } from './errors';
+import { joinByInvite } from './groups';
+import { limitKey, limits } from './limits';
+import { consume, ensureBelow } from './rate-limit';
+import { ACCESS_TTL_SEC, hashOpaqueToken, newOpaqueToken, signAccessToken } from './tokens';
+import type { StoredEvent } from './events';
+import { findUserByName, userView, type UserRow } from './users';
+import type { PublicJwk } from './jwk';
+
+const DAY = 86_400_000;
+export const REFRESH_IDLE_MS = 30 * DAY;
+export const REFRESH_ABSOLUTE_MS = 90 * DAY;
+export const REUSE_GRACE_MS = 30_000;
+
+// A real argon2id hash (of a random password) at the parameters we use: verifying an unknown
+// username against it costs the same as verifying a known one.
+const DUMMY_HASH = '$argon2id$v=19$m=19456,t=2,p=1$fcDy0xYOxCcYaU4upFEiTA$jsoOwDJSPHVx7m2k3f4X5UzYjUvzGqAsschV7ZIHO9c';
+
+type AuthDeps = Pick<Deps, 'db' | 'config' | 'clock' | 'hasher' | 'limiter' | 'sessions'>;
+
+export interface TokenPair {
+  access_token: string;
+  refresh_token: string;
+  expires_in: number;
+}
+
+async function issueTokens(deps: AuthDeps, tx: Executor, userId: string, sessionId: string, now: Date): Promise<TokenPair> {
+  const refresh = await newOpaqueToken();
+  await tx.insert(refreshTokens).values({ tokenHash: refresh.hash, sessionId, createdAt: now });
+  return {
+    access_token: await signAccessToken(deps.config.jwtSecret, userId, sessionId, now),
+    refresh_token: refresh.token,
+    expires_in: ACCESS_TTL_SEC,
+  };
+}
+
+async function startSession(deps: AuthDeps, tx: Executor, userId: string, userAgent: string | undefined, now: Date): Promise<TokenPair> {
+  const [session] = await tx
+    .insert(sessions)
+    .values({ userId, createdAt: now, lastUsedAt: now, expiresAt: new Date(now.getTime() + REFRESH_ABSOLUTE_MS), userAgent: userAgent?.slice(0, 256) ?? null })
+    .returning({ id: sessions.id });
+  return issueTokens(deps, tx, userId, session!.id, now);
+}
+
+export async function register(
+  deps: AuthDeps,
+  input: { username: string; password: string; publicKey: PublicJwk; inviteCode?: string; ip: string; userAgent?: string },
+): Promise<{ user: ReturnType<typeof userView>; tokens: TokenPair; events: StoredEvent[] }> {
+  const { config, clock, limiter } = deps;
+  if (config.REGISTRATION === 'closed') throw new AppError('FORBIDDEN', 'Registration is closed on this server.');
+  if (config.REGISTRATION === 'invite' && !input.inviteCode) {
+    throw new AppError('VALIDATION_ERROR', 'An invite_code is required to register on this server.', { field: 'invite_code' });
+  }
+  const budget = limits(config);
+  await consume(limiter, clock, [{ key: limitKey.registerIp(input.ip), window: budget.registrationsPerIp }]);
+  if (input.inviteCode) await ensureJoinBudget(deps, undefined, input.ip);
+
+  const lower = input.username.toLowerCase();
+  const taken = async (db: Executor) => {
+    const [u] = await db.select({ id: users.id }).from(users).where(eq(users.usernameLower, lower));
+    const [r] = await db.select({ u: retiredUsernames.usernameLower }).from(retiredUsernames).where(eq(retiredUsernames.usernameLower, lower));
+    return Boolean(u || r);
+  };
+  // Checked before hashing so a taken name costs no argon2 work; checked again by the unique index.
+  if (await taken(deps.db)) throw usernameTaken();
+  const passwordHash = await deps.hasher.hash(input.password);
+  const now = clock.now();
+  try {
+    return await deps.db.transaction(async (tx) => {
+      if (await taken(tx)) throw usernameTaken();
+      const [user] = await tx
+        .insert(users)
+        .values({ username: input.username, usernameLower: lower, passwordHash, publicKey: input.publicKey, createdAt: now })
+        .returning();
+      const events: StoredEvent[] = [];
+      if (input.inviteCode) {
+        const joined = await joinByInvite(tx, config.jwtSecret, { userId: user!.id, code: input.inviteCode, now });
+        events.push(joined.event);
+      }
+      const tokens = await startSession(deps, tx, user!.id, input.userAgent, now);
+      return { user: userView(user!), tokens, events };
+    });
+  } catch (err) {
+    if (isUniqueViolation(err)) throw usernameTaken();
+    if (err instanceof AppError && err.code === 'NOT_FOUND' && input.inviteCode) await countFailedJoin(deps, undefined, input.ip);
+    throw err;
+  }
+}
+
+const usernameTaken = () => new AppError('CONFLICT', 'This username is taken.', { field: 'username' });
+
+export function isUniqueViolation(err: unknown): boolean {
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    if ((e as { code?: unknown }).code === '23505') return true;
+  }
+  return false;
+}
+
+/** Refuses before any argon2 work when this username or address has too many recent failures. */
+export async function ensurePasswordBudget(deps: AuthDeps, username: string, ip: string): Promise<void> {
+  const budget = limits(deps.config);
+  await ensureBelow(deps.limiter, deps.clock, [
+    { key: limitKey.passwordUser(username), window: budget.passwordFailuresPerUsername },
+    { key: limitKey.passwordIp(ip), window: budget.passwordFailuresPerIp },
+  ]);
+}
+
+export async function countPasswordFailure(deps: AuthDeps, username: string, ip: string): Promise<void> {
+  if (!deps.limiter.enabled) return;
+  const budget = limits(deps.config);
+  await deps.limiter.hit(limitKey.passwordUser(username), budget.passwordFailuresPerUsername);
+  await deps.limiter.hit(limitKey.passwordIp(ip), budget.passwordFailuresPerIp);
+}
+
+/** Checks a password with the login budgets (login, password change, account deletion). */
+export async function checkPassword(deps: AuthDeps, user: UserRow | undefined, username: string, password: string, ip: string): Promise<UserRow> {
+  await ensurePasswordBudget(deps, username, ip);
+  const ok = await deps.hasher.verify(user?.passwordHash ?? DUMMY_HASH, password);
+  if (!ok || !user) {
+    await countPasswordFailure(deps, username, ip);
+    throw new AppError('INVALID_CREDENTIALS');
+  }
+  return user;
+}
+
+export async function login(deps: AuthDeps, input: { username: string; password: string; ip: string; userAgent?: string }) {
+  const user = await checkPassword(deps, await findUserByName(deps.db, input.username), input.username, input.password, input.ip);
+  const now = deps.clock.now();
+  const tokens = await deps.db.transaction((tx) => startSession(deps, tx, user.id, input.userAgent, now));
+  return { user: userView(user), tokens };
+}
+
+/**
+ * Rotates a refresh token. One conditional write decides which request rotates it; a token
+ * already rotated less than 30 s ago (a lost response, a second window) yields another fresh
+ * pair of the same family; older reuse revokes the family.
+ */
+export async function refresh(deps: AuthDeps, input: { refreshToken: string; ip: string }): Promise<{ user: ReturnType<typeof userView>; tokens: TokenPair }> {
+  await consume(deps.limiter, deps.clock, [{ key: limitKey.refreshIp(input.ip), window: limits(deps.config).refreshesPerIp }]);
+  const hash = await hashOpaqueToken(input.refreshToken);
+  const now = deps.clock.now();
+  const invalid = () => new AppError('UNAUTHENTICATED', 'This refresh token is not valid; please log in again.');
+  const outcome = await deps.db.transaction(async (tx) => {
+    const [found] = await tx
+      .select({ session: sessions, rotatedAt: refreshTokens.rotatedAt })
+      .from(refreshTokens)
+      .innerJoin(sessions, eq(sessions.id, refreshTokens.sessionId))
+      .where(eq(refreshTokens.tokenHash, hash));
+    if (!found) return { error: invalid() };
+    const { session } = found;
+    if (session.revokedAt || session.expiresAt <= now || session.lastUsedAt.getTime() + REFRESH_IDLE_MS <= now.getTime()) {
+      return { error: invalid() };
+    }
+    const rotated = await tx
+      .update(refreshTokens)
+      .set({ rotatedAt: now })
+      .where(and(eq(refreshTokens.tokenHash, hash), isNull(refreshTokens.rotatedAt)))
+      .returning({ at: refreshTokens.rotatedAt });
+    if (!rotated.length) {
+      const [again] = await tx.select({ rotatedAt: refreshTokens.rotatedAt }).from(refreshTokens).where(eq(refreshTokens.tokenHash, hash));
+      if (!again?.rotatedAt || now.getTime() - again.rotatedAt.getTime() > REUSE_GRACE_MS) {
+        await tx.update(sessions).set({ revokedAt: now }).where(and(eq(sessions.id, session.id), isNull(sessions.revokedAt)));
+        return { error: invalid(), revoked: session.id };
+      }
+    }
+    await tx.update(sessions).set({ lastUsedAt: now }).where(eq(sessions.id, session.id));
+    const [user] = await tx.select().from(users).where(eq(users.id, session.userId));
+    return { user: userView(user!), tokens: await issueTokens(deps, tx, session.userId, session.id, now) };
+  });
+  if ('revoked' in outcome && outcome.revoked) deps.sessions.forget(outcome.revoked);
+  if (outcome.error) throw outcome.error;
+  return { user: outcome.user!, tokens: outcome.tokens! };
+}
+
+export async function logout(deps: AuthDeps, refreshToken: string): Promise<void> {
+  const hash = await hashOpaqueToken(refreshToken);
+  const [row] = await deps.db
+    .update(sessions)
+    .set({ revokedAt: deps.clock.now() })
+    .where(and(isNull(sessions.revokedAt), sql`${sessions.id} = (select ${refreshTokens.sessionId} from ${refreshTokens} where ${refreshTokens.tokenHash} = ${hash})`))
+    .returning({ id: sessions.id });
+  if (row) deps.sessions.forget(row.id);
+}
+
+/** Refuses a join attempt when this user, this address or the whole server failed too often. */
+export async function ensureJoinBudget(deps: AuthDeps, userId: string | undefined, ip: string): Promise<void> {
+  const budget = limits(deps.config);
+  await ensureBelow(deps.limiter, deps.clock, [
+    ...(userId ? [{ key: limitKey.joinUser(userId), window: budget.failedJoinsPerUser }] : []),
+    { key: limitKey.joinIp(ip), window: budget.failedJoinsPerIp },
+    { key: limitKey.joinGlobal(), window: budget.failedJoinsGlobal },
+  ]);
+}
+
+export async function countFailedJoin(deps: AuthDeps, userId: string | undefined, ip: string): Promise<void> {
+  if (!deps.limiter.enabled) return;
+  const budget = limits(deps.config);
+  if (userId) await deps.limiter.hit(limitKey.joinUser(userId), budget.failedJoinsPerUser);
+  await deps.limiter.hit(limitKey.joinIp(ip), budget.failedJoinsPerIp);
+  await deps.limiter.hit(limitKey.joinGlobal(), budget.failedJoinsGlobal);
+}

@@ -1,0 +1,52 @@
+// Byte helpers for both runtimes. Buffer exists in Node and in workerd with nodejs_compat;
+// it is the fastest base64 codec on both.
+const B64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+export function isBase64(value: string): boolean {
+  return B64.test(value);
+}
+
+/** Decoded byte length of a valid base64 string, without decoding it. */
+export function base64DecodedLength(value: string): number {
+  const padding = value.endsWith('==') ? 2 : value.endsWith('=') ? 1 : 0;
+  return (value.length / 4) * 3 - padding;
+}
+
+export function base64ToBytes(value: string): Uint8Array {
+  return Buffer.from(value, 'base64');
+}
+
+export function bytesToBase64(value: Uint8Array | string): string {
+  // PGlite hands bytea back as Uint8Array, pg and neon as Buffer; a hex string only if a driver skips parsing.
+  if (typeof value === 'string') return Buffer.from(value.replace(/^\\x/, ''), 'hex').toString('base64');
+  return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('base64');
+}
+
+export function bytesToHex(value: Uint8Array): string {
+  return Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString('hex');
+}
+
+export function base64url(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url');
+}
+
+export function randomBytes(n: number): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(n));
+}
+
+export async function sha256(data: string | Uint8Array): Promise<Uint8Array> {
+  const input = typeof data === 'string' ? new TextEncoder().encode(data) : data;
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', input as Uint8Array<ArrayBuffer>));
+}
+
+const hmacKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>();
+
+/** HMAC-SHA256 with a server secret: for short secrets (invite codes) that a leaked dump must not reveal. */
+export async function hmacSha256(secret: Uint8Array, data: string): Promise<Uint8Array> {
+  let key = hmacKeys.get(secret);
+  if (!key) {
+    key = crypto.subtle.importKey('raw', secret as Uint8Array<ArrayBuffer>, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+    hmacKeys.set(secret, key);
+  }
+  return new Uint8Array(await crypto.subtle.sign('HMAC', await key, new TextEncoder().encode(data)));
+}

@@ -1,0 +1,85 @@
+// Invite codes: 8 characters [A-Za-z0-9] drawn without bias from a CSPRNG, stored only as an
+// HMAC under the server secret (a leaked database does not reveal usable codes).
+import { and, count, eq, gt, isNull, lt, sql } from 'drizzle-orm';
+import { invites } from '../db/schema';
+import type { Executor } from '../deps';
+import { hmacSha256, randomBytes } from './bytes';
+import { AppError } from './errors';
+
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+export const INVITE_CODE = /^[A-Za-z0-9]{8}$/;
+export const MAX_ACTIVE_INVITES = 50;
+export const DEFAULT_INVITE_TTL_SEC = 604_800;
+
+export function generateInviteCode(length = 8): string {
+  let code = '';
+  while (code.length < length) {
+    for (const byte of randomBytes(length * 2)) {
+      // 248 = 4 × 62: bytes at or above it would favour the first letters.
+      if (byte < 248 && code.length < length) code += ALPHABET[byte % 62];
+    }
+  }
+  return code;
+}
+
+export async function hashInviteCode(secret: Uint8Array, code: string): Promise<string> {
+  return Buffer.from(await hmacSha256(secret, `invite:${code}`)).toString('base64');
+}
+
+export type InviteRow = typeof invites.$inferSelect;
+
+export function inviteView(row: Pick<InviteRow, 'id' | 'codeHint' | 'expiresAt' | 'maxUses' | 'uses' | 'createdAt'>, code?: string) {
+  return {
+    id: row.id,
+    code: code ?? null,
+    code_hint: row.codeHint,
+    expires_at: row.expiresAt.toISOString(),
+    max_uses: row.maxUses,
+    uses: row.uses,
+    created_at: row.createdAt.toISOString(),
+  };
+}
+
+export async function createInvite(
+  tx: Executor,
+  secret: Uint8Array,
+  input: { groupId: string; createdBy: string; now: Date; expiresInSec?: number; maxUses?: number },
+) {
+  const [active] = await tx
+    .select({ n: count() })
+    .from(invites)
+    .where(and(eq(invites.groupId, input.groupId), isNull(invites.revokedAt), gt(invites.expiresAt, input.now), lt(invites.uses, invites.maxUses)));
+  if ((active?.n ?? 0) >= MAX_ACTIVE_INVITES) {
+    throw new AppError('CONFLICT', `An orbit has at most ${MAX_ACTIVE_INVITES} active invites; revoke one first.`, { max_active_invites: MAX_ACTIVE_INVITES });
+  }
+  const code = generateInviteCode();
+  const [row] = await tx
+    .insert(invites)
+    .values({
+      groupId: input.groupId,
+      codeHash: await hashInviteCode(secret, code),
+      codeHint: code.slice(0, 2),
+      createdBy: input.createdBy,
+      createdAt: input.now,
+      expiresAt: new Date(input.now.getTime() + (input.expiresInSec ?? DEFAULT_INVITE_TTL_SEC) * 1000),
+      maxUses: input.maxUses ?? 1,
+    })
+    .returning();
+  return { row: row!, code };
+}
+
+/** The invite a code names (optionally row-locked), whether or not it is still usable. */
+export async function findInvite(tx: Executor, secret: Uint8Array, code: string, lock = false): Promise<InviteRow | null> {
+  if (!INVITE_CODE.test(code)) return null;
+  const query = tx.select().from(invites).where(eq(invites.codeHash, await hashInviteCode(secret, code)));
+  const [row] = lock ? await query.for('update') : await query;
+  return row ?? null;
+}
+
+export function isUsable(row: InviteRow, now: Date): boolean {
+  return !row.revokedAt && row.expiresAt > now && row.uses < row.maxUses;
+}
+
+export async function useInvite(tx: Executor, inviteId: string): Promise<void> {
+  await tx.update(invites).set({ uses: sql`${invites.uses} + 1` }).where(eq(invites.id, inviteId));
+}

@@ -1,0 +1,76 @@
+// Fixed-window counters kept in Postgres, so every Node process and every Worker isolate
+// shares them. One upsert per check: the window resets itself when it has ended.
+import { sql } from 'drizzle-orm';
+import { rateLimits } from '../db/schema';
+import type { Clock, Db } from '../deps';
+import { AppError } from './errors';
+
+export interface Window {
+  limit: number;
+  windowSec: number;
+}
+
+export interface Limiter {
+  readonly enabled: boolean;
+  /** Adds `cost` to the key's window; returns the total and when the window ends. */
+  hit(key: string, window: Window, cost?: number): Promise<{ total: number; resetAt: Date }>;
+  /** The current total without adding to it. */
+  peek(key: string): Promise<{ total: number; resetAt: Date } | null>;
+  reset(key: string): Promise<void>;
+}
+
+export function createPgLimiter(db: Db, clock: Clock, enabled: boolean): Limiter {
+  return {
+    enabled,
+    async hit(key, window, cost = 1) {
+      const now = clock.now();
+      const end = new Date(now.getTime() + window.windowSec * 1000);
+      const [row] = await db
+        .insert(rateLimits)
+        .values({ key, windowStart: now, windowEnd: end, hits: cost })
+        .onConflictDoUpdate({
+          target: rateLimits.key,
+          set: {
+            hits: sql`case when ${rateLimits.windowEnd} <= ${now} then ${cost} else ${rateLimits.hits} + ${cost} end`,
+            windowStart: sql`case when ${rateLimits.windowEnd} <= ${now} then ${now} else ${rateLimits.windowStart} end`,
+            windowEnd: sql`case when ${rateLimits.windowEnd} <= ${now} then ${end} else ${rateLimits.windowEnd} end`,
+          },
+        })
+        .returning({ total: rateLimits.hits, resetAt: rateLimits.windowEnd });
+      return row!;
+    },
+    async peek(key) {
+      const rows = await db
+        .select({ total: rateLimits.hits, resetAt: rateLimits.windowEnd })
+        .from(rateLimits)
+        .where(sql`${rateLimits.key} = ${key} and ${rateLimits.windowEnd} > ${clock.now()}`);
+      return rows[0] ?? null;
+    },
+    async reset(key) {
+      await db.delete(rateLimits).where(sql`${rateLimits.key} = ${key}`);
+    },
+  };
+}
+
+export function rateLimited(resetAt: Date, now: Date, details?: Record<string, unknown>): AppError {
+  const retryAfter = Math.max(1, Math.ceil((resetAt.getTime() - now.getTime()) / 1000));
+  return new AppError('RATE_LIMITED', undefined, { retry_after: retryAfter, ...details }, retryAfter);
+}
+
+/** Counts one unit against each window; throws RATE_LIMITED on the first that is over. */
+export async function consume(limiter: Limiter, clock: Clock, checks: Array<{ key: string; window: Window; cost?: number }>): Promise<void> {
+  if (!limiter.enabled) return;
+  for (const check of checks) {
+    const { total, resetAt } = await limiter.hit(check.key, check.window, check.cost);
+    if (total > check.window.limit) throw rateLimited(resetAt, clock.now());
+  }
+}
+
+/** Refuses when any key has already reached its limit (failures counted elsewhere). */
+export async function ensureBelow(limiter: Limiter, clock: Clock, checks: Array<{ key: string; window: Window }>): Promise<void> {
+  if (!limiter.enabled) return;
+  for (const check of checks) {
+    const state = await limiter.peek(check.key);
+    if (state && state.total >= check.window.limit) throw rateLimited(state.resetAt, clock.now());
+  }
+}

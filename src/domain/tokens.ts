@@ -1,0 +1,57 @@
+// Access tokens: short JWTs (HS256 pinned, typ "access", issuer and audience checked) naming the
+// user and the session; refresh tokens and tickets: opaque random strings stored only as hashes.
+import { errors, jwtVerify, SignJWT } from 'jose';
+import { base64url, randomBytes, sha256 } from './bytes';
+import { AppError } from './errors';
+
+export const ACCESS_TTL_SEC = 15 * 60;
+const ISSUER = 'orbital-relay';
+const AUDIENCE = 'orbital';
+const ALG = 'HS256';
+
+export interface AccessClaims {
+  userId: string;
+  sessionId: string;
+  expiresAt: number;
+}
+
+export async function signAccessToken(secret: Uint8Array, userId: string, sessionId: string, now: Date): Promise<string> {
+  const iat = Math.floor(now.getTime() / 1000);
+  return new SignJWT({ sid: sessionId, typ: 'access' })
+    .setProtectedHeader({ alg: ALG, typ: 'JWT' })
+    .setSubject(userId)
+    .setIssuer(ISSUER)
+    .setAudience(AUDIENCE)
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + ACCESS_TTL_SEC)
+    .sign(secret);
+}
+
+export async function verifyAccessToken(secret: Uint8Array, token: string, now: Date): Promise<AccessClaims> {
+  try {
+    const { payload } = await jwtVerify(token, secret, {
+      algorithms: [ALG],
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      requiredClaims: ['sub', 'exp', 'sid'],
+      currentDate: now,
+    });
+    if (payload.typ !== 'access') throw new AppError('UNAUTHENTICATED');
+    if (typeof payload.sid !== 'string' || typeof payload.sub !== 'string') throw new AppError('UNAUTHENTICATED');
+    return { userId: payload.sub, sessionId: payload.sid, expiresAt: payload.exp! };
+  } catch (err) {
+    if (err instanceof errors.JWTExpired) throw new AppError('TOKEN_EXPIRED');
+    throw new AppError('UNAUTHENTICATED', 'The access token is not valid; please log in again.');
+  }
+}
+
+/** 256-bit opaque secret and the hash we keep of it. */
+export async function newOpaqueToken(): Promise<{ token: string; hash: string }> {
+  const token = base64url(randomBytes(32));
+  return { token, hash: await hashOpaqueToken(token) };
+}
+
+/** base64 SHA-256 (the bytea column's app-side form). */
+export async function hashOpaqueToken(token: string): Promise<string> {
+  return Buffer.from(await sha256(token)).toString('base64');
+}

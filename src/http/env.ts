@@ -1,0 +1,17 @@
+import type { Deps } from '../deps';
+
+export interface Auth {
+  userId: string;
+  sessionId: string;
+  /** Unix seconds when the access token expires. */
+  expiresAt: number;
+}
+
+export type AppEnv = {
+  Bindings: Record<string, unknown>;
+  Variables: {
+    deps: Deps;
+    auth: Auth;
+    requestId: string;
+  };
+};

@@ -1,0 +1,67 @@
+// The one place errors become HTTP: the contract's shape, never a stack or internal text.
+import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { AppError, ERROR_STATUS, type ErrorCode } from '../domain/errors';
+import type { AppEnv } from './env';
+
+const STATUS_CODE: Partial<Record<number, ErrorCode>> = {
+  400: 'VALIDATION_ERROR',
+  401: 'UNAUTHENTICATED',
+  403: 'FORBIDDEN',
+  404: 'NOT_FOUND',
+  405: 'METHOD_NOT_ALLOWED',
+  409: 'CONFLICT',
+  410: 'GONE',
+  413: 'PAYLOAD_TOO_LARGE',
+  415: 'UNSUPPORTED_MEDIA_TYPE',
+  416: 'RANGE_NOT_SATISFIABLE',
+  429: 'RATE_LIMITED',
+  503: 'UNAVAILABLE',
+};
+
+export function errorBody(c: Context<AppEnv>, code: ErrorCode, message: string, details?: Record<string, unknown>) {
+  return {
+    error: {
+      code,
+      message,
+      request_id: c.get('requestId') ?? '',
+      ...(details ? { details } : {}),
+    },
+  };
+}
+
+export function sendError(c: Context<AppEnv>, err: AppError): Response {
+  if (err.retryAfter !== undefined) c.header('Retry-After', String(err.retryAfter));
+  return c.json(errorBody(c, err.code, err.message, err.details), err.status as ContentfulStatusCode);
+}
+
+/** Maps anything thrown to the contract's error shape. */
+export function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  if (err instanceof HTTPException) {
+    const code = STATUS_CODE[err.status] ?? (err.status >= 500 ? 'INTERNAL' : 'VALIDATION_ERROR');
+    // Hono's own messages (malformed JSON, unsupported media type) are safe to show; keep them short.
+    const message = err.status < 500 && err.message && err.message.length < 200 ? err.message : undefined;
+    return new AppError(code, message);
+  }
+  return new AppError('INTERNAL');
+}
+
+export function onError(err: unknown, c: Context<AppEnv>): Response {
+  const appError = toAppError(err);
+  if (appError.status >= 500) {
+    const deps = c.get('deps');
+    deps?.logger.log('error', {
+      msg: 'unhandled error',
+      request_id: c.get('requestId'),
+      route: c.req.routePath,
+      error: err instanceof Error ? err.name : typeof err,
+      // Only the first stack frame's location: no messages, which may carry SQL or data.
+      at: err instanceof Error ? err.stack?.split('\n')[1]?.trim() : undefined,
+    });
+  }
+  return sendError(c, appError);
+}
+
+export { ERROR_STATUS };

@@ -1,0 +1,44 @@
+// Schema building blocks shared by every route.
+import { z } from '@hono/zod-openapi';
+import { base64DecodedLength, isBase64 } from '../domain/bytes';
+
+/** Marks a zod issue that must answer 413 instead of 400. */
+export const TOO_LARGE = 'too_large';
+
+/** Standard base64 ciphertext of at most `maxBytes` decoded bytes. */
+export const ciphertext = (maxBytes: number, what = 'ciphertext') =>
+  z
+    .string()
+    .superRefine((value, ctx) => {
+      if (!isBase64(value)) {
+        ctx.addIssue({ code: 'custom', message: `${what} must be standard base64 with padding` });
+      } else if (base64DecodedLength(value) > maxBytes) {
+        ctx.addIssue({ code: 'custom', message: `${what} is larger than ${maxBytes} bytes`, params: { reason: TOO_LARGE, limit: maxBytes } });
+      }
+    })
+    .openapi({ type: 'string', format: 'byte', description: `base64, at most ${maxBytes} decoded bytes` });
+
+export const uuid = z.uuid();
+export const idParam = (name: string) => z.object({ [name]: z.uuid().openapi({ param: { name, in: 'path' } }) });
+
+export const keyEpoch = z.number().int().min(1).max(2_147_483_647);
+
+export const limitQuery = (dflt: number) =>
+  z.coerce.number().int().min(1).max(100).default(dflt).openapi({ param: { name: 'limit', in: 'query' } });
+
+export const cursorQuery = z.string().max(200).optional().openapi({ param: { name: 'cursor', in: 'query' } });
+
+export const timestamp = z.string().openapi({ format: 'date-time' });
+
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.string(),
+      message: z.string(),
+      request_id: z.string(),
+      details: z.record(z.string(), z.unknown()).optional(),
+    }),
+  })
+  .openapi('Error');
+
+export const page = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), next_cursor: z.string().nullable() });

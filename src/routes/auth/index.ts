@@ -1,0 +1,88 @@
+// POST /api/auth/register | login | refresh | logout
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import { login, logout, refresh, register as registerAccount } from '../../domain/auth';
+import { publish } from '../../domain/tx';
+import type { AppEnv } from '../../http/env';
+import { defineRoute } from '../../http/route';
+import { AuthResult, LoginBody, RefreshBody, RegisterBody } from './schemas';
+
+const json = <T>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
+const result = (description: string) => ({ description, content: { 'application/json': { schema: AuthResult } } });
+
+const registerRoute = defineRoute({
+  method: 'post',
+  path: '/api/auth/register',
+  public: true,
+  tags: ['auth'],
+  summary: 'Create an account (joins the invite’s orbit when REGISTRATION=invite)',
+  request: { body: json(RegisterBody) },
+  responses: { 201: result('account created') },
+});
+
+const loginRoute = defineRoute({
+  method: 'post',
+  path: '/api/auth/login',
+  public: true,
+  tags: ['auth'],
+  summary: 'Log in and start a session',
+  request: { body: json(LoginBody) },
+  responses: { 200: result('logged in') },
+});
+
+const refreshRoute = defineRoute({
+  method: 'post',
+  path: '/api/auth/refresh',
+  public: true,
+  tags: ['auth'],
+  summary: 'Rotate a refresh token for a new pair',
+  request: { body: json(RefreshBody) },
+  responses: { 200: result('new token pair') },
+});
+
+const logoutRoute = defineRoute({
+  method: 'post',
+  path: '/api/auth/logout',
+  public: true,
+  tags: ['auth'],
+  summary: 'End the session of this refresh token',
+  request: { body: json(RefreshBody) },
+  responses: { 204: { description: 'logged out' } },
+});
+
+export function register(app: OpenAPIHono<AppEnv>) {
+  app.openapi(registerRoute, async (c) => {
+    const deps = c.get('deps');
+    const body = c.req.valid('json');
+    const out = await registerAccount(deps, {
+      username: body.username,
+      password: body.password,
+      publicKey: body.public_key,
+      inviteCode: body.invite_code,
+      ip: deps.clientIp(c),
+      userAgent: c.req.header('user-agent'),
+    });
+    publish(deps, out.events);
+    c.header('Cache-Control', 'no-store');
+    return c.json({ user: out.user, ...out.tokens }, 201);
+  });
+
+  app.openapi(loginRoute, async (c) => {
+    const deps = c.get('deps');
+    const body = c.req.valid('json');
+    const out = await login(deps, { ...body, ip: deps.clientIp(c), userAgent: c.req.header('user-agent') });
+    c.header('Cache-Control', 'no-store');
+    return c.json({ user: out.user, ...out.tokens }, 200);
+  });
+
+  app.openapi(refreshRoute, async (c) => {
+    const deps = c.get('deps');
+    const out = await refresh(deps, { refreshToken: c.req.valid('json').refresh_token, ip: deps.clientIp(c) });
+    c.header('Cache-Control', 'no-store');
+    return c.json({ user: out.user, ...out.tokens }, 200);
+  });
+
+  app.openapi(logoutRoute, async (c) => {
+    await logout(c.get('deps'), c.req.valid('json').refresh_token);
+    return c.body(null, 204);
+  });
+}
