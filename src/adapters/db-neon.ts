@@ -10,7 +10,7 @@ export interface NeonOptions {
   wsProxy?: string;
 }
 
-export function openNeon(connectionString: string, options: NeonOptions = {}): { db: Db; close(): Promise<void> } {
+export function openNeon(connectionString: string, options: NeonOptions = {}): { db: Db; pool: Pool; close(): Promise<void> } {
   if (options.wsProxy) {
     const proxy = options.wsProxy;
     neonConfig.wsProxy = (host, port) => `${proxy}/?address=${host}:${port}`;
@@ -21,5 +21,5 @@ export function openNeon(connectionString: string, options: NeonOptions = {}): {
   const pool = new Pool({ connectionString, max: 4 });
   pool.on('error', () => {});
   const db = drizzle({ client: pool, schema }) as unknown as Db;
-  return { db, close: () => pool.end().catch(() => {}) };
+  return { db, pool, close: () => pool.end().catch(() => {}) };
 }

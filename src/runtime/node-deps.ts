@@ -50,6 +50,8 @@ export interface NodeDepsOptions {
   logger?: Logger;
   fanout?: LocalFanout;
   live?: LiveGateway;
+  /** The Postgres URL when not on PGlite: other processes are reached with LISTEN/NOTIFY. */
+  databaseUrl?: string;
 }
 
 export async function buildNodeDeps(options: NodeDepsOptions): Promise<Deps & { fanout: LocalFanout }> {

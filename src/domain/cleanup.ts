@@ -1,0 +1,67 @@
+// Retention and housekeeping, one function behind three triggers (Workers cron, the Node
+// schedule, `npm run cleanup`). Every step is a set of conditional writes in small batches, so
+// it resumes after a crash and two runs at once never do the same work twice.
+import { isNotNull, lt, lte, or, sql, type SQL } from 'drizzle-orm';
+import type { PgTable } from 'drizzle-orm/pg-core';
+import { idempotencyKeys, invites, liveTickets, orbitEvents, rateLimits, sessions, signalMessages } from '../db/schema';
+import type { Deps } from '../deps';
+import { IDEMPOTENCY_TTL_MS } from '../http/idempotency';
+import { REFRESH_IDLE_MS } from './auth';
+
+export const BATCH = 500;
+const DAY = 86_400_000;
+
+export interface CleanupOptions {
+  now?: Date;
+  dryRun?: boolean;
+}
+
+export type CleanupReport = Record<string, number>;
+
+type CleanupDeps = Pick<Deps, 'db' | 'blobs' | 'config' | 'clock' | 'fanout' | 'defer' | 'logger'>;
+
+/**
+ * Deletes rows matching `where` in batches of BATCH (by ctid, so any table fits) and returns how
+ * many went; with dryRun only counts them.
+ */
+export async function sweep(db: CleanupDeps['db'], table: PgTable, where: SQL, dryRun: boolean): Promise<number> {
+  if (dryRun) return db.$count(table, where);
+  let total = 0;
+  for (;;) {
+    const result = await db.execute(sql`delete from ${table} where ctid in (select ctid from ${table} where ${where} limit ${BATCH})`);
+    const n = affected(result);
+    total += n;
+    if (n < BATCH) return total;
+  }
+}
+
+/** Rows touched by a statement, whatever the driver's result shape. */
+export function affected(result: unknown): number {
+  const r = result as { rowCount?: number | null; affectedRows?: number };
+  return Number(r.rowCount ?? r.affectedRows ?? 0);
+}
+
+export async function runCleanup(deps: CleanupDeps, options: CleanupOptions = {}): Promise<CleanupReport> {
+  const now = options.now ?? deps.clock.now();
+  const dryRun = options.dryRun ?? false;
+  const { db, config } = deps;
+  const ago = (ms: number) => new Date(now.getTime() - ms);
+  const report: CleanupReport = {};
+
+  report.messages = await sweep(db, signalMessages, lt(signalMessages.createdAt, ago(config.MESSAGE_RETENTION_DAYS * DAY))!, dryRun);
+  report.events = await sweep(db, orbitEvents, lt(orbitEvents.at, ago(config.EVENT_RETENTION_DAYS * DAY))!, dryRun);
+  report.invites = await sweep(db, invites, or(lte(invites.expiresAt, now), isNotNull(invites.revokedAt), sql`${invites.uses} >= ${invites.maxUses}`)!, dryRun);
+  report.idempotency_keys = await sweep(db, idempotencyKeys, lt(idempotencyKeys.createdAt, ago(IDEMPOTENCY_TTL_MS))!, dryRun);
+  // A session (refresh family) is dead once revoked, past its absolute expiry, or idle too long.
+  report.sessions = await sweep(
+    db,
+    sessions,
+    or(isNotNull(sessions.revokedAt), lte(sessions.expiresAt, now), lt(sessions.lastUsedAt, ago(REFRESH_IDLE_MS)))!,
+    dryRun,
+  );
+  report.tickets = await sweep(db, liveTickets, or(lte(liveTickets.expiresAt, now), isNotNull(liveTickets.usedAt))!, dryRun);
+  report.rate_limits = await sweep(db, rateLimits, lte(rateLimits.windowEnd, now)!, dryRun);
+
+  deps.logger.log('info', { msg: 'cleanup', dry_run: dryRun, ...report });
+  return report;
+}

@@ -1,0 +1,60 @@
+// Node project setup: migrate once, then every test target starts from a copy (a PGlite dump,
+// or a Postgres template database when TEST_DATABASE_URL is set).
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import type { TestProject } from 'vitest/node';
+import { openNodePostgres } from '../../src/adapters/db-node-postgres';
+import { openPglite } from '../../src/adapters/db-pglite';
+import { migrate } from '../../src/db/migrate';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    pgliteDump: string;
+    pgTemplate: string;
+    pgBase: string;
+    runId: string;
+  }
+}
+
+export function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+export default async function setup(project: TestProject) {
+  const runId = `orbital_t${randomBytes(4).toString('hex')}`;
+  project.provide('runId', runId);
+  const base = process.env.TEST_DATABASE_URL;
+  if (base) {
+    const admin = new pg.Client({ connectionString: base });
+    await admin.connect();
+    const template = `${runId}_tpl`;
+    await admin.query(`create database ${template}`);
+    const handle = openNodePostgres(withDatabase(base, template), 2);
+    await migrate(handle.db);
+    await handle.close();
+    project.provide('pgTemplate', template);
+    project.provide('pgBase', base);
+    project.provide('pgliteDump', '');
+    return async () => {
+      const { rows } = await admin.query<{ datname: string }>(`select datname from pg_database where datname like $1`, [`${runId}%`]);
+      for (const { datname } of rows) await admin.query(`drop database if exists ${datname} with (force)`);
+      await admin.end();
+    };
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'orbital-pglite-'));
+  const handle = await openPglite();
+  await migrate(handle.db);
+  const dump = await handle.client.dumpDataDir('none');
+  const path = join(dir, 'migrated.tar');
+  writeFileSync(path, Buffer.from(await dump.arrayBuffer()));
+  await handle.close();
+  project.provide('pgliteDump', path);
+  project.provide('pgTemplate', '');
+  project.provide('pgBase', '');
+  return () => rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,112 @@
+// The Node target: a fresh database (PGlite from the migrated dump, or a Postgres database from
+// the migrated template), the real Node server on a random port, real sockets.
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { inject } from 'vitest';
+import WebSocket from 'ws';
+import { parseConfig } from '../../src/config';
+import { openNodePostgres } from '../../src/adapters/db-node-postgres';
+import { openPglite } from '../../src/adapters/db-pglite';
+import { runCleanup } from '../../src/domain/cleanup';
+import { buildNodeDeps } from '../../src/runtime/node-deps';
+import { startServer } from '../../src/runtime/node-server';
+import { queueSocket } from './socket-queue';
+import { SocketRefused, TEST_ENV, type Target, type TargetOptions } from './types';
+
+export const targetName = 'node' as const;
+
+async function openTestDatabase() {
+  const template = inject('pgTemplate');
+  if (template) {
+    const base = inject('pgBase');
+    const name = `${inject('runId')}_${randomBytes(4).toString('hex')}`;
+    const admin = new pg.Client({ connectionString: base });
+    await admin.connect();
+    await admin.query(`create database ${name} template ${template}`);
+    await admin.end();
+    const url = new URL(base);
+    url.pathname = `/${name}`;
+    const handle = openNodePostgres(url.toString(), 10);
+    return {
+      db: handle.db,
+      url: url.toString(),
+      query: async (text: string, params?: unknown[]) => (await handle.pool.query(text, params as unknown[])).rows,
+      close: async () => {
+        await handle.close();
+        const drop = new pg.Client({ connectionString: base });
+        await drop.connect();
+        await drop.query(`drop database if exists ${name} with (force)`);
+        await drop.end();
+      },
+    };
+  }
+  const dump = readFileSync(inject('pgliteDump'));
+  const handle = await openPglite({ loadDataDir: new Blob([dump]) });
+  return {
+    db: handle.db,
+    url: undefined,
+    query: async (text: string, params?: unknown[]) => (await handle.client.query(text, params)).rows as Record<string, unknown>[],
+    close: () => handle.close(),
+  };
+}
+
+export async function createTarget(options: TargetOptions = {}): Promise<Target & { deps: Awaited<ReturnType<typeof buildNodeDeps>>; databaseUrl?: string }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'orbital-node-'));
+  const env = { ...TEST_ENV, DATA_DIR: dataDir, ...options.env };
+  const database = await openTestDatabase();
+  const config = parseConfig(env);
+  const deps = await buildNodeDeps({ config, db: database.db, blobRoot: join(dataDir, 'blobs'), databaseUrl: database.url });
+  const server = await startServer(deps, 0, '127.0.0.1');
+  const withIp = (init: { ip?: string; headers?: HeadersInit } = {}) => {
+    const headers = new Headers(init.headers);
+    if (init.ip) headers.set('x-forwarded-for', init.ip);
+    return headers;
+  };
+  const objects = join(dataDir, 'blobs', 'objects');
+  return {
+    name: 'node',
+    env,
+    deps,
+    databaseUrl: database.url,
+    fetch: (path, init = {}) => fetch(server.url + path, { ...init, headers: withIp(init) }),
+    sql: async <T>(text: string, params?: unknown[]) => (await database.query(text, params)) as T[],
+    cleanup: async (opts = {}) => {
+      await runCleanup(deps, opts);
+    },
+    socket: (path, headers = {}) =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(server.url.replace('http', 'ws') + path, { headers });
+        ws.once('unexpected-response', (_req, res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => (body += d.toString()));
+          res.on('end', () => reject(new SocketRefused(res.statusCode ?? 0, body)));
+        });
+        ws.once('error', (err) => reject(err));
+        const socket = queueSocket(ws as never);
+        ws.once('open', () => resolve(socket));
+      }),
+    blobKeys: async (prefix = '') => {
+      const keys: string[] = [];
+      const walk = (dir: string, rel: string) => {
+        let entries: string[];
+        try {
+          entries = readdirSync(dir);
+        } catch {
+          return;
+        }
+        if (entries.some((e) => e === 'manifest.json' || e.endsWith('.part'))) keys.push(rel);
+        for (const e of entries) if (statSync(join(dir, e)).isDirectory()) walk(join(dir, e), rel ? `${rel}/${e}` : e);
+      };
+      walk(objects, '');
+      return keys.filter((k) => k.startsWith(prefix));
+    },
+    close: async () => {
+      await server.close();
+      await database.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}

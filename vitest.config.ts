@@ -1,0 +1,53 @@
+// One suite, several targets: `node` (PGlite, or real Postgres with TEST_DATABASE_URL) and
+// `workerd` (the Worker, its Durable Object, R2 and the Neon driver, through Cloudflare's plugin).
+// API tests in test/api import '#target' and run on both.
+import { fileURLToPath } from 'node:url';
+import { cloudflareTest } from '@cloudflare/vitest-plugin';
+import { defineConfig } from 'vitest/config';
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+const workerdConditions = ['workerd', 'worker', 'module', 'browser'];
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        resolve: { alias: { '#target': here('./test/support/node-target.ts') } },
+        test: {
+          name: 'node',
+          include: ['test/api/**/*.test.ts', 'test/node/**/*.test.ts'],
+          globalSetup: ['test/setup/global-node.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+      {
+        plugins: [
+          cloudflareTest(({ inject }) => ({
+            wrangler: { configPath: './wrangler.toml' },
+            miniflare: {
+              bindings: {
+                DATABASE_URL: inject<string>('workerdDatabaseUrl'),
+                DB_WS_PROXY: inject<string>('wsProxy'),
+                JWT_SECRET: 'orbital-test-secret-0123456789-abcdefghijklmnop',
+                RATE_LIMIT: 'off',
+                LOG_LEVEL: 'silent',
+              },
+            },
+          })),
+        ],
+        resolve: { alias: { '#target': here('./test/support/workerd-target.ts') }, conditions: workerdConditions },
+        ssr: { resolve: { conditions: workerdConditions } },
+        test: {
+          name: 'workerd',
+          include: ['test/api/**/*.test.ts', 'test/workerd/**/*.test.ts'],
+          globalSetup: ['test/setup/global-workerd.ts'],
+          // One database for the whole project: files take turns so global steps (cleanup) cannot interfere.
+          fileParallelism: false,
+          testTimeout: 60_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
+  },
+});
