@@ -5,6 +5,7 @@ import { bodyLimit } from 'hono/body-limit';
 import type { MiddlewareHandler } from 'hono';
 import { AppError } from '../domain/errors';
 import { requireAuth } from './auth';
+import { writeLimit } from './write-limit';
 import { ErrorSchema } from './schemas';
 
 const errorContent = { 'application/json': { schema: ErrorSchema } };
@@ -46,7 +47,12 @@ export function defineRoute<R extends RouteConfig>(config: R & Options) {
   const hasBody = ['post', 'put', 'patch', 'delete'].includes(route.method);
   return createRoute({
     ...route,
-    middleware: [...(isPublic ? [] : [requireAuth]), ...(hasBody ? [maxBody(cap ?? SMALL_BODY)] : []), ...extra] as MiddlewareHandler[],
+    middleware: [
+      ...(isPublic ? [] : [requireAuth]),
+      ...(hasBody && !isPublic ? [writeLimit] : []),
+      ...(hasBody ? [maxBody(cap ?? SMALL_BODY)] : []),
+      ...extra,
+    ] as MiddlewareHandler[],
     security: isPublic ? [] : [{ bearer: [] }],
     responses: { ...ERROR_RESPONSES, ...route.responses },
   } as unknown as R) as R;

@@ -1,0 +1,124 @@
+// Orbit storage quota: `used` counts completed media, `reserved` counts open uploads. Every change
+// is one conditional write on the quota row; media rows are the truth it can be recomputed from.
+import { and, eq, sql, type SQL } from 'drizzle-orm';
+import { groupQuotas, media, threads } from '../db/schema';
+import type { Executor } from '../deps';
+import { enqueueBlobDeletions } from './blob-queue';
+
+export type QuotaRow = typeof groupQuotas.$inferSelect;
+
+export interface QuotaView {
+  bytes_used: number;
+  bytes_reserved: number;
+  bytes_limit: number;
+  files_used: number;
+  files_reserved: number;
+  files_limit: number;
+  warning: boolean;
+}
+
+export function quotaView(q: QuotaRow): QuotaView {
+  return {
+    bytes_used: q.bytesUsed,
+    bytes_reserved: q.bytesReserved,
+    bytes_limit: q.bytesLimit,
+    files_used: q.filesUsed,
+    files_reserved: q.filesReserved,
+    files_limit: q.filesLimit,
+    warning: q.bytesUsed + q.bytesReserved >= 0.8 * q.bytesLimit || q.filesUsed + q.filesReserved >= 0.8 * q.filesLimit,
+  };
+}
+
+export async function getQuota(db: Executor, groupId: string): Promise<QuotaRow | undefined> {
+  const [row] = await db.select().from(groupQuotas).where(eq(groupQuotas.groupId, groupId));
+  return row;
+}
+
+/** Adds (or with negative numbers releases) usage and reservations in one write. */
+export async function adjustQuota(
+  tx: Executor,
+  groupId: string,
+  delta: { bytesUsed?: number; filesUsed?: number; bytesReserved?: number; filesReserved?: number },
+  now: Date,
+): Promise<QuotaRow | undefined> {
+  const [row] = await tx
+    .update(groupQuotas)
+    .set({
+      bytesUsed: sql`greatest(0, ${groupQuotas.bytesUsed} + ${delta.bytesUsed ?? 0})`,
+      filesUsed: sql`greatest(0, ${groupQuotas.filesUsed} + ${delta.filesUsed ?? 0})`,
+      bytesReserved: sql`greatest(0, ${groupQuotas.bytesReserved} + ${delta.bytesReserved ?? 0})`,
+      filesReserved: sql`greatest(0, ${groupQuotas.filesReserved} + ${delta.filesReserved ?? 0})`,
+      updatedAt: now,
+    })
+    .where(eq(groupQuotas.groupId, groupId))
+    .returning();
+  return row;
+}
+
+/** Sets an orbit's quota counters from its media rows (cleanup's self-healing step). */
+export async function recomputeQuota(tx: Executor, groupId: string, now: Date): Promise<QuotaRow | undefined> {
+  const [row] = await tx
+    .update(groupQuotas)
+    .set({
+      bytesUsed: sql`(select coalesce(sum(${media.sizeBytes}), 0) from ${media} where ${media.groupId} = ${groupId} and ${media.status} = 'complete')`,
+      filesUsed: sql`(select count(*) from ${media} where ${media.groupId} = ${groupId} and ${media.status} = 'complete')`,
+      bytesReserved: sql`(select coalesce(sum(${media.sizeBytes}), 0) from ${media} where ${media.groupId} = ${groupId} and ${media.status} = 'uploading')`,
+      filesReserved: sql`(select count(*) from ${media} where ${media.groupId} = ${groupId} and ${media.status} = 'uploading')`,
+      updatedAt: now,
+    })
+    .where(eq(groupQuotas.groupId, groupId))
+    .returning();
+  return row;
+}
+
+export interface RemovedMedia {
+  id: string;
+  groupId: string;
+  threadId: string | null;
+  status: string;
+  sizeBytes: number;
+}
+
+/**
+ * Deletes media rows (any status) matching `where`, queues their blobs for deletion, releases
+ * their quota and keeps thread media counts exact. Returns what went and each orbit's quota after.
+ */
+export async function removeMedia(tx: Executor, where: SQL, now: Date): Promise<{ removed: RemovedMedia[]; quotas: Map<string, QuotaRow> }> {
+  const removed = await tx.delete(media).where(where).returning({
+    id: media.id,
+    groupId: media.groupId,
+    threadId: media.threadId,
+    status: media.status,
+    sizeBytes: media.sizeBytes,
+    blobKey: media.blobKey,
+    uploadHandle: media.uploadHandle,
+  });
+  const quotas = new Map<string, QuotaRow>();
+  if (!removed.length) return { removed, quotas };
+  await enqueueBlobDeletions(tx, removed, now);
+  const perGroup = new Map<string, { bytesUsed: number; filesUsed: number; bytesReserved: number; filesReserved: number }>();
+  const perThread = new Map<string, number>();
+  for (const m of removed) {
+    const d = perGroup.get(m.groupId) ?? { bytesUsed: 0, filesUsed: 0, bytesReserved: 0, filesReserved: 0 };
+    if (m.status === 'complete') {
+      d.bytesUsed -= m.sizeBytes;
+      d.filesUsed -= 1;
+      if (m.threadId) perThread.set(m.threadId, (perThread.get(m.threadId) ?? 0) + 1);
+    } else if (m.status === 'uploading') {
+      d.bytesReserved -= m.sizeBytes;
+      d.filesReserved -= 1;
+    }
+    perGroup.set(m.groupId, d);
+  }
+  for (const [groupId, delta] of perGroup) {
+    const q = await adjustQuota(tx, groupId, delta, now);
+    if (q) quotas.set(groupId, q);
+  }
+  for (const [threadId, n] of perThread) {
+    await tx
+      .update(threads)
+      .set({ mediaCount: sql`greatest(0, ${threads.mediaCount} - ${n})` })
+      .where(and(eq(threads.id, threadId)));
+  }
+  return { removed, quotas };
+}
