@@ -28,8 +28,8 @@ describe('orbit event log', () => {
     const events = await readEvents(t.deps.db, orbit.id, 0, 1000);
     expect(events.map((e) => e.seq)).toEqual(Array.from({ length: 200 }, (_, i) => i + 1));
     // Each writer's events are contiguous: a transaction holds the orbit row until it commits.
-    const [{ last_seq }] = await t.sql<{ last_seq: string }>('select last_seq from groups where id = $1', [orbit.id]);
-    expect(Number(last_seq)).toBe(200);
+    const rows = await t.sql<{ last_seq: string }>('select last_seq from groups where id = $1', [orbit.id]);
+    expect(Number(rows[0]!.last_seq)).toBe(200);
   });
 
   it('a rolled-back transaction gives its seq back', async () => {

@@ -2,13 +2,14 @@
 import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import { countFailedJoin, ensureJoinBudget } from '../../domain/auth';
 import { AppError } from '../../domain/errors';
-import { createGroup, getGroup, joinByInvite, listGroups } from '../../domain/groups';
-import { inviteView } from '../../domain/invites';
+import { createGroup, getGroup, joinByInvite, listGroups, requireMember, requireOwner } from '../../domain/groups';
+import { deliverKeys } from '../../domain/keys';
+import { createInvite, inviteView } from '../../domain/invites';
 import { write } from '../../domain/tx';
 import type { AppEnv } from '../../http/env';
 import { idempotent } from '../../http/idempotency';
 import { defineRoute } from '../../http/route';
-import { CreateGroupBody, Group, GroupItem, groupIdParam, Invite, JoinBody } from './schemas';
+import { CreateGroupBody, CreateInviteBody, DeliverKeysBody, Group, GroupItem, groupIdParam, Invite, JoinBody, memberParams } from './schemas';
 
 const json = <T>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
 const ok = <T>(description: string, schema: T) => ({ description, content: { 'application/json': { schema } } });
@@ -46,6 +47,24 @@ const joinRoute = defineRoute({
   summary: 'Join with an invite code (key pending until a member delivers it)',
   request: { body: json(JoinBody) },
   responses: { 200: ok('joined', z.object({ group: Group, key_status: z.literal('pending') })) },
+});
+
+const createInviteRoute = defineRoute({
+  method: 'post',
+  path: '/api/groups/{groupId}/invites',
+  tags: ['invites'],
+  summary: 'Create an invite code (owner)',
+  request: { params: groupIdParam, body: { content: { 'application/json': { schema: CreateInviteBody } }, required: false } },
+  responses: { 201: ok('invite', Invite) },
+});
+
+const deliverKeysRoute = defineRoute({
+  method: 'put',
+  path: '/api/groups/{groupId}/members/{userId}/keys',
+  tags: ['keys'],
+  summary: "Deliver a member's wrapped orbit keys for epochs that have none",
+  request: { params: memberParams, body: json(DeliverKeysBody) },
+  responses: { 204: { description: 'delivered' } },
 });
 
 export function register(app: OpenAPIHono<AppEnv>) {
@@ -98,5 +117,36 @@ export function register(app: OpenAPIHono<AppEnv>) {
       if (err instanceof AppError && err.code === 'NOT_FOUND') await countFailedJoin(deps, userId, ip);
       throw err;
     }
+  });
+
+  app.openapi(createInviteRoute, async (c) => {
+    const deps = c.get('deps');
+    const { groupId } = c.req.valid('param');
+    const body = c.req.valid('json') ?? {};
+    const { userId } = c.get('auth');
+    return idempotent(c, { groupId, ...body }, async () => {
+      const invite = await write(deps, async (tx) => {
+        await requireOwner(tx, groupId, userId);
+        return createInvite(tx, deps.config.jwtSecret, {
+          groupId,
+          createdBy: userId,
+          now: deps.clock.now(),
+          expiresInSec: body.expires_in_seconds,
+          maxUses: body.max_uses,
+        });
+      });
+      return { status: 201, body: inviteView(invite.row, invite.code) };
+    }) as never;
+  });
+
+  app.openapi(deliverKeysRoute, async (c) => {
+    const deps = c.get('deps');
+    const { groupId, userId: memberId } = c.req.valid('param');
+    const { userId } = c.get('auth');
+    await write(deps, async (tx, outbox) => {
+      const caller = await requireMember(tx, groupId, userId);
+      outbox.add(await deliverKeys(tx, { caller, memberId, keys: c.req.valid('json').keys, now: deps.clock.now() }));
+    });
+    return c.body(null, 204);
   });
 }

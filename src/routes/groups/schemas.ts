@@ -46,3 +46,24 @@ export const CreateGroupBody = z
 export const JoinBody = z.object({ invite_code: z.string().max(64) }).openapi('JoinBody');
 
 export const groupIdParam = z.object({ groupId: z.uuid().openapi({ param: { name: 'groupId', in: 'path' } }) });
+
+export const CreateInviteBody = z
+  .object({
+    expires_in_seconds: z.number().int().min(60).max(2_592_000).optional(),
+    max_uses: z.number().int().min(1).max(1000).optional(),
+  })
+  .openapi('CreateInviteBody');
+
+export const DeliverKeysBody = z
+  .object({
+    keys: z
+      .array(z.object({ key_epoch: z.number().int().min(1).max(2_147_483_647), encrypted_group_key: ciphertext(4096, 'encrypted_group_key') }))
+      .min(1)
+      .max(100),
+  })
+  .openapi('DeliverKeysBody');
+
+export const memberParams = z.object({
+  groupId: z.uuid().openapi({ param: { name: 'groupId', in: 'path' } }),
+  userId: z.uuid().openapi({ param: { name: 'userId', in: 'path' } }),
+});
