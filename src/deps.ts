@@ -83,6 +83,9 @@ export interface Logger {
   log(level: LogLevel, fields: Record<string, unknown>): void;
 }
 
+/** Static files of the docs page (swagger-ui-dist), served from the package on Node and from Workers assets. */
+export type DocsAssets = (file: string) => Promise<Response | null>;
+
 export interface Deps {
   config: Config;
   db: Db;
@@ -94,6 +97,7 @@ export interface Deps {
   hasher: PasswordHasher;
   sessions: SessionCache;
   logger: Logger;
+  docsAssets: DocsAssets;
   /** The client's address (CF-Connecting-IP on Workers; socket or trusted proxy header on Node). */
   clientIp(c: Context): string;
   /** Work that may finish after the response (Workers: waitUntil). Never throws. */

@@ -3,10 +3,11 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../http/env';
 import * as auth from './auth';
+import * as docs from './docs';
 import * as groups from './groups';
 import * as service from './service';
 
-const resources = [service, auth, groups];
+const resources = [service, docs, auth, groups];
 
 export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   for (const resource of resources) resource.register(app);

@@ -7,6 +7,7 @@ import type { Context } from 'hono';
 import type { Config } from '../config';
 import type { Clock, Db, Deps, LiveGateway, Logger, PasswordHasher } from '../deps';
 import { fsBlobStore } from '../adapters/blob-fs';
+import { nodeDocsAssets } from '../adapters/docs-assets-node';
 import { LocalFanout } from '../adapters/fanout-local';
 import { jsonLogger } from '../adapters/logger-json';
 import { argon2Hasher } from '../domain/password-hasher';
@@ -69,6 +70,7 @@ export async function buildNodeDeps(options: NodeDepsOptions): Promise<Deps & { 
     hasher: await loadHasher(),
     sessions: new SessionCache(),
     logger,
+    docsAssets: nodeDocsAssets(),
     clientIp: nodeClientIp(config.TRUST_PROXY),
     defer(work) {
       work.catch((err) => logger.log('error', { msg: 'deferred work failed', error: err instanceof Error ? err.name : String(err) }));

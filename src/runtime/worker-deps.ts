@@ -1,5 +1,5 @@
 // Builds the ports for one Workers request (or one cron run, or one Durable Object call).
-import type { DurableObjectNamespace, ExecutionContext, R2Bucket } from '@cloudflare/workers-types';
+import type { DurableObjectNamespace, ExecutionContext, Fetcher, R2Bucket } from '@cloudflare/workers-types';
 import type { Context } from 'hono';
 import argon2Wasm from '@phi-ag/argon2/argon2.wasm';
 import { parseConfig } from '../config';
@@ -19,6 +19,8 @@ export interface WorkerEnv {
   DB_WS_PROXY?: string;
   ORBIT_ROOM: DurableObjectNamespace;
   MEDIA: R2Bucket;
+  /** Workers static assets: the docs page's files (swagger-ui-dist). */
+  ASSETS?: Fetcher;
   [key: string]: unknown;
 }
 
@@ -51,6 +53,11 @@ export function buildWorkerDeps(env: WorkerEnv, ctx: Pick<ExecutionContext, 'wai
     hasher,
     sessions: sessionCache,
     logger,
+    docsAssets: async (file) => {
+      if (!env.ASSETS) return null;
+      const res = await env.ASSETS.fetch(`https://assets.local/${file}`);
+      return res.ok ? (res as unknown as Response) : null;
+    },
     clientIp: (c: Context) => c.req.header('cf-connecting-ip') ?? 'unknown',
     defer(work) {
       const settled = work.catch((err) => logger.log('error', { msg: 'deferred work failed', error: err instanceof Error ? err.name : String(err) }));

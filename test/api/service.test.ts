@@ -38,6 +38,19 @@ describe('service routes', () => {
     expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/api/auth/register', '/api/groups', '/api/groups/{groupId}']));
   });
 
+  it('serves the docs page with its scripts from this server, not a CDN', async () => {
+    const page = await t.fetch('/docs');
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    expect(html).toContain('swagger-ui');
+    expect(html).not.toMatch(/https?:\/\//);
+    const script = await t.fetch('/docs/assets/swagger-ui-bundle.js');
+    expect(script.status).toBe(200);
+    expect(script.headers.get('content-type')).toContain('javascript');
+    expect((await script.text()).length).toBeGreaterThan(100_000);
+    await expectError(await t.fetch('/docs/assets/index.html'), 404, 'NOT_FOUND');
+  });
+
   it('puts a request id and nosniff on every response', async () => {
     for (const res of [await t.fetch('/health'), await t.fetch('/nope')]) {
       expect(res.headers.get('x-request-id')).toMatch(/.+/);
