@@ -45,7 +45,18 @@ export function toAppError(err: unknown): AppError {
     const message = err.status < 500 && err.message && err.message.length < 200 ? err.message : undefined;
     return new AppError(code, message);
   }
+  if (isTransientDatabaseError(err)) return new AppError('UNAVAILABLE', 'The database is briefly unavailable; retry shortly.');
   return new AppError('INTERNAL');
+}
+
+/** Connection loss, server shutdown, too many connections, deadlock or serialization failure: worth a retry. */
+function isTransientDatabaseError(err: unknown): boolean {
+  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code !== 'string') continue;
+    if (code.startsWith('08') || ['57P01', '57P02', '57P03', '53300', '40001', '40P01', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT'].includes(code)) return true;
+  }
+  return false;
 }
 
 export function onError(err: unknown, c: Context<AppEnv>): Response {

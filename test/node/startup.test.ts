@@ -1,0 +1,63 @@
+// `npm start` as a self-hoster runs it: a fresh data folder, no database, then graceful shutdown.
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function freshDir() {
+  const dir = mkdtempSync(join(tmpdir(), 'orbital-start-'));
+  dirs.push(dir);
+  return dir;
+}
+
+async function waitFor(url: string, timeoutMs: number): Promise<Response> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await fetch(url);
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+}
+
+describe('npm start', () => {
+  it('serves /ready on embedded Postgres with nothing configured, keeps its secret 0600, and stops cleanly on SIGTERM', async () => {
+    const dataDir = freshDir();
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/runtime/node.ts'], {
+      env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: '', JWT_SECRET: '', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    try {
+      const ready = await waitFor(`http://127.0.0.1:${port}/ready`, 60_000);
+      expect(ready.status, output).toBe(200);
+      expect(statSync(join(dataDir, 'jwt-secret')).mode & 0o777).toBe(0o600);
+    } finally {
+      child.kill('SIGTERM');
+    }
+    expect(await exited).toBe(0);
+    expect(output).toContain('"msg":"shutting down"');
+  });
+
+  it('refuses a bad configuration value with one line naming the variable', () => {
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/runtime/node.ts'], {
+      env: { ...process.env, DATA_DIR: freshDir(), PORT: 'not-a-port', DATABASE_URL: '' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(result.status).toBe(1);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(/^Invalid configuration: PORT /);
+  });
+});
