@@ -1,8 +1,8 @@
 // Wrapped orbit keys: delivery (never overwritten), the caller's own wraps, rotation, key_status.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTarget } from '#target';
-import { addMember, b64, createOrbit, expectError, json, post, registerUser, type TestOrbit, type TestUser } from '../support/api';
-import { createInviteFull, deliver, getJson, join, newEvents, rotate } from '../support/orbits';
+import { addMember, b64, createOrbit, expectError, json, post, registerUser, type TestUser } from '../support/api';
+import { deliver, getJson, newEvents, pendingMember, rotate } from '../support/orbits';
 import type { Target } from '../support/types';
 
 let t: Target;
@@ -10,12 +10,6 @@ beforeAll(async () => {
   t = await createTarget();
 });
 afterAll(() => t?.close());
-
-async function pendingMember(owner: TestUser, orbit: TestOrbit): Promise<TestUser> {
-  const user = await registerUser(t);
-  expect((await join(t, user, (await createInviteFull(t, owner, orbit.id)).code)).status).toBe(200);
-  return user;
-}
 
 const ownKeys = (user: TestUser, groupId: string, query = '') => getJson(t, `/api/groups/${groupId}/keys${query}`, user);
 const statusOf = async (viewer: TestUser, groupId: string) =>
@@ -26,7 +20,7 @@ describe('PUT /api/groups/:groupId/members/:userId/keys', () => {
     const owner = await registerUser(t);
     const orbit = await createOrbit(t, owner);
     const helper = await addMember(t, owner, orbit);
-    const member = await pendingMember(owner, orbit);
+    const member = await pendingMember(t, owner, orbit);
     const wrap = b64(300);
     const first = await t.fetch(`/api/groups/${orbit.id}/members/${member.id}/keys`, post({ keys: [{ key_epoch: 1, encrypted_group_key: wrap }] }, owner.auth, 'PUT'));
     expect(first.status).toBe(204);
@@ -44,7 +38,7 @@ describe('PUT /api/groups/:groupId/members/:userId/keys', () => {
     const owner = await registerUser(t);
     const orbit = await createOrbit(t, owner);
     const a = await addMember(t, owner, orbit);
-    const b = await pendingMember(owner, orbit);
+    const b = await pendingMember(t, owner, orbit);
     expect((await rotate(t, owner, orbit.id, 2, [owner.id, a.id])).status).toBe(201);
     expect((await deliver(t, owner, orbit.id, b.id, [1])).status).toBe(204);
     // Epoch 1 is taken, so epoch 2 is not written either.
@@ -58,7 +52,7 @@ describe('PUT /api/groups/:groupId/members/:userId/keys', () => {
   it('refuses epochs beyond the current one, repeated epochs, non-members and oversized wraps', async () => {
     const owner = await registerUser(t);
     const orbit = await createOrbit(t, owner);
-    const member = await pendingMember(owner, orbit);
+    const member = await pendingMember(t, owner, orbit);
     const stranger = await registerUser(t);
     await expectError(await deliver(t, owner, orbit.id, member.id, [2]), 400, 'VALIDATION_ERROR');
     await expectError(await deliver(t, owner, orbit.id, member.id, [1, 1]), 400, 'VALIDATION_ERROR');
@@ -74,7 +68,7 @@ describe('key_status', () => {
   it('moves pending → delivered, stays delivered for holders across a rotation, and stays pending for the others', async () => {
     const owner = await registerUser(t);
     const orbit = await createOrbit(t, owner);
-    const member = await pendingMember(owner, orbit);
+    const member = await pendingMember(t, owner, orbit);
     expect(await getJson(t, `/api/groups/${orbit.id}`, member)).toMatchObject({ key_epoch: 1, key_status: 'pending', encrypted_group_key: null });
     expect((await statusOf(owner, orbit.id))[member.id]).toEqual(['pending', null]);
 
@@ -82,7 +76,7 @@ describe('key_status', () => {
     expect(await getJson(t, `/api/groups/${orbit.id}`, member)).toMatchObject({ key_status: 'delivered', encrypted_group_key: expect.any(String) });
     expect((await statusOf(owner, orbit.id))[member.id]).toEqual(['delivered', owner.id]);
 
-    const late = await pendingMember(owner, orbit);
+    const late = await pendingMember(t, owner, orbit);
     expect((await rotate(t, owner, orbit.id, 2, [owner.id, member.id])).status).toBe(201);
     expect(await statusOf(late, orbit.id)).toEqual({
       [owner.id]: ['delivered', owner.id],
@@ -129,7 +123,7 @@ describe('GET /api/groups/:groupId/keys', () => {
     const second = await ownKeys(member, orbit.id, `?limit=2&cursor=${first.next_cursor}`);
     expect(second).toMatchObject({ items: [{ key_epoch: 3 }], next_cursor: null });
     await expectError(await t.fetch(`/api/groups/${orbit.id}/keys?cursor=%5B%22x%22%5D`, { headers: member.auth }), 400, 'VALIDATION_ERROR');
-    expect((await ownKeys(await pendingMember(owner, orbit), orbit.id)).items).toEqual([]);
+    expect((await ownKeys(await pendingMember(t, owner, orbit), orbit.id)).items).toEqual([]);
   });
 });
 
@@ -138,7 +132,7 @@ describe('POST /api/groups/:groupId/keys (rotation)', () => {
     const owner = await registerUser(t);
     const orbit = await createOrbit(t, owner);
     const member = await addMember(t, owner, orbit);
-    await pendingMember(owner, orbit);
+    await pendingMember(t, owner, orbit);
     const seq = (await getJson(t, `/api/groups/${orbit.id}`, owner)).last_seq;
     const ownerWrap = b64(256);
     const res = await t.fetch(
@@ -160,7 +154,7 @@ describe('POST /api/groups/:groupId/keys (rotation)', () => {
     const owner = await registerUser(t);
     const orbit = await createOrbit(t, owner);
     const member = await addMember(t, owner, orbit);
-    const pending = await pendingMember(owner, orbit);
+    const pending = await pendingMember(t, owner, orbit);
     const stranger = await registerUser(t);
     const expected = [owner.id, member.id].sort();
     const seq = (await getJson(t, `/api/groups/${orbit.id}`, owner)).last_seq;

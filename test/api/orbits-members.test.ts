@@ -1,8 +1,8 @@
 // Members: the list and its paging, leaving, removal, ownership hand-off, and the last member out.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTarget } from '#target';
-import { addMember, createOrbit, expectError, json, registerUser, type TestOrbit, type TestUser } from '../support/api';
-import { createInviteFull, eventLog, getJson, join, leave, newEvents } from '../support/orbits';
+import { addMember, createOrbit, expectError, json, registerUser, type TestUser } from '../support/api';
+import { createInviteFull, eventLog, getJson, join, leave, newEvents, pendingMember } from '../support/orbits';
 import type { Target } from '../support/types';
 
 let t: Target;
@@ -10,12 +10,6 @@ beforeAll(async () => {
   t = await createTarget();
 });
 afterAll(() => t?.close());
-
-async function pendingMember(owner: TestUser, orbit: TestOrbit): Promise<TestUser> {
-  const user = await registerUser(t);
-  expect((await join(t, user, (await createInviteFull(t, owner, orbit.id)).code)).status).toBe(200);
-  return user;
-}
 
 const members = async (user: TestUser, groupId: string, query = '') => getJson(t, `/api/groups/${groupId}/members${query}`, user);
 const roles = async (user: TestUser, groupId: string) =>
@@ -26,7 +20,7 @@ describe('GET /api/groups/:groupId/members', () => {
     const owner = await registerUser(t);
     const orbit = await createOrbit(t, owner);
     const member = await addMember(t, owner, orbit);
-    const pending = await pendingMember(owner, orbit);
+    const pending = await pendingMember(t, owner, orbit);
     const page = await members(pending, orbit.id);
     expect(page.next_cursor).toBeNull();
     expect(page.items).toEqual([
@@ -126,7 +120,7 @@ describe('DELETE /api/groups/:groupId/members/:userId', () => {
   it('hands ownership to the longest-standing member holding the key, else to the longest-standing member', async () => {
     const owner = await registerUser(t);
     const orbit = await createOrbit(t, owner);
-    const early = await pendingMember(owner, orbit);
+    const early = await pendingMember(t, owner, orbit);
     const keyed = await addMember(t, owner, orbit);
     const keyedLater = await addMember(t, owner, orbit);
     expect((await leave(t, owner, orbit.id)).status).toBe(204);
@@ -140,8 +134,8 @@ describe('DELETE /api/groups/:groupId/members/:userId', () => {
     // Nobody else holds the key: the longest-standing member takes over.
     const owner2 = await registerUser(t);
     const orbit2 = await createOrbit(t, owner2);
-    const first = await pendingMember(owner2, orbit2);
-    const second = await pendingMember(owner2, orbit2);
+    const first = await pendingMember(t, owner2, orbit2);
+    const second = await pendingMember(t, owner2, orbit2);
     expect((await leave(t, owner2, orbit2.id)).status).toBe(204);
     expect(await roles(second, orbit2.id)).toEqual({ [first.id]: 'owner', [second.id]: 'member' });
     expect((await getJson(t, `/api/groups/${orbit2.id}`, first)).owner_id).toBe(first.id);
@@ -192,7 +186,7 @@ describe('DELETE /api/groups/:groupId/members/:userId', () => {
   it('lets a pending member leave; the last pending member out deletes the orbit too', async () => {
     const owner = await registerUser(t);
     const orbit = await createOrbit(t, owner);
-    const pending = await pendingMember(owner, orbit);
+    const pending = await pendingMember(t, owner, orbit);
     expect((await leave(t, owner, orbit.id)).status).toBe(204);
     expect((await getJson(t, `/api/groups/${orbit.id}`, pending)).role).toBe('owner');
     expect((await leave(t, pending, orbit.id)).status).toBe(204);

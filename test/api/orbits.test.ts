@@ -1,8 +1,8 @@
 // Orbits: rename, ownership transfer, the owned-orbit cap, the quota view, and who may do what.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTarget } from '#target';
-import { addMember, b64, createOrbit, expectError, json, post, registerUser, type TestOrbit, type TestUser } from '../support/api';
-import { createInviteFull, deliver, eventLog, getJson, join, leave, newEvents, rotate } from '../support/orbits';
+import { addMember, b64, createOrbit, expectError, json, post, registerUser, type TestUser } from '../support/api';
+import { createInviteFull, deliver, eventLog, getJson, join, leave, newEvents, pendingMember, rotate } from '../support/orbits';
 import type { Target } from '../support/types';
 
 let t: Target;
@@ -13,14 +13,6 @@ afterAll(() => t?.close());
 
 const rename = (user: TestUser, groupId: string, name = b64(40)) => t.fetch(`/api/groups/${groupId}`, post({ encrypted_name: name }, user.auth, 'PATCH'));
 const transfer = (user: TestUser, groupId: string, userId: string) => t.fetch(`/api/groups/${groupId}/owner`, post({ user_id: userId }, user.auth, 'PUT'));
-
-/** A pending member: joined, no key delivered. */
-async function pendingMember(owner: TestUser, orbit: TestOrbit): Promise<TestUser> {
-  const user = await registerUser(t);
-  const invite = await createInviteFull(t, owner, orbit.id);
-  expect((await join(t, user, invite.code)).status).toBe(200);
-  return user;
-}
 
 /** Every orbit route, with a body its validation accepts, so only authorization can refuse it. */
 function orbitRoutes(groupId: string, ids: { owner: string; self: string; inviteId: string; inviteCode: string }) {
@@ -84,7 +76,7 @@ describe('who may touch an orbit', () => {
     const orbit = await createOrbit(t, owner);
     const member = await addMember(t, owner, orbit);
     const other = await addMember(t, owner, orbit);
-    const pending = await pendingMember(owner, orbit);
+    const pending = await pendingMember(t, owner, orbit);
     const invite = await createInviteFull(t, owner, orbit.id);
     const before = await eventLog(t, orbit.id);
     for (const user of [member, pending]) {
@@ -109,8 +101,8 @@ describe('who may touch an orbit', () => {
     const owner = await registerUser(t);
     const orbit = await createOrbit(t, owner);
     const member = await addMember(t, owner, orbit);
-    const pending = await pendingMember(owner, orbit);
-    const later = await pendingMember(owner, orbit);
+    const pending = await pendingMember(t, owner, orbit);
+    const later = await pendingMember(t, owner, orbit);
 
     for (const path of ['', '/members', '/keys', '/quota']) await getJson(t, `/api/groups/${orbit.id}${path}`, pending);
     // Delivering someone else's key needs a key to wrap.
@@ -200,7 +192,7 @@ describe('PUT /api/groups/:groupId/owner', () => {
   it('refuses a pending member (409), a non-member (404) and bad ids (400); naming oneself changes nothing', async () => {
     const owner = await registerUser(t);
     const orbit = await createOrbit(t, owner);
-    const pending = await pendingMember(owner, orbit);
+    const pending = await pendingMember(t, owner, orbit);
     const stranger = await registerUser(t);
     const seq = (await getJson(t, `/api/groups/${orbit.id}`, owner)).last_seq;
     const conflict = await expectError(await transfer(owner, orbit.id, pending.id), 409, 'CONFLICT');
@@ -252,7 +244,7 @@ describe('GET /api/groups/:groupId/quota', () => {
   it('shows the default limits to every member, pending ones too, and warns at 80 % of either limit', async () => {
     const owner = await registerUser(t);
     const orbit = await createOrbit(t, owner);
-    const pending = await pendingMember(owner, orbit);
+    const pending = await pendingMember(t, owner, orbit);
     const empty = { bytes_used: 0, bytes_reserved: 0, bytes_limit: 10_737_418_240, files_used: 0, files_reserved: 0, files_limit: 100, warning: false };
     expect(await getJson(t, `/api/groups/${orbit.id}/quota`, owner)).toEqual(empty);
     expect(await getJson(t, `/api/groups/${orbit.id}/quota`, pending)).toEqual(empty);

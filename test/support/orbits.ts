@@ -1,7 +1,7 @@
 // Helpers for the orbit tests: reading the event log and invites straight from the database,
 // and the HTTP calls the orbit tests repeat.
 import { expect } from 'vitest';
-import { b64, expectStatus, json, post, type TestUser } from './api';
+import { b64, expectStatus, json, post, registerUser, type TestOrbit, type TestUser } from './api';
 import type { Target } from './types';
 
 export interface LoggedEvent {
@@ -33,6 +33,14 @@ export async function createInviteFull(t: Target, owner: TestUser, groupId: stri
   const res = await t.fetch(`/api/groups/${groupId}/invites`, post(body, owner.auth));
   await expectStatus(res, 201);
   return json<{ id: string; code: string; code_hint: string; expires_at: string; max_uses: number; uses: number; created_at: string }>(res);
+}
+
+/** A member who joined and holds no key yet (pending). */
+export async function pendingMember(t: Target, owner: TestUser, orbit: TestOrbit): Promise<TestUser> {
+  const user = await registerUser(t);
+  const invite = await createInviteFull(t, owner, orbit.id);
+  await expectStatus(await join(t, user, invite.code), 200);
+  return user;
 }
 
 export const join = (t: Target, user: TestUser, code: string, ip?: string) => t.fetch('/api/groups/join', { ...post({ invite_code: code }, user.auth), ip });
