@@ -62,6 +62,10 @@ describe('GET /api/groups/:groupId/members', () => {
     const owner = await registerUser(t);
     const orbit = await createOrbit(t, owner);
     await expectError(await t.fetch(`/api/groups/${orbit.id}/members?cursor=garbage`, { headers: owner.auth }), 400, 'VALIDATION_ERROR');
+    for (const bad of [['0000-01-01T00:00:00Z', owner.id], ['2026-02-30T00:00:00Z', owner.id], ['2026-01-01T00:00:00Z', 'x']]) {
+      const cursor = Buffer.from(JSON.stringify(bad)).toString('base64url');
+      await expectError(await t.fetch(`/api/groups/${orbit.id}/members?cursor=${cursor}`, { headers: owner.auth }), 400, 'VALIDATION_ERROR');
+    }
     await expectError(await t.fetch(`/api/groups/${orbit.id}/members?limit=101`, { headers: owner.auth }), 400, 'VALIDATION_ERROR');
     await expectError(await t.fetch(`/api/groups/${orbit.id}/members?limit=0`, { headers: owner.auth }), 400, 'VALIDATION_ERROR');
   });

@@ -1,13 +1,16 @@
 // Wrapped orbit keys: delivery to a member, the caller's own wraps, and the owner's rotation.
-import type { OpenAPIHono } from '@hono/zod-openapi';
+import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import { getGroup, requireMember } from '../../domain/groups';
 import { deliverKeys, listOwnKeys, rotateKeys } from '../../domain/keys';
 import { write } from '../../domain/tx';
-import { decodeCursor, pageOf, seqCursor } from '../../http/cursor';
+import { decodeCursor, pageOf } from '../../http/cursor';
 import type { AppEnv } from '../../http/env';
 import { defineRoute } from '../../http/route';
 import { jsonBody, jsonResponse, noContent, pageQuery } from './common';
 import { DeliverKeysBody, Group, groupIdParam, memberParams, OwnKeyPage, RotateKeysBody, ROTATION_MAX_BODY } from './schemas';
+
+/** The last key_epoch of the previous page (an int4 column: larger numbers are not cursors). */
+const epochCursor = z.tuple([z.number().int().min(0).max(2_147_483_647)]);
 
 const deliverRoute = defineRoute({
   method: 'put',
@@ -58,7 +61,7 @@ export function registerKeys(app: OpenAPIHono<AppEnv>) {
     const { groupId } = c.req.valid('param');
     const { userId } = c.get('auth');
     const { limit, cursor } = c.req.valid('query');
-    const after = decodeCursor(cursor, seqCursor);
+    const after = decodeCursor(cursor, epochCursor);
     await requireMember(db, groupId, userId);
     const rows = await listOwnKeys(db, groupId, userId, { limit, afterEpoch: after?.[0] });
     return c.json(pageOf(rows, limit, (k) => [k.key_epoch]), 200);
