@@ -51,6 +51,14 @@ export async function requireOwner(db: Executor, groupId: string, userId: string
   return m;
 }
 
+/** The owner, for an owner-only write: a member who is not the owner is 403 FORBIDDEN (whatever
+ * their key), an owner without the current key 403 KEY_PENDING. */
+export async function requireOwnerWriter(db: Executor, groupId: string, userId: string): Promise<Membership> {
+  const m = await requireOwner(db, groupId, userId);
+  if (!m.hasKey) throw new AppError('KEY_PENDING');
+  return m;
+}
+
 /** Checks a client's key_epoch against the orbit's current one. */
 export function checkEpoch(m: Membership, keyEpoch: number): void {
   if (keyEpoch > m.keyEpoch) {
@@ -65,19 +73,26 @@ export async function lockGroup(tx: Executor, groupId: string): Promise<GroupRow
   return row;
 }
 
+/**
+ * Refuses a new orbit for a user who already owns MAX_OWNED_GROUPS. Locks the user's row, so
+ * creations and ownership transfers to the same user are serialized and the cap holds.
+ */
+export async function ensureCanOwn(tx: Executor, config: Config, userId: string, who: string): Promise<void> {
+  await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for('update');
+  const [owned] = await tx.select({ n: count() }).from(groups).where(eq(groups.ownerId, userId));
+  if ((owned?.n ?? 0) >= config.MAX_OWNED_GROUPS) {
+    throw new AppError('CONFLICT', `${who} ${config.MAX_OWNED_GROUPS} orbits, the most one user may own.`, {
+      max_owned_groups: config.MAX_OWNED_GROUPS,
+    });
+  }
+}
+
 export async function createGroup(
   tx: Executor,
   config: Config,
   input: { userId: string; encryptedName: string; encryptedGroupKey: string; keyCheck?: string; now: Date },
 ) {
-  // Serialize one user's creations so the owned-orbit cap holds under concurrency.
-  await tx.select({ id: users.id }).from(users).where(eq(users.id, input.userId)).for('update');
-  const [owned] = await tx.select({ n: count() }).from(groups).where(eq(groups.ownerId, input.userId));
-  if ((owned?.n ?? 0) >= config.MAX_OWNED_GROUPS) {
-    throw new AppError('CONFLICT', `You already own ${config.MAX_OWNED_GROUPS} orbits, the most one user may own.`, {
-      max_owned_groups: config.MAX_OWNED_GROUPS,
-    });
-  }
+  await ensureCanOwn(tx, config, input.userId, 'You already own');
   const [group] = await tx
     .insert(groups)
     .values({

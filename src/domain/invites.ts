@@ -1,13 +1,15 @@
 // Invite codes: 8 characters [A-Za-z0-9] drawn without bias from a CSPRNG, stored only as an
 // HMAC under the server secret (a leaked database does not reveal usable codes).
-import { and, count, eq, gt, isNull, lt, sql } from 'drizzle-orm';
+import { and, asc, count, eq, gt, isNull, lt, sql } from 'drizzle-orm';
 import { invites } from '../db/schema';
 import type { Executor } from '../deps';
 import { hmacSha256, randomBytes } from './bytes';
 import { AppError } from './errors';
+import { afterTimeId, exactTime } from './keyset';
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 export const INVITE_CODE = /^[A-Za-z0-9]{8}$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const MAX_ACTIVE_INVITES = 50;
 export const DEFAULT_INVITE_TTL_SEC = 604_800;
 
@@ -40,15 +42,17 @@ export function inviteView(row: Pick<InviteRow, 'id' | 'codeHint' | 'expiresAt' 
   };
 }
 
+/** Invites of an orbit that can still admit someone. */
+const activeIn = (groupId: string, now: Date) =>
+  and(eq(invites.groupId, groupId), isNull(invites.revokedAt), gt(invites.expiresAt, now), lt(invites.uses, invites.maxUses));
+
 export async function createInvite(
   tx: Executor,
   secret: Uint8Array,
   input: { groupId: string; createdBy: string; now: Date; expiresInSec?: number; maxUses?: number },
 ) {
-  const [active] = await tx
-    .select({ n: count() })
-    .from(invites)
-    .where(and(eq(invites.groupId, input.groupId), isNull(invites.revokedAt), gt(invites.expiresAt, input.now), lt(invites.uses, invites.maxUses)));
+  // Callers hold the orbit row's lock (see groups.ts), so the count cannot go stale before the insert.
+  const [active] = await tx.select({ n: count() }).from(invites).where(activeIn(input.groupId, input.now));
   if ((active?.n ?? 0) >= MAX_ACTIVE_INVITES) {
     throw new AppError('CONFLICT', `An orbit has at most ${MAX_ACTIVE_INVITES} active invites; revoke one first.`, { max_active_invites: MAX_ACTIVE_INVITES });
   }
@@ -82,4 +86,35 @@ export function isUsable(row: InviteRow, now: Date): boolean {
 
 export async function useInvite(tx: Executor, inviteId: string): Promise<void> {
   await tx.update(invites).set({ uses: sql`${invites.uses} + 1` }).where(eq(invites.id, inviteId));
+}
+
+/** Active invites in creation order (limit + 1 rows, for pageOf), each with its exact created_at for the cursor. */
+export async function listActiveInvites(db: Executor, groupId: string, now: Date, page: { limit: number; after?: readonly [string, string] }) {
+  const rows = await db
+    .select({ row: invites, cursorAt: exactTime(invites.createdAt) })
+    .from(invites)
+    .where(and(activeIn(groupId, now), afterTimeId(invites.createdAt, invites.id, page.after)))
+    .orderBy(asc(invites.createdAt), asc(invites.id))
+    .limit(page.limit + 1);
+  return rows.map((r) => ({ ...inviteView(r.row), cursorAt: r.cursorAt }));
+}
+
+/**
+ * Revokes an invite of this orbit named by its code or by its id (the owner's list shows ids, not
+ * codes). Revoking one that no longer admits anyone is a no-op; one the orbit never had is 404.
+ */
+export async function revokeInvite(tx: Executor, secret: Uint8Array, input: { groupId: string; codeOrId: string; now: Date }): Promise<void> {
+  const { groupId, codeOrId, now } = input;
+  const which = UUID.test(codeOrId)
+    ? eq(invites.id, codeOrId.toLowerCase())
+    : INVITE_CODE.test(codeOrId)
+      ? eq(invites.codeHash, await hashInviteCode(secret, codeOrId))
+      : undefined;
+  if (!which) throw new AppError('NOT_FOUND', 'No such invite.');
+  const [row] = await tx
+    .update(invites)
+    .set({ revokedAt: sql`coalesce(${invites.revokedAt}, ${now}::timestamptz)` })
+    .where(and(eq(invites.groupId, groupId), which))
+    .returning({ id: invites.id });
+  if (!row) throw new AppError('NOT_FOUND', 'No such invite.');
 }

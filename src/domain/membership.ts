@@ -5,7 +5,7 @@ import { groupMembers, groups, media, memberKeys, memberRemovals } from '../db/s
 import type { Executor } from '../deps';
 import { AppError } from './errors';
 import { appendEvent, type StoredEvent } from './events';
-import { lockGroup } from './groups';
+import { lockGroup, requireMember } from './groups';
 import { removeMedia } from './quota';
 
 export type LeaveReason = 'left' | 'removed' | 'deleted';
@@ -64,10 +64,28 @@ export async function removeMember(
     await tx.update(groupMembers).set({ role: 'owner' }).where(and(eq(groupMembers.groupId, groupId), eq(groupMembers.userId, heir)));
     await tx.update(groups).set({ ownerId: heir }).where(eq(groups.id, groupId));
     events.push(
-      await appendEvent(tx, { groupId, type: 'group_updated', actorId: input.actorId, at: now, data: { id: groupId, owner_id: heir, reason: 'owner_left' } }),
+      await appendEvent(tx, { groupId, type: 'group_updated', actorId: input.actorId, at: now, data: { id: groupId, owner_id: heir, previous_owner_id: userId, reason: 'owner_left' } }),
     );
   }
   return { events, groupDeleted: false };
+}
+
+/**
+ * DELETE /members/:userId: the caller leaving (any member, pending ones too), or the owner removing
+ * someone else. Roles are read under the orbit row's lock, so a concurrent hand-over cannot let a
+ * former owner remove anyone.
+ */
+export async function leaveOrRemove(
+  tx: Executor,
+  input: { groupId: string; actorId: string; memberId: string; now: Date },
+): Promise<RemovalResult> {
+  const { groupId, actorId, memberId, now } = input;
+  await lockGroup(tx, groupId);
+  const caller = await requireMember(tx, groupId, actorId);
+  if (memberId === actorId) return removeMember(tx, { groupId, userId: memberId, actorId, reason: 'left', now });
+  if (caller.role !== 'owner') throw new AppError('FORBIDDEN', 'Only the orbit owner can remove other members.');
+  if (!caller.hasKey) throw new AppError('KEY_PENDING');
+  return removeMember(tx, { groupId, userId: memberId, actorId, reason: 'removed', now });
 }
 
 /** The longest-standing member holding the current key (ties by user id), else the longest-standing member. */

@@ -20,7 +20,8 @@ export function decodeCursor<T extends z.ZodType>(cursor: string | undefined, sh
 
 /** Cursor shapes used by the lists. */
 export const seqCursor = z.tuple([z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]);
-export const timeIdCursor = z.tuple([z.iso.datetime(), z.uuid()]);
+// Year 0000 passes the ISO check but not Postgres' timestamptz input (it would be a 500).
+export const timeIdCursor = z.tuple([z.iso.datetime().refine((v) => !v.startsWith('0000')), z.uuid()]);
 
 /** Takes limit + 1 rows; returns the page and the cursor of its last item when more exist. */
 export function pageOf<T>(rows: T[], limit: number, keyOf: (row: T) => unknown[]): { items: T[]; next_cursor: string | null } {
