@@ -5,8 +5,9 @@ import type { AppEnv } from '../http/env';
 import * as auth from './auth';
 import * as groups from './groups';
 import * as service from './service';
+import * as users from './users';
 
-const resources = [service, auth, groups];
+const resources = [service, auth, users, groups];
 
 export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   for (const resource of resources) resource.register(app);

@@ -7,6 +7,8 @@ import type { AddressInfo } from 'node:net';
 // A globalSetup of a Workers project resolves `ws` to its browser build; load the Node one.
 const { WebSocketServer } = createRequire(import.meta.url)('ws') as typeof import('ws');
 
+const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
+
 export async function startWsTcpProxy(allowed: (host: string, port: number) => boolean) {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   wss.on('connection', (ws, req) => {
@@ -18,7 +20,13 @@ export async function startWsTcpProxy(allowed: (host: string, port: number) => b
     tcp.on('data', (data) => ws.readyState === ws.OPEN && ws.send(data));
     tcp.on('close', () => ws.close());
     tcp.on('error', () => ws.close());
-    ws.on('message', (data) => tcp.write(data as Buffer));
+    ws.on('message', (data) => {
+      const bytes = data as Buffer;
+      tcp.write(bytes);
+      // Postgres closes the connection on Terminate; PGlite's socket server does not, and the
+      // driver then leaves the socket open, so connections would pile up until it refuses more.
+      if (bytes.length >= 5 && bytes.subarray(-5).equals(TERMINATE)) tcp.end();
+    });
     ws.on('close', () => tcp.destroy());
     ws.on('error', () => tcp.destroy());
   });
