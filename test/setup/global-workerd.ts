@@ -46,7 +46,7 @@ export default async function setup(project: TestProject) {
     stops.push(() => server.stop(), () => handle.close());
   }
   const dbUrl = new URL(url);
-  const proxy = await startWsTcpProxy((host, port) => host === dbUrl.hostname && port === Number(dbUrl.port || 5432));
+  const proxy = await startWsTcpProxy((host, port) => host === dbUrl.hostname && port === Number(dbUrl.port || 5432), { oneAtATime: !base });
   stops.unshift(() => proxy.close());
   project.provide('workerdDatabaseUrl', url);
   project.provide('wsProxy', proxy.address);
