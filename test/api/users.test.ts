@@ -233,3 +233,23 @@ describe('GET /api/users/:userId/public-key', () => {
     await expectError(await get('/api/users/nobody/public-key', owner), 400, 'VALIDATION_ERROR');
   });
 });
+
+describe('OpenAPI', () => {
+  it('documents every /api/users call', async () => {
+    const doc = await json(await t.fetch('/openapi.json'));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        '/api/users/me',
+        '/api/users/me/password',
+        '/api/users/me/sessions',
+        '/api/users/me/sessions/{sessionId}',
+        '/api/users/me/public-key',
+        '/api/users/me/key-backup',
+        '/api/users/{userId}/public-key',
+      ]),
+    );
+    expect(Object.keys(doc.paths['/api/users/me'])).toEqual(expect.arrayContaining(['get', 'delete']));
+    expect(doc.paths['/api/users/me'].delete.requestBody).toBeTruthy();
+    expect(Object.keys(doc.paths['/api/users/me/key-backup'])).toEqual(expect.arrayContaining(['get', 'put']));
+  });
+});
