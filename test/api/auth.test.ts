@@ -131,18 +131,23 @@ describe('login', () => {
       return ms;
     };
     await timed(user.username); // warm-up
-    // Interleaved pairs, so load from elsewhere on the machine hits both sides alike.
+    // Interleaved pairs in alternating order, so load from elsewhere hits both sides alike.
     const known: number[] = [];
     const unknown: number[] = [];
     for (let i = 0; i < 15; i++) {
+      if (i % 2) unknown.push(await timed(unique('ghost')));
       known.push(await timed(user.username));
-      unknown.push(await timed(unique('ghost')));
+      if (!(i % 2)) unknown.push(await timed(unique('ghost')));
     }
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const detail = `known ${known.map(Math.round)} unknown ${unknown.map(Math.round)}`;
-    // Without the dummy hash an unknown user would skip the whole argon2 verification (tens of ms).
+    // Skipping the argon2 verification for an unknown user would open a gap of the whole hash,
+    // most of a login's time. The allowance is 10 ms on a quiet machine; on a loaded one, where
+    // every request takes several times longer, it grows with the measured time (a quarter of
+    // it), so only such a gap, not the machine's noise, fails the test.
+    const allowance = Math.max(10, median(known) / 4);
     expect(median(unknown), detail).toBeGreaterThan(median(known) / 2);
-    expect(Math.abs(median(known.map((k, i) => k - unknown[i]!))), detail).toBeLessThan(10);
+    expect(Math.abs(median(known) - median(unknown)), detail).toBeLessThan(allowance);
   });
 });
 
