@@ -1,7 +1,7 @@
 // The cost of one argon2id hash and one verification (m = 19 MiB, t = 2, p = 1) on Node and in
 // workerd. Node: timed in-process. workerd: a tiny Worker (bench/hash-worker.ts) run by
-// Miniflare; inside workerd clocks stand still during computation, so it is timed from Node:
-// (a request doing BATCH operations − an empty request) / BATCH.
+// Miniflare, timed from Node so the number does not depend on workerd's clocks (deployed
+// Workers advance them only on I/O): (a request doing BATCH operations − an empty request) / BATCH.
 import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { createRequire } from 'node:module';
@@ -98,7 +98,7 @@ export default {
         'One WASM build (@phi-ag/argon2) on both runtimes, so the PHC strings verify across them (test/node and test/workerd password-hash tests). ' +
         'Every login, registration, password change and account deletion pays one of these; an unknown username pays a verify too (dummy hash). ' +
         'The per-IP and per-username limits are checked before it, so failed guesses cannot buy CPU beyond their budget. ' +
-        `workerd is timed from Node over ${BATCH}-operation requests minus an empty request (its clocks stop during computation). ` +
+        `workerd is timed from Node over ${BATCH}-operation requests minus an empty request (deployed Workers do not advance their clocks during computation). ` +
         'On Cloudflare, one hash is more CPU than the Workers Free plan allows per request (10 ms): deploy on a paid plan. ' +
         `Load average when the run started: ${load} (other work on the machine inflates every row alike).`,
     };
