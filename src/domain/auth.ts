@@ -1,11 +1,11 @@
 // Accounts and sessions: registration, login, rotating refresh tokens with a 30 s reuse grace.
-import { and, eq, isNull, sql } from 'drizzle-orm';
+import { and, eq, inArray, isNull } from 'drizzle-orm';
 import { refreshTokens, retiredUsernames, sessions, users } from '../db/schema';
 import type { Deps, Executor } from '../deps';
 import { AppError } from './errors';
 import { joinByInvite } from './groups';
 import { limitKey, limits } from './limits';
-import { consume, ensureBelow } from './rate-limit';
+import { consume, ensureBelow, reserve } from './rate-limit';
 import { ACCESS_TTL_SEC, hashOpaqueToken, newOpaqueToken, signAccessToken } from './tokens';
 import type { StoredEvent } from './events';
 import { findUserByName, userView, type UserRow } from './users';
@@ -55,8 +55,8 @@ export async function register(
   if (config.REGISTRATION === 'invite' && !input.inviteCode) {
     throw new AppError('VALIDATION_ERROR', 'An invite_code is required to register on this server.', { field: 'invite_code' });
   }
-  const budget = limits(config);
-  await consume(limiter, clock, [{ key: limitKey.registerIp(input.ip), window: budget.registrationsPerIp }]);
+  // Per IP: http/ip-limits.ts, before this runs. Per username here, before any hashing.
+  await consume(limiter, clock, [{ key: limitKey.registerUser(input.username), window: limits(config).registrationsPerUsername }]);
   if (input.inviteCode) await ensureJoinBudget(deps, undefined, input.ip);
 
   const lower = input.username.toLowerCase();
@@ -100,35 +100,22 @@ export function isUniqueViolation(err: unknown): boolean {
   return false;
 }
 
-/** Refuses before any argon2 work when this username or address has too many recent failures. */
-export async function ensurePasswordBudget(deps: AuthDeps, username: string, ip: string): Promise<void> {
-  const budget = limits(deps.config);
-  await ensureBelow(deps.limiter, deps.clock, [
-    { key: limitKey.passwordUser(username), window: budget.passwordFailuresPerUsername },
-    { key: limitKey.passwordIp(ip), window: budget.passwordFailuresPerIp },
-  ]);
-}
-
-export async function countPasswordFailure(deps: AuthDeps, username: string, ip: string): Promise<void> {
-  if (!deps.limiter.enabled) return;
-  const budget = limits(deps.config);
-  await deps.limiter.hit(limitKey.passwordUser(username), budget.passwordFailuresPerUsername);
-  await deps.limiter.hit(limitKey.passwordIp(ip), budget.passwordFailuresPerIp);
-}
-
-/** Checks a password with the login budgets (login, password change, account deletion). */
-export async function checkPassword(deps: AuthDeps, user: UserRow | undefined, username: string, password: string, ip: string): Promise<UserRow> {
-  await ensurePasswordBudget(deps, username, ip);
+/**
+ * Checks a password against the login budgets (login, password change, account deletion). The
+ * username's budget is reserved before any argon2 work and refunded unless the check fails; the
+ * per-IP budget is the route's (http/ip-limits.ts passwordIpBudget). An unknown user costs the
+ * same argon2 work as a known one.
+ */
+export async function checkPassword(deps: AuthDeps, user: UserRow | undefined, username: string, password: string): Promise<UserRow> {
+  const refund = await reserve(deps.limiter, deps.clock, [{ key: limitKey.passwordUser(username), window: limits(deps.config).passwordFailuresPerUsername }]);
   const ok = await deps.hasher.verify(user?.passwordHash ?? DUMMY_HASH, password);
-  if (!ok || !user) {
-    await countPasswordFailure(deps, username, ip);
-    throw new AppError('INVALID_CREDENTIALS');
-  }
+  if (!ok || !user) throw new AppError('INVALID_CREDENTIALS');
+  await refund();
   return user;
 }
 
-export async function login(deps: AuthDeps, input: { username: string; password: string; ip: string; userAgent?: string }) {
-  const user = await checkPassword(deps, await findUserByName(deps.db, input.username), input.username, input.password, input.ip);
+export async function login(deps: AuthDeps, input: { username: string; password: string; userAgent?: string }) {
+  const user = await checkPassword(deps, await findUserByName(deps.db, input.username), input.username, input.password);
   const now = deps.clock.now();
   const tokens = await deps.db.transaction((tx) => startSession(deps, tx, user.id, input.userAgent, now));
   return { user: userView(user), tokens };
@@ -139,8 +126,7 @@ export async function login(deps: AuthDeps, input: { username: string; password:
  * already rotated less than 30 s ago (a lost response, a second window) yields another fresh
  * pair of the same family; older reuse revokes the family.
  */
-export async function refresh(deps: AuthDeps, input: { refreshToken: string; ip: string }): Promise<{ user: ReturnType<typeof userView>; tokens: TokenPair }> {
-  await consume(deps.limiter, deps.clock, [{ key: limitKey.refreshIp(input.ip), window: limits(deps.config).refreshesPerIp }]);
+export async function refresh(deps: AuthDeps, input: { refreshToken: string }): Promise<{ user: ReturnType<typeof userView>; tokens: TokenPair }> {
   const hash = await hashOpaqueToken(input.refreshToken);
   const now = deps.clock.now();
   const invalid = () => new AppError('UNAUTHENTICATED', 'This refresh token is not valid; please log in again.');
@@ -181,7 +167,13 @@ export async function logout(deps: AuthDeps, refreshToken: string): Promise<void
   const [row] = await deps.db
     .update(sessions)
     .set({ revokedAt: deps.clock.now() })
-    .where(and(isNull(sessions.revokedAt), sql`${sessions.id} = (select ${refreshTokens.sessionId} from ${refreshTokens} where ${refreshTokens.tokenHash} = ${hash})`))
+    .where(
+      and(
+        isNull(sessions.revokedAt),
+        // Through eq() so the hash is bound as bytea (the column's driver form), not as text.
+        inArray(sessions.id, deps.db.select({ id: refreshTokens.sessionId }).from(refreshTokens).where(eq(refreshTokens.tokenHash, hash))),
+      ),
+    )
     .returning({ id: sessions.id });
   if (row) deps.sessions.forget(row.id);
 }

@@ -16,6 +16,8 @@ export interface Limiter {
   hit(key: string, window: Window, cost?: number): Promise<{ total: number; resetAt: Date }>;
   /** The current total without adding to it. */
   peek(key: string): Promise<{ total: number; resetAt: Date } | null>;
+  /** Gives back `cost` taken by hit() in the current window (never below zero; a new window is untouched). */
+  release(key: string, cost?: number): Promise<void>;
   reset(key: string): Promise<void>;
 }
 
@@ -46,6 +48,12 @@ export function createPgLimiter(db: Db, clock: Clock, enabled: boolean): Limiter
         .where(sql`${rateLimits.key} = ${key} and ${rateLimits.windowEnd} > ${clock.now()}`);
       return rows[0] ?? null;
     },
+    async release(key, cost = 1) {
+      await db
+        .update(rateLimits)
+        .set({ hits: sql`greatest(0, ${rateLimits.hits} - ${cost})` })
+        .where(sql`${rateLimits.key} = ${key} and ${rateLimits.windowEnd} > ${clock.now()}`);
+    },
     async reset(key) {
       await db.delete(rateLimits).where(sql`${rateLimits.key} = ${key}`);
     },
@@ -64,6 +72,28 @@ export async function consume(limiter: Limiter, clock: Clock, checks: Array<{ ke
     const { total, resetAt } = await limiter.hit(check.key, check.window, check.cost);
     if (total > check.window.limit) throw rateLimited(resetAt, clock.now());
   }
+}
+
+/**
+ * Takes one unit from each window before costly work, so concurrent attempts cannot all slip
+ * under the limit. Over a limit: gives the units back and throws RATE_LIMITED. Otherwise returns
+ * the refund to call when the attempt turns out not to count (e.g. a correct password).
+ */
+export async function reserve(limiter: Limiter, clock: Clock, checks: Array<{ key: string; window: Window }>): Promise<() => Promise<void>> {
+  if (!limiter.enabled) return async () => undefined;
+  const taken: string[] = [];
+  const refund = async () => {
+    for (const key of taken.splice(0)) await limiter.release(key);
+  };
+  for (const check of checks) {
+    const { total, resetAt } = await limiter.hit(check.key, check.window);
+    taken.push(check.key);
+    if (total > check.window.limit) {
+      await refund();
+      throw rateLimited(resetAt, clock.now());
+    }
+  }
+  return refund;
 }
 
 /** Refuses when any key has already reached its limit (failures counted elsewhere). */

@@ -1,6 +1,6 @@
 // Access tokens: short JWTs (HS256 pinned, typ "access", issuer and audience checked) naming the
 // user and the session; refresh tokens and tickets: opaque random strings stored only as hashes.
-import { errors, jwtVerify, SignJWT } from 'jose';
+import { decodeProtectedHeader, errors, jwtVerify, SignJWT } from 'jose';
 import { base64url, randomBytes, sha256 } from './bytes';
 import { AppError } from './errors';
 
@@ -29,6 +29,11 @@ export async function signAccessToken(secret: Uint8Array, userId: string, sessio
 
 export async function verifyAccessToken(secret: Uint8Array, token: string, now: Date): Promise<AccessClaims> {
   try {
+    // The header is pinned before jose sees the token: only our algorithm and no extensions
+    // (crit, b64, jku…). jose refuses those too, but it rejects them before its first await,
+    // which workerd reports as an unhandled rejection even though we catch it.
+    const header = decodeProtectedHeader(token);
+    if (header.alg !== ALG || Object.keys(header).some((k) => k !== 'alg' && k !== 'typ')) throw new AppError('UNAUTHENTICATED');
     const { payload } = await jwtVerify(token, secret, {
       algorithms: [ALG],
       issuer: ISSUER,

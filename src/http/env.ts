@@ -13,5 +13,7 @@ export type AppEnv = {
     deps: Deps;
     auth: Auth;
     requestId: string;
+    /** Set by hono-rate-limiter (http/ip-limits.ts) for the budget it checked last. */
+    rateLimit?: { limit: number; used: number; remaining: number; resetTime: Date | undefined };
   };
 };

@@ -6,8 +6,9 @@ import * as auth from './auth';
 import * as docs from './docs';
 import * as groups from './groups';
 import * as service from './service';
+import * as users from './users';
 
-const resources = [service, docs, auth, groups];
+const resources = [service, docs, auth, users, groups];
 
 export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   for (const resource of resources) resource.register(app);

@@ -3,11 +3,11 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import { login, logout, refresh, register as registerAccount } from '../../domain/auth';
 import { publish } from '../../domain/tx';
 import type { AppEnv } from '../../http/env';
-import { defineRoute } from '../../http/route';
+import { passwordIpBudget, refreshIpBudget, registerIpBudget } from '../../http/ip-limits';
+import { defineRoute, jsonBody, jsonResponse } from '../../http/route';
 import { AuthResult, LoginBody, RefreshBody, RegisterBody } from './schemas';
 
-const json = <T>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
-const result = (description: string) => ({ description, content: { 'application/json': { schema: AuthResult } } });
+const result = (description: string) => jsonResponse(description, AuthResult);
 
 const registerRoute = defineRoute({
   method: 'post',
@@ -15,7 +15,8 @@ const registerRoute = defineRoute({
   public: true,
   tags: ['auth'],
   summary: 'Create an account (joins the invite’s orbit when REGISTRATION=invite)',
-  request: { body: json(RegisterBody) },
+  request: { body: jsonBody(RegisterBody) },
+  middleware: [registerIpBudget],
   responses: { 201: result('account created') },
 });
 
@@ -25,7 +26,8 @@ const loginRoute = defineRoute({
   public: true,
   tags: ['auth'],
   summary: 'Log in and start a session',
-  request: { body: json(LoginBody) },
+  request: { body: jsonBody(LoginBody) },
+  middleware: [passwordIpBudget],
   responses: { 200: result('logged in') },
 });
 
@@ -35,7 +37,8 @@ const refreshRoute = defineRoute({
   public: true,
   tags: ['auth'],
   summary: 'Rotate a refresh token for a new pair',
-  request: { body: json(RefreshBody) },
+  request: { body: jsonBody(RefreshBody) },
+  middleware: [refreshIpBudget],
   responses: { 200: result('new token pair') },
 });
 
@@ -45,7 +48,7 @@ const logoutRoute = defineRoute({
   public: true,
   tags: ['auth'],
   summary: 'End the session of this refresh token',
-  request: { body: json(RefreshBody) },
+  request: { body: jsonBody(RefreshBody) },
   responses: { 204: { description: 'logged out' } },
 });
 
@@ -69,14 +72,14 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(loginRoute, async (c) => {
     const deps = c.get('deps');
     const body = c.req.valid('json');
-    const out = await login(deps, { ...body, ip: deps.clientIp(c), userAgent: c.req.header('user-agent') });
+    const out = await login(deps, { ...body, userAgent: c.req.header('user-agent') });
     c.header('Cache-Control', 'no-store');
     return c.json({ user: out.user, ...out.tokens }, 200);
   });
 
   app.openapi(refreshRoute, async (c) => {
     const deps = c.get('deps');
-    const out = await refresh(deps, { refreshToken: c.req.valid('json').refresh_token, ip: deps.clientIp(c) });
+    const out = await refresh(deps, { refreshToken: c.req.valid('json').refresh_token });
     c.header('Cache-Control', 'no-store');
     return c.json({ user: out.user, ...out.tokens }, 200);
   });

@@ -1,0 +1,73 @@
+// The account itself: profile, password change, deletion. Password checks go through the login
+// budgets (auth.ts checkPassword); every session they end is forgotten by this process at once.
+import { and, eq } from 'drizzle-orm';
+import { media, memberRemovals, retiredUsernames, sessions, signalMessageRecipients, users } from '../db/schema';
+import type { Deps } from '../deps';
+import { checkPassword } from './auth';
+import { AppError } from './errors';
+import { removeMember } from './membership';
+import { removeMedia } from './quota';
+import { write } from './tx';
+import { orbitsOf } from './user-keys';
+import { revokeSessions } from './user-sessions';
+import { findUser, userView, type UserRow } from './users';
+
+type AccountDeps = Pick<Deps, 'db' | 'config' | 'clock' | 'hasher' | 'limiter' | 'sessions' | 'fanout' | 'defer'>;
+
+async function requireUser(deps: Pick<Deps, 'db'>, userId: string): Promise<UserRow> {
+  const user = await findUser(deps.db, userId);
+  // Only reachable between a deletion and the session check noticing it.
+  if (!user) throw new AppError('UNAUTHENTICATED', 'This account no longer exists.');
+  return user;
+}
+
+export async function getMe(deps: Pick<Deps, 'db'>, userId: string) {
+  return userView(await requireUser(deps, userId));
+}
+
+/** Changes the password after checking the current one; every other session ends. */
+export async function changePassword(
+  deps: AccountDeps,
+  input: { userId: string; sessionId: string; currentPassword: string; newPassword: string },
+): Promise<void> {
+  const user = await requireUser(deps, input.userId);
+  await checkPassword(deps, user, user.username, input.currentPassword);
+  const passwordHash = await deps.hasher.hash(input.newPassword);
+  const now = deps.clock.now();
+  const ended = await deps.db.transaction(async (tx) => {
+    await tx.update(users).set({ passwordHash }).where(eq(users.id, user.id));
+    return revokeSessions(tx, user.id, now, input.sessionId);
+  });
+  for (const id of ended) deps.sessions.forget(id);
+}
+
+/**
+ * Deletes the account after checking its password. Each membership ends as if the user left
+ * (reason "deleted": ownership handed on, a last member takes the orbit along), open uploads are
+ * aborted, the username is retired, and the user row goes: threads, replies, media and messages
+ * keep `author_id: null` (foreign keys set null); sessions, keys and read markers cascade.
+ */
+export async function deleteAccount(deps: AccountDeps, input: { userId: string; password: string }): Promise<void> {
+  const user = await requireUser(deps, input.userId);
+  await checkPassword(deps, user, user.username, input.password);
+  const now = deps.clock.now();
+  const ended = await write(deps, async (tx, outbox) => {
+    // Holds off this user's joins and orbit creations until the row is gone.
+    const [locked] = await tx.select({ id: users.id }).from(users).where(eq(users.id, user.id)).for('update');
+    if (!locked) throw new AppError('UNAUTHENTICATED', 'This account no longer exists.');
+    for (const groupId of await orbitsOf(tx, user.id)) {
+      const out = await removeMember(tx, { groupId, userId: user.id, actorId: user.id, reason: 'deleted', now });
+      outbox.add(...out.events);
+    }
+    // removeMember aborted the uploads in each orbit; this catches any left outside one.
+    await removeMedia(tx, and(eq(media.authorId, user.id), eq(media.status, 'uploading'))!, now);
+    // Rows keyed by this user without a foreign key: nobody can use them any more.
+    await tx.delete(signalMessageRecipients).where(eq(signalMessageRecipients.userId, user.id));
+    await tx.delete(memberRemovals).where(eq(memberRemovals.userId, user.id));
+    await tx.insert(retiredUsernames).values({ usernameLower: user.usernameLower, retiredAt: now }).onConflictDoNothing();
+    const gone = await tx.select({ id: sessions.id }).from(sessions).where(eq(sessions.userId, user.id));
+    await tx.delete(users).where(eq(users.id, user.id));
+    return gone.map((s) => s.id);
+  });
+  for (const id of ended) deps.sessions.forget(id);
+}

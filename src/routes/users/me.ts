@@ -1,0 +1,55 @@
+// GET /api/users/me · PUT /api/users/me/password · DELETE /api/users/me
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import { changePassword, deleteAccount, getMe } from '../../domain/account';
+import type { AppEnv } from '../../http/env';
+import { passwordIpBudget } from '../../http/ip-limits';
+import { defineRoute, jsonBody, jsonResponse } from '../../http/route';
+import { DeleteAccountBody, PasswordBody, User } from './schemas';
+
+const meRoute = defineRoute({
+  method: 'get',
+  path: '/api/users/me',
+  tags: ['account'],
+  summary: 'The caller’s account',
+  responses: { 200: jsonResponse('account', User) },
+});
+
+const passwordRoute = defineRoute({
+  method: 'put',
+  path: '/api/users/me/password',
+  tags: ['account'],
+  summary: 'Change the password; every other session ends',
+  description: 'The current password is checked against the login rate limits (per username and per IP).',
+  request: { body: jsonBody(PasswordBody) },
+  middleware: [passwordIpBudget],
+  responses: { 204: { description: 'changed' } },
+});
+
+const deleteRoute = defineRoute({
+  method: 'delete',
+  path: '/api/users/me',
+  tags: ['account'],
+  summary: 'Delete the account',
+  description:
+    'Password-checked (counts against the login rate limits). Memberships end as if the user left (reason "deleted"), open uploads are aborted, ' +
+    'threads, replies and media stay with author_id null, the username is never handed out again, and every session ends.',
+  request: { body: jsonBody(DeleteAccountBody) },
+  middleware: [passwordIpBudget],
+  responses: { 204: { description: 'deleted' } },
+});
+
+export function register(app: OpenAPIHono<AppEnv>) {
+  app.openapi(meRoute, async (c) => c.json(await getMe(c.get('deps'), c.get('auth').userId), 200));
+
+  app.openapi(passwordRoute, async (c) => {
+    const { userId, sessionId } = c.get('auth');
+    const body = c.req.valid('json');
+    await changePassword(c.get('deps'), { userId, sessionId, currentPassword: body.current_password, newPassword: body.new_password });
+    return c.body(null, 204);
+  });
+
+  app.openapi(deleteRoute, async (c) => {
+    await deleteAccount(c.get('deps'), { userId: c.get('auth').userId, password: c.req.valid('json').password });
+    return c.body(null, 204);
+  });
+}
