@@ -3,10 +3,13 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../http/env';
 import * as auth from './auth';
+import * as events from './events';
 import * as groups from './groups';
+import * as messages from './messages';
 import * as service from './service';
+import * as threads from './threads';
 
-const resources = [service, auth, groups];
+const resources = [service, auth, groups, threads, messages, events];
 
 export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   for (const resource of resources) resource.register(app);
