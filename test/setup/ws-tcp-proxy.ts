@@ -7,6 +7,9 @@ import type { AddressInfo } from 'node:net';
 // A globalSetup of a Workers project resolves `ws` to its browser build; load the Node one.
 const { WebSocketServer } = createRequire(import.meta.url)('ws') as typeof import('ws');
 
+/** The Postgres wire protocol's Terminate message: 'X' and the length 4. */
+const TERMINATE = Buffer.from([0x58, 0, 0, 0, 4]);
+
 export async function startWsTcpProxy(allowed: (host: string, port: number) => boolean) {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   wss.on('connection', (ws, req) => {
@@ -18,7 +21,13 @@ export async function startWsTcpProxy(allowed: (host: string, port: number) => b
     tcp.on('data', (data) => ws.readyState === ws.OPEN && ws.send(data));
     tcp.on('close', () => ws.close());
     tcp.on('error', () => ws.close());
-    ws.on('message', (data) => tcp.write(data as Buffer));
+    ws.on('message', (data) => {
+      tcp.write(data as Buffer);
+      // Postgres closes the connection on Terminate; PGlite's socket server does not, and workerd
+      // leaves the WebSocket open after the pool ends, so without this every request would hold
+      // one of the server's connections until the run ends.
+      if (TERMINATE.equals(data as Buffer)) tcp.end();
+    });
     ws.on('close', () => tcp.destroy());
     ws.on('error', () => tcp.destroy());
   });
