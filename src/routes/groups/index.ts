@@ -72,7 +72,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const deps = c.get('deps');
     const body = c.req.valid('json');
     const { userId } = c.get('auth');
-    return idempotent(
+    return await idempotent(
       c,
       body,
       async () => {
@@ -124,7 +124,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const { groupId } = c.req.valid('param');
     const body = c.req.valid('json') ?? {};
     const { userId } = c.get('auth');
-    return idempotent(c, { groupId, ...body }, async () => {
+    return await idempotent(c, { groupId, ...body }, async () => {
       const invite = await write(deps, async (tx) => {
         await requireOwner(tx, groupId, userId);
         return createInvite(tx, deps.config.jwtSecret, {

@@ -38,7 +38,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const { groupId } = c.req.valid('param');
     const body = c.req.valid('json');
     const senderId = c.get('auth').userId;
-    return idempotent(c, body, async () => {
+    return await idempotent(c, body, async () => {
       const message = await write(deps, async (tx, outbox) => {
         const out = await sendMessage(tx, {
           groupId,

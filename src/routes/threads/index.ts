@@ -67,7 +67,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const deps = c.get('deps');
     const body = c.req.valid('json');
     const { userId } = c.get('auth');
-    return idempotent(
+    return await idempotent(
       c,
       body,
       async () => {

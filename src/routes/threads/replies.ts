@@ -43,7 +43,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const { threadId } = c.req.valid('param');
     const body = c.req.valid('json');
     const { userId } = c.get('auth');
-    return idempotent(
+    return await idempotent(
       c,
       body,
       async () => {
