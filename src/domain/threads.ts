@@ -1,7 +1,7 @@
 // Threads: the orbit's top-level posts. A thread takes the orbit's next seq when created; its
 // last_activity_seq moves with each reply. Views are per caller (read marker, unread count), and
 // a list page is one query: author, read marker and unread count are joined in.
-import { and, desc, eq, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, inArray, lt, or, sql, type Placeholder, type SQL } from 'drizzle-orm';
 import { groupMembers, groupQuotas, groups, media, readMarkers, replies, threads, users } from '../db/schema';
 import type { Executor } from '../deps';
 import { AppError } from './errors';
@@ -58,7 +58,7 @@ export function requireAuthorOrOwner(member: Membership, authorId: string | null
 }
 
 /** The select every thread view comes from: one row per thread, everything the caller sees. */
-function threadQuery(db: Executor, viewerId: string) {
+function threadQuery(db: Executor, viewerId: Param<string>) {
   return db
     .select({
       id: threads.id,
@@ -107,7 +107,7 @@ function toView(r: ThreadRow): ThreadView {
   };
 }
 
-const isMember = (groupId: SQL | string, userId: string) =>
+const isMember = (groupId: SQL | Param<string>, userId: Param<string>) =>
   sql`exists (select 1 from ${groupMembers} where ${groupMembers.groupId} = ${groupId} and ${groupMembers.userId} = ${userId})`;
 
 /** One thread as the caller sees it; 404 when it does not exist or is in an orbit they are not in. */
@@ -124,17 +124,60 @@ export async function getThread(db: Executor, threadId: string, viewerId: string
  * rides along in the same query; only an empty page needs a second look to tell "no threads"
  * from "not your orbit".
  */
-export async function listThreads(
-  db: Executor,
-  input: { groupId: string; viewerId: string; sort: ThreadSort; before?: number; limit: number },
-): Promise<ThreadView[]> {
-  const key = input.sort === 'activity' ? threads.lastActivitySeq : threads.seq;
-  const rows = await threadQuery(db, input.viewerId)
-    .where(and(eq(threads.groupId, input.groupId), input.before === undefined ? undefined : lt(key, input.before), isMember(input.groupId, input.viewerId)))
-    .orderBy(desc(key))
-    .limit(input.limit + 1);
+export async function listThreads(db: Executor, input: ThreadPageInput): Promise<ThreadView[]> {
+  const rows = await preparedPage(db, input.sort, input.before !== undefined).execute({
+    group: input.groupId,
+    viewer: input.viewerId,
+    before: input.before,
+    limit: input.limit + 1,
+  });
   if (!rows.length) await requireMember(db, input.groupId, input.viewerId);
   return rows.map(toView);
+}
+
+export interface ThreadPageInput {
+  groupId: string;
+  viewerId: string;
+  sort: ThreadSort;
+  before?: number;
+  limit: number;
+}
+
+type Param<T> = T | Placeholder;
+
+/** The one query behind a page of threads (limit + 1 rows), exported for the benchmark's baselines. */
+export function threadPageQuery(
+  db: Executor,
+  input: { groupId: Param<string>; viewerId: Param<string>; sort: ThreadSort; before?: Param<number>; limit: Param<number> },
+) {
+  const key = input.sort === 'activity' ? threads.lastActivitySeq : threads.seq;
+  return threadQuery(db, input.viewerId)
+    .where(and(eq(threads.groupId, input.groupId), input.before === undefined ? undefined : lt(key, input.before), isMember(input.groupId, input.viewerId)))
+    .orderBy(desc(key))
+    .limit(input.limit);
+}
+
+// The hot read path: its SQL is built once per database handle and shape, not per request. Unnamed
+// on the wire (no server-side prepared statements, so connection poolers need no support for them).
+const pages = new WeakMap<Executor, Map<string, ReturnType<typeof preparePage>>>();
+
+function preparePage(db: Executor, sort: ThreadSort, withCursor: boolean) {
+  return threadPageQuery(db, {
+    groupId: sql.placeholder('group'),
+    viewerId: sql.placeholder('viewer'),
+    sort,
+    before: withCursor ? sql.placeholder('before') : undefined,
+    limit: sql.placeholder('limit'),
+  }).prepare('');
+}
+
+function preparedPage(db: Executor, sort: ThreadSort, withCursor: boolean) {
+  let shapes = pages.get(db);
+  if (!shapes) pages.set(db, (shapes = new Map()));
+  const shape = `${sort}:${withCursor}`;
+  let query = shapes.get(shape);
+  if (!query) shapes.set(shape, (query = preparePage(db, sort, withCursor)));
+  return query;
 }
 
 export async function createThread(

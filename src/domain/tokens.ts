@@ -1,7 +1,7 @@
 // Access tokens: short JWTs (HS256 pinned, typ "access", issuer and audience checked) naming the
 // user and the session; refresh tokens and tickets: opaque random strings stored only as hashes.
 import { errors, jwtVerify, SignJWT } from 'jose';
-import { base64url, randomBytes, sha256 } from './bytes';
+import { base64url, hmacKey, randomBytes, sha256 } from './bytes';
 import { AppError } from './errors';
 
 export const ACCESS_TTL_SEC = 15 * 60;
@@ -24,12 +24,12 @@ export async function signAccessToken(secret: Uint8Array, userId: string, sessio
     .setAudience(AUDIENCE)
     .setIssuedAt(iat)
     .setExpirationTime(iat + ACCESS_TTL_SEC)
-    .sign(secret);
+    .sign(await hmacKey(secret));
 }
 
 export async function verifyAccessToken(secret: Uint8Array, token: string, now: Date): Promise<AccessClaims> {
   try {
-    const { payload } = await jwtVerify(token, secret, {
+    const { payload } = await jwtVerify(token, await hmacKey(secret), {
       algorithms: [ALG],
       issuer: ISSUER,
       audience: AUDIENCE,

@@ -1,0 +1,15 @@
+import { spawn } from 'node:child_process';
+import { Pool } from 'undici';
+import { createBenchDatabase } from './threads-fixture';
+const variant = process.argv[2] ?? 'app';
+const db = await createBenchDatabase('postgres://postgres@127.0.0.1:5432/postgres', 10000);
+const child = spawn(process.execPath, ['--cpu-prof', '--cpu-prof-dir=/tmp/thr/prof', '--import', 'tsx', 'bench/threads-server.ts', variant], { env: { ...process.env, BENCH_DATABASE_URL: db.url }, stdio: ['ignore', 'pipe', 'inherit'] });
+const port = await new Promise<number>((r) => child.stdout!.on('data', (d) => { const m = /listening (\d+)/.exec(String(d)); if (m) r(Number(m[1])); }));
+const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 50 });
+let n = 0; const end = performance.now() + 8000;
+await Promise.all(Array.from({ length: 50 }, async () => { while (performance.now() < end) { const r = await pool.request({ method: 'GET', path: `/api/groups/${db.groupId}/threads?limit=20`, headers: { authorization: `Bearer ${db.token}` } }); await r.body.text(); n++; } }));
+console.log(variant, n / 8, 'req/s');
+await pool.close();
+child.kill('SIGTERM');
+await new Promise((r) => child.once('exit', r));
+await db.drop();
