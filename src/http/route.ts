@@ -59,3 +59,9 @@ export function defineRoute<R extends RouteConfig>(config: R & Options) {
     responses: { ...ERROR_RESPONSES, ...route.responses },
   } as unknown as R) as R;
 }
+
+/** A required JSON request body. */
+export const jsonBody = <T>(schema: T) => ({ content: { 'application/json': { schema } }, required: true as const });
+
+/** A JSON response. */
+export const jsonResponse = <T>(description: string, schema: T) => ({ description, content: { 'application/json': { schema } } });

@@ -3,8 +3,8 @@ import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import { catchUp } from '../../domain/catch-up';
 import { EVENT_TYPES } from '../../domain/events';
 import type { AppEnv } from '../../http/env';
-import { defineRoute } from '../../http/route';
-import { idParam, limitQuery, seqQuery, timestamp } from '../../http/schemas';
+import { defineRoute, jsonResponse } from '../../http/route';
+import { ErrorSchema, idParam, limitQuery, seqQuery, timestamp } from '../../http/schemas';
 
 export const Event = z
   .object({
@@ -32,8 +32,8 @@ const listRoute = defineRoute({
   summary: 'Events after a seq, as the caller may see them; 410 GONE (details.oldest_seq) when the log no longer reaches back that far',
   request: { params: idParam('groupId'), query: z.object({ after_seq: seqQuery('after_seq'), limit: limitQuery(50) }) },
   responses: {
-    200: { description: 'one page', content: { 'application/json': { schema: EventPage } } },
-    410: { description: 'GONE: reload through the list endpoints', content: { 'application/json': { schema: z.object({ error: z.unknown() }) } } },
+    200: jsonResponse('one page', EventPage),
+    410: jsonResponse('GONE (details.oldest_seq): reload through the list endpoints', ErrorSchema),
   },
 });
 

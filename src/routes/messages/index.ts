@@ -4,7 +4,7 @@ import { listMessages, sendMessage } from '../../domain/messages';
 import { write } from '../../domain/tx';
 import type { AppEnv } from '../../http/env';
 import { idempotent } from '../../http/idempotency';
-import { defineRoute } from '../../http/route';
+import { defineRoute, jsonBody, jsonResponse } from '../../http/route';
 import { idParam } from '../../http/schemas';
 import { MESSAGE_BODY_CAP, MessageListQuery, MessagePage, MessageReceipt, SendMessageBody } from './schemas';
 
@@ -14,13 +14,8 @@ const sendRoute = defineRoute({
   tags: ['messages'],
   summary: 'Relay an envelope to every member or to chosen members (Idempotency-Key supported)',
   maxBody: MESSAGE_BODY_CAP,
-  request: { params: idParam('groupId'), body: { content: { 'application/json': { schema: SendMessageBody } }, required: true } },
-  responses: {
-    201: {
-      description: 'relayed; emits message_created (per-recipient envelopes reach only their recipients)',
-      content: { 'application/json': { schema: MessageReceipt } },
-    },
-  },
+  request: { params: idParam('groupId'), body: jsonBody(SendMessageBody) },
+  responses: { 201: jsonResponse('relayed; emits message_created (per-recipient envelopes reach only their recipients)', MessageReceipt) },
 });
 
 const listRoute = defineRoute({
@@ -29,7 +24,7 @@ const listRoute = defineRoute({
   tags: ['messages'],
   summary: 'Messages after a seq: those for everyone and those addressed to the caller',
   request: { params: idParam('groupId'), query: MessageListQuery },
-  responses: { 200: { description: 'one page', content: { 'application/json': { schema: MessagePage } } } },
+  responses: { 200: jsonResponse('one page', MessagePage) },
 });
 
 export function register(app: OpenAPIHono<AppEnv>) {

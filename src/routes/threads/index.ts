@@ -5,13 +5,11 @@ import { write } from '../../domain/tx';
 import { decodeCursor, pageOf, seqCursor } from '../../http/cursor';
 import type { AppEnv } from '../../http/env';
 import { idempotent } from '../../http/idempotency';
-import { defineRoute } from '../../http/route';
+import { defineRoute, jsonBody, jsonResponse } from '../../http/route';
 import { idParam, page } from '../../http/schemas';
 import * as replies from './replies';
 import { CreateThreadBody, ReadBody, Thread, THREAD_BODY_CAP, threadIdParam, ThreadListQuery } from './schemas';
 
-const json = <T>(schema: T) => ({ content: { 'application/json': { schema } }, required: true });
-const ok = <T>(description: string, schema: T) => ({ description, content: { 'application/json': { schema } } });
 
 /** Activity cursors are tagged so a cursor of the other sort order is refused, not misread. */
 const activityCursor = z.tuple([z.literal('activity'), z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)]);
@@ -22,8 +20,8 @@ const createRoute = defineRoute({
   tags: ['threads'],
   summary: 'Start a thread (Idempotency-Key supported)',
   maxBody: THREAD_BODY_CAP,
-  request: { body: json(CreateThreadBody) },
-  responses: { 201: ok('created; also emitted as thread_created', Thread) },
+  request: { body: jsonBody(CreateThreadBody) },
+  responses: { 201: jsonResponse('created; also emitted as thread_created', Thread) },
 });
 
 const listRoute = defineRoute({
@@ -32,7 +30,7 @@ const listRoute = defineRoute({
   tags: ['threads'],
   summary: "An orbit's threads, newest first (or by latest activity)",
   request: { params: idParam('groupId'), query: ThreadListQuery },
-  responses: { 200: ok('one page', page(Thread)) },
+  responses: { 200: jsonResponse('one page', page(Thread)) },
 });
 
 const getRoute = defineRoute({
@@ -41,7 +39,7 @@ const getRoute = defineRoute({
   tags: ['threads'],
   summary: 'One thread',
   request: { params: threadIdParam },
-  responses: { 200: ok('thread', Thread) },
+  responses: { 200: jsonResponse('thread', Thread) },
 });
 
 const readRoute = defineRoute({
@@ -49,7 +47,7 @@ const readRoute = defineRoute({
   path: '/api/threads/{threadId}/read',
   tags: ['threads'],
   summary: 'Mark the thread read up to an orbit seq (moves forward only)',
-  request: { params: threadIdParam, body: json(ReadBody) },
+  request: { params: threadIdParam, body: jsonBody(ReadBody) },
   responses: { 204: { description: 'marked' } },
 });
 

@@ -5,7 +5,7 @@ import { write } from '../../domain/tx';
 import { decodeCursor, pageOf, seqCursor } from '../../http/cursor';
 import type { AppEnv } from '../../http/env';
 import { idempotent } from '../../http/idempotency';
-import { defineRoute } from '../../http/route';
+import { defineRoute, jsonBody, jsonResponse } from '../../http/route';
 import { page } from '../../http/schemas';
 import { CreateReplyBody, Reply, REPLY_BODY_CAP, replyIdParam, ReplyListQuery, threadIdParam } from './schemas';
 
@@ -15,8 +15,8 @@ const createRoute = defineRoute({
   tags: ['replies'],
   summary: 'Reply to a thread or to one of its replies (Idempotency-Key supported)',
   maxBody: REPLY_BODY_CAP,
-  request: { params: threadIdParam, body: { content: { 'application/json': { schema: CreateReplyBody } }, required: true } },
-  responses: { 201: { description: 'created; also emitted as reply_created', content: { 'application/json': { schema: Reply } } } },
+  request: { params: threadIdParam, body: jsonBody(CreateReplyBody) },
+  responses: { 201: jsonResponse('created; also emitted as reply_created', Reply) },
 });
 
 const listRoute = defineRoute({
@@ -25,7 +25,7 @@ const listRoute = defineRoute({
   tags: ['replies'],
   summary: "A thread's replies, oldest first (?order=desc for newest first); deleted ones as tombstones",
   request: { params: threadIdParam, query: ReplyListQuery },
-  responses: { 200: { description: 'one page', content: { 'application/json': { schema: page(Reply) } } } },
+  responses: { 200: jsonResponse('one page', page(Reply)) },
 });
 
 const deleteRoute = defineRoute({
