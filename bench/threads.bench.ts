@@ -14,8 +14,8 @@ import { createBenchDatabase } from './threads-fixture';
 const BASE = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const CONNECTIONS = 50;
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 2_000);
-const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 6_000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 5_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 
 interface Variant {
   name: string;
