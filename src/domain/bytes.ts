@@ -41,12 +41,17 @@ export async function sha256(data: string | Uint8Array): Promise<Uint8Array> {
 
 const hmacKeys = new WeakMap<Uint8Array, Promise<CryptoKey>>();
 
-/** HMAC-SHA256 with a server secret: for short secrets (invite codes) that a leaked dump must not reveal. */
-export async function hmacSha256(secret: Uint8Array, data: string): Promise<Uint8Array> {
+/** A server secret as an HMAC-SHA256 key, imported once per secret (an import costs as much as a token check). */
+export function hmacKey(secret: Uint8Array): Promise<CryptoKey> {
   let key = hmacKeys.get(secret);
   if (!key) {
-    key = crypto.subtle.importKey('raw', secret as Uint8Array<ArrayBuffer>, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+    key = crypto.subtle.importKey('raw', secret as Uint8Array<ArrayBuffer>, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
     hmacKeys.set(secret, key);
   }
-  return new Uint8Array(await crypto.subtle.sign('HMAC', await key, new TextEncoder().encode(data)));
+  return key;
+}
+
+/** HMAC-SHA256 with a server secret: for short secrets (invite codes) that a leaked dump must not reveal. */
+export async function hmacSha256(secret: Uint8Array, data: string): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.sign('HMAC', await hmacKey(secret), new TextEncoder().encode(data)));
 }

@@ -1,7 +1,7 @@
 // Access tokens: short JWTs (HS256 pinned, typ "access", issuer and audience checked) naming the
 // user and the session; refresh tokens and tickets: opaque random strings stored only as hashes.
 import { decodeProtectedHeader, errors, jwtVerify, SignJWT } from 'jose';
-import { base64url, randomBytes, sha256 } from './bytes';
+import { base64url, hmacKey, randomBytes, sha256 } from './bytes';
 import { AppError } from './errors';
 
 export const ACCESS_TTL_SEC = 15 * 60;
@@ -24,7 +24,7 @@ export async function signAccessToken(secret: Uint8Array, userId: string, sessio
     .setAudience(AUDIENCE)
     .setIssuedAt(iat)
     .setExpirationTime(iat + ACCESS_TTL_SEC)
-    .sign(secret);
+    .sign(await hmacKey(secret));
 }
 
 export async function verifyAccessToken(secret: Uint8Array, token: string, now: Date): Promise<AccessClaims> {
@@ -34,7 +34,7 @@ export async function verifyAccessToken(secret: Uint8Array, token: string, now: 
     // which workerd reports as an unhandled rejection even though we catch it.
     const header = decodeProtectedHeader(token);
     if (header.alg !== ALG || Object.keys(header).some((k) => k !== 'alg' && k !== 'typ')) throw new AppError('UNAUTHENTICATED');
-    const { payload } = await jwtVerify(token, secret, {
+    const { payload } = await jwtVerify(token, await hmacKey(secret), {
       algorithms: [ALG],
       issuer: ISSUER,
       audience: AUDIENCE,

@@ -21,6 +21,10 @@ export interface Created<T> {
   resourceId?: string;
 }
 
+/**
+ * Callers `return await` it: an invalid key rejects before the first await, and workerd reports
+ * a rejection whose handler arrives a microtask later (`return promise`) as unhandled.
+ */
 export async function idempotent<T>(
   c: Context<AppEnv>,
   input: unknown,

@@ -26,7 +26,9 @@ const ERROR_RESPONSES = {
 export const maxBody = (maxSize: number): MiddlewareHandler =>
   bodyLimit({
     maxSize,
-    onError: () => {
+    onError: (c) => {
+      // The rest of the body is never read: the connection cannot carry another request.
+      c.header('Connection', 'close');
       throw new AppError('PAYLOAD_TOO_LARGE', `The request body is larger than ${maxSize} bytes.`, { limit: maxSize });
     },
   });

@@ -19,7 +19,8 @@ export const ciphertext = (maxBytes: number, what = 'ciphertext') =>
     .openapi({ type: 'string', format: 'byte', description: `base64, at most ${maxBytes} decoded bytes` });
 
 export const uuid = z.uuid();
-export const idParam = (name: string) => z.object({ [name]: z.uuid().openapi({ param: { name, in: 'path' } }) });
+export const idParam = <N extends string>(name: N) =>
+  z.object({ [name]: z.uuid().openapi({ param: { name, in: 'path' } }) } as { [K in N]: z.ZodUUID });
 
 export const keyEpoch = z.number().int().min(1).max(2_147_483_647);
 
@@ -42,3 +43,12 @@ export const ErrorSchema = z
   .openapi('Error');
 
 export const page = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), next_cursor: z.string().nullable() });
+
+/** Length of `bytes` bytes in padded base64: for body caps that follow a route's ciphertext caps. */
+export const base64Size = (bytes: number) => Math.ceil(bytes / 3) * 4;
+
+/** Room for a JSON body's keys, ids and whitespace around its ciphertext. */
+export const JSON_OVERHEAD = 4 * 1024;
+
+export const seqQuery = (name: string) =>
+  z.coerce.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(0).openapi({ param: { name, in: 'query' } });

@@ -4,11 +4,15 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../http/env';
 import * as auth from './auth';
 import * as docs from './docs';
+import * as events from './events';
 import * as groups from './groups';
+import * as messages from './messages';
 import * as service from './service';
 import * as users from './users';
 
-const resources = [service, docs, auth, users, groups];
+import * as threads from './threads';
+
+const resources = [service, docs, auth, users, groups, threads, messages, events];
 
 export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   for (const resource of resources) resource.register(app);

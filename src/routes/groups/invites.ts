@@ -47,7 +47,7 @@ export function registerInvites(app: OpenAPIHono<AppEnv>) {
     const { groupId } = c.req.valid('param');
     const body = c.req.valid('json') ?? {};
     const { userId } = c.get('auth');
-    return idempotent(c, { groupId, ...body }, async () => {
+    return await idempotent(c, { groupId, ...body }, async () => {
       const invite = await write(deps, async (tx) => {
         // The orbit row's lock makes the active-invite count and the insert one step.
         await lockGroup(tx, groupId);

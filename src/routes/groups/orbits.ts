@@ -76,7 +76,7 @@ export function registerOrbits(app: OpenAPIHono<AppEnv>) {
     const deps = c.get('deps');
     const body = c.req.valid('json');
     const { userId } = c.get('auth');
-    return idempotent(c, body, async () => {
+    return await idempotent(c, body, async () => {
       const out = await write(deps, (tx) =>
         createGroup(tx, deps.config, {
           userId,

@@ -1,0 +1,258 @@
+// Threads: the orbit's top-level posts. A thread takes the orbit's next seq when created; its
+// last_activity_seq moves with each reply. Views are per caller (read marker, unread count), and
+// a list page is one query: author, read marker and unread count are joined in.
+import { and, desc, eq, inArray, lt, or, sql, type Placeholder, type SQL } from 'drizzle-orm';
+import { groupMembers, groupQuotas, groups, media, readMarkers, replies, threads, users } from '../db/schema';
+import type { Executor } from '../deps';
+import { AppError } from './errors';
+import { allocateSeq, appendEvent, recordEvent, scrubEvents, type StoredEvent } from './events';
+import { checkEpoch, requireMember, requireWriter, type Membership } from './groups';
+import { quotaView, removeMedia } from './quota';
+
+export interface ThreadView {
+  id: string;
+  group_id: string;
+  author_id: string | null;
+  author_username: string | null;
+  key_epoch: number;
+  encrypted_title: string;
+  encrypted_body: string;
+  reply_count: number;
+  media_count: number;
+  last_activity_at: string;
+  last_activity_seq: number;
+  last_read_seq: number;
+  unread_count: number;
+  created_at: string;
+  seq: number;
+}
+
+export type ThreadSort = 'created' | 'activity';
+
+const noSuchThread = () => new AppError('NOT_FOUND', 'No such thread.');
+
+/** The caller's membership in the thread's orbit; a thread of an orbit they are not in does not exist for them. */
+export async function requireThreadMember(
+  db: Executor,
+  threadId: string,
+  userId: string,
+  options: { write?: boolean; lock?: boolean } = {},
+): Promise<{ groupId: string; authorId: string | null; member: Membership }> {
+  const query = db.select({ groupId: threads.groupId, authorId: threads.authorId }).from(threads).where(eq(threads.id, threadId));
+  // The row lock orders a reply against a concurrent deletion of its thread.
+  const [thread] = options.lock ? await query.for('update') : await query;
+  if (!thread) throw noSuchThread();
+  try {
+    const member = await (options.write ? requireWriter : requireMember)(db, thread.groupId, userId);
+    return { ...thread, member };
+  } catch (err) {
+    throw err instanceof AppError && err.code === 'NOT_FOUND' ? noSuchThread() : err;
+  }
+}
+
+/** Authors delete their own records; the owner deletes anything in the orbit. */
+export function requireAuthorOrOwner(member: Membership, authorId: string | null): void {
+  if (authorId !== member.userId && member.role !== 'owner') {
+    throw new AppError('FORBIDDEN', 'Only the author or the orbit owner can delete this.');
+  }
+}
+
+/** The select every thread view comes from: one row per thread, everything the caller sees. */
+function threadQuery(db: Executor, viewerId: Param<string>) {
+  return db
+    .select({
+      id: threads.id,
+      groupId: threads.groupId,
+      authorId: threads.authorId,
+      authorUsername: users.username,
+      keyEpoch: threads.keyEpoch,
+      encryptedTitle: threads.encryptedTitle,
+      encryptedBody: threads.encryptedBody,
+      replyCount: threads.replyCount,
+      mediaCount: threads.mediaCount,
+      lastActivityAt: threads.lastActivityAt,
+      lastActivitySeq: threads.lastActivitySeq,
+      lastReadSeq: readMarkers.lastReadSeq,
+      // The caller's own replies are never unread to them.
+      unreadCount: sql<number>`(select count(*) from ${replies} where ${replies.threadId} = ${threads.id} and ${replies.seq} > coalesce(${readMarkers.lastReadSeq}, 0) and not ${replies.deleted} and ${replies.authorId} is distinct from ${viewerId})`.mapWith(
+        Number,
+      ),
+      createdAt: threads.createdAt,
+      seq: threads.seq,
+    })
+    .from(threads)
+    .leftJoin(users, eq(users.id, threads.authorId))
+    .leftJoin(readMarkers, and(eq(readMarkers.threadId, threads.id), eq(readMarkers.userId, viewerId)));
+}
+
+type ThreadRow = Awaited<ReturnType<typeof threadQuery>>[number];
+
+function toView(r: ThreadRow): ThreadView {
+  return {
+    id: r.id,
+    group_id: r.groupId,
+    author_id: r.authorId,
+    author_username: r.authorUsername ?? null,
+    key_epoch: r.keyEpoch,
+    encrypted_title: r.encryptedTitle,
+    encrypted_body: r.encryptedBody,
+    reply_count: r.replyCount,
+    media_count: r.mediaCount,
+    last_activity_at: r.lastActivityAt.toISOString(),
+    last_activity_seq: r.lastActivitySeq,
+    last_read_seq: r.lastReadSeq ?? 0,
+    unread_count: r.unreadCount,
+    created_at: r.createdAt.toISOString(),
+    seq: r.seq,
+  };
+}
+
+const isMember = (groupId: SQL | Param<string>, userId: Param<string>) =>
+  sql`exists (select 1 from ${groupMembers} where ${groupMembers.groupId} = ${groupId} and ${groupMembers.userId} = ${userId})`;
+
+/** One thread as the caller sees it; 404 when it does not exist or is in an orbit they are not in. */
+export async function getThread(db: Executor, threadId: string, viewerId: string): Promise<ThreadView> {
+  const [row] = await threadQuery(db, viewerId)
+    .where(and(eq(threads.id, threadId), isMember(sql`${threads.groupId}`, viewerId)))
+    .limit(1);
+  if (!row) throw noSuchThread();
+  return toView(row);
+}
+
+/**
+ * A page of an orbit's threads, newest first (by seq) or by last activity. The membership check
+ * rides along in the same query; only an empty page needs a second look to tell "no threads"
+ * from "not your orbit".
+ */
+export async function listThreads(db: Executor, input: ThreadPageInput): Promise<ThreadView[]> {
+  const rows = await preparedPage(db, input.sort, input.before !== undefined).execute({
+    group: input.groupId,
+    viewer: input.viewerId,
+    before: input.before,
+    limit: input.limit + 1,
+  });
+  if (!rows.length) await requireMember(db, input.groupId, input.viewerId);
+  return rows.map(toView);
+}
+
+export interface ThreadPageInput {
+  groupId: string;
+  viewerId: string;
+  sort: ThreadSort;
+  before?: number;
+  limit: number;
+}
+
+type Param<T> = T | Placeholder;
+
+/** The one query behind a page of threads (limit + 1 rows), exported for the benchmark's baselines. */
+export function threadPageQuery(
+  db: Executor,
+  input: { groupId: Param<string>; viewerId: Param<string>; sort: ThreadSort; before?: Param<number>; limit: Param<number> },
+) {
+  const key = input.sort === 'activity' ? threads.lastActivitySeq : threads.seq;
+  return threadQuery(db, input.viewerId)
+    .where(and(eq(threads.groupId, input.groupId), input.before === undefined ? undefined : lt(key, input.before), isMember(input.groupId, input.viewerId)))
+    .orderBy(desc(key))
+    .limit(input.limit);
+}
+
+// The hot read path: its SQL is built once per database handle and shape, not per request. Unnamed
+// on the wire (no server-side prepared statements, so connection poolers need no support for them).
+const pages = new WeakMap<Executor, Map<string, ReturnType<typeof preparePage>>>();
+
+function preparePage(db: Executor, sort: ThreadSort, withCursor: boolean) {
+  return threadPageQuery(db, {
+    groupId: sql.placeholder('group'),
+    viewerId: sql.placeholder('viewer'),
+    sort,
+    before: withCursor ? sql.placeholder('before') : undefined,
+    limit: sql.placeholder('limit'),
+  }).prepare('');
+}
+
+function preparedPage(db: Executor, sort: ThreadSort, withCursor: boolean) {
+  let shapes = pages.get(db);
+  if (!shapes) pages.set(db, (shapes = new Map()));
+  const shape = `${sort}:${withCursor}`;
+  let query = shapes.get(shape);
+  if (!query) shapes.set(shape, (query = preparePage(db, sort, withCursor)));
+  return query;
+}
+
+export async function createThread(
+  tx: Executor,
+  input: { groupId: string; userId: string; keyEpoch: number; encryptedTitle: string; encryptedBody: string; now: Date },
+): Promise<{ thread: ThreadView; event: StoredEvent }> {
+  checkEpoch(await requireWriter(tx, input.groupId, input.userId), input.keyEpoch);
+  const seq = await allocateSeq(tx, input.groupId);
+  const [row] = await tx
+    .insert(threads)
+    .values({
+      groupId: input.groupId,
+      authorId: input.userId,
+      keyEpoch: input.keyEpoch,
+      encryptedTitle: input.encryptedTitle,
+      encryptedBody: input.encryptedBody,
+      lastActivityAt: input.now,
+      lastActivitySeq: seq,
+      createdAt: input.now,
+      seq,
+    })
+    .returning({ id: threads.id });
+  const thread = await getThread(tx, row!.id, input.userId);
+  const event = await recordEvent(tx, seq, {
+    groupId: input.groupId,
+    type: 'thread_created',
+    actorId: input.userId,
+    at: input.now,
+    subjectId: thread.id,
+    threadId: thread.id,
+    // Read state is per viewer: the event carries the thread as it is for someone who has read nothing.
+    data: { ...thread, last_read_seq: 0, unread_count: 0 },
+  });
+  return { thread, event };
+}
+
+/** Moves the caller's read marker forward (never back, never past the orbit's last seq). */
+export async function markRead(db: Executor, input: { threadId: string; userId: string; seq: number; now: Date }): Promise<void> {
+  const { groupId } = await requireThreadMember(db, input.threadId, input.userId, { write: true });
+  const capped = sql`least(${input.seq}::bigint, (select ${groups.lastSeq} from ${groups} where ${groups.id} = ${groupId}))`;
+  await db
+    .insert(readMarkers)
+    .values({ threadId: input.threadId, userId: input.userId, lastReadSeq: capped, updatedAt: input.now })
+    .onConflictDoUpdate({
+      target: [readMarkers.threadId, readMarkers.userId],
+      set: { lastReadSeq: sql`greatest(${readMarkers.lastReadSeq}, excluded.last_read_seq)`, updatedAt: input.now },
+    });
+}
+
+/**
+ * Deletes a thread with its replies and media (blobs queued, quota released) and scrubs every
+ * earlier event about them to `{id, deleted: true}`, all in the caller's transaction.
+ */
+export async function deleteThread(tx: Executor, input: { threadId: string; userId: string; now: Date }): Promise<StoredEvent[]> {
+  const { groupId, authorId, member } = await requireThreadMember(tx, input.threadId, input.userId, { write: true, lock: true });
+  requireAuthorOrOwner(member, authorId);
+  const replyIds = tx.select({ id: replies.id }).from(replies).where(eq(replies.threadId, input.threadId));
+  const { removed, quotas } = await removeMedia(tx, or(eq(media.threadId, input.threadId), inArray(media.replyId, replyIds))!, input.now);
+  await tx.delete(replies).where(eq(replies.threadId, input.threadId));
+  await tx.delete(threads).where(eq(threads.id, input.threadId));
+  await scrubEvents(tx, groupId, { threadId: input.threadId, subjectIds: removed.map((m) => m.id) });
+  const quota = quotas.get(groupId);
+  const event = await appendEvent(tx, {
+    groupId,
+    type: 'thread_deleted',
+    actorId: input.userId,
+    at: input.now,
+    subjectId: input.threadId,
+    data: { id: input.threadId, ...mediaGone(removed, quota) },
+  });
+  return [event];
+}
+
+/** What a deletion took with it: the media ids and the orbit's quota after (only when media went). */
+export function mediaGone(removed: Array<{ id: string }>, quota: typeof groupQuotas.$inferSelect | undefined) {
+  if (!removed.length) return {};
+  return { media_ids: removed.map((m) => m.id), ...(quota ? { quota: quotaView(quota) } : {}) };
+}
