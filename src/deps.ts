@@ -48,6 +48,8 @@ export interface BlobStore {
   get(key: string, range?: { offset: number; length: number }): Promise<BlobBody | null>;
   /** Deletes a completed object and any parts; absent is fine. */
   delete(key: string, handle: string | null): Promise<void>;
+  /** delete() for many blobs in as few storage calls as the store allows (R2: 1,000 keys a call). */
+  deleteMany(blobs: Array<{ key: string; handle: string | null }>): Promise<void>;
   ping(): Promise<void>;
 }
 

@@ -55,8 +55,37 @@ export async function adjustQuota(
   return row;
 }
 
-/** Sets an orbit's quota counters from its media rows (cleanup's self-healing step). */
+/**
+ * Reserves `bytes` and one file for an upload in one conditional write: concurrent starts never
+ * overshoot the limits. Undefined when they do not fit.
+ */
+export async function reserveQuota(tx: Executor, groupId: string, bytes: number, now: Date): Promise<QuotaRow | undefined> {
+  const [row] = await tx
+    .update(groupQuotas)
+    .set({
+      bytesReserved: sql`${groupQuotas.bytesReserved} + ${bytes}`,
+      filesReserved: sql`${groupQuotas.filesReserved} + 1`,
+      updatedAt: now,
+    })
+    .where(
+      and(
+        eq(groupQuotas.groupId, groupId),
+        sql`${groupQuotas.bytesUsed} + ${groupQuotas.bytesReserved} + ${bytes} <= ${groupQuotas.bytesLimit}`,
+        sql`${groupQuotas.filesUsed} + ${groupQuotas.filesReserved} + 1 <= ${groupQuotas.filesLimit}`,
+      ),
+    )
+    .returning();
+  return row;
+}
+
+/**
+ * Sets an orbit's quota counters from its media rows (cleanup's self-healing step). The row is
+ * locked first, in its own statement: every writer changes the quota row in the same transaction
+ * as its media rows, so once the lock is held the next statement's snapshot sees each of them
+ * either wholly committed or still to apply its delta on top of the recomputed numbers.
+ */
 export async function recomputeQuota(tx: Executor, groupId: string, now: Date): Promise<QuotaRow | undefined> {
+  await tx.select({ id: groupQuotas.groupId }).from(groupQuotas).where(eq(groupQuotas.groupId, groupId)).for('update');
   const [row] = await tx
     .update(groupQuotas)
     .set({

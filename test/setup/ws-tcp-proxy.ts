@@ -18,7 +18,14 @@ export async function startWsTcpProxy(allowed: (host: string, port: number) => b
     tcp.on('data', (data) => ws.readyState === ws.OPEN && ws.send(data));
     tcp.on('close', () => ws.close());
     tcp.on('error', () => ws.close());
-    ws.on('message', (data) => tcp.write(data as Buffer));
+    ws.on('message', (data) => {
+      const bytes = data as Buffer;
+      tcp.write(bytes);
+      // A Postgres Terminate message ('X', length 4): Postgres closes the connection after it,
+      // PGlite's socket server does not, and workerd never completes the WebSocket close, so
+      // without this every pooled connection stays open until the test file ends.
+      if (bytes.length === 5 && bytes[0] === 0x58 && bytes.readInt32BE(1) === 4) tcp.end();
+    });
     ws.on('close', () => tcp.destroy());
     ws.on('error', () => tcp.destroy());
   });
