@@ -100,14 +100,12 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const { row: found } = await requireMediaAccess(deps.db, c.req.valid('param').mediaId, userId);
     const row = requireAvailable(found, now);
     const etag = `"${row.id}"`;
-    const common: Record<string, string> = {
-      ETag: etag,
-      'Last-Modified': row.uploadedAt.toUTCString(),
-      'Accept-Ranges': 'bytes',
-      'Cache-Control': 'private, no-store',
-      'X-Content-Type-Options': 'nosniff',
-    };
-    if (noneMatch(headers['if-none-match'], etag)) return c.body(null, 304, common);
+    c.header('ETag', etag);
+    c.header('Last-Modified', row.uploadedAt.toUTCString());
+    c.header('Accept-Ranges', 'bytes');
+    c.header('Cache-Control', 'private, no-store');
+    c.header('X-Content-Type-Options', 'nosniff');
+    if (noneMatch(headers['if-none-match'], etag)) return c.body(null, 304);
 
     const range = ifRangeHolds(headers['if-range'], etag, row.uploadedAt) ? chooseRange(headers.range, row.sizeBytes) : ({ kind: 'full' } as const);
     if (range.kind === 'unsatisfiable') {
@@ -124,13 +122,11 @@ export function register(app: OpenAPIHono<AppEnv>) {
       throw new Error('a completed file has no blob');
     }
     if (c.req.method !== 'HEAD') await recordDownload(deps.db, row.id, userId, now);
-    return c.body(blob.body, part ? 206 : 200, {
-      ...common,
-      'Content-Type': 'application/octet-stream',
-      'Content-Disposition': 'attachment',
-      'Content-Length': String(blob.size),
-      ...(range.kind === 'partial' ? { 'Content-Range': `bytes ${range.start}-${range.end}/${row.sizeBytes}` } : {}),
-    });
+    c.header('Content-Type', 'application/octet-stream');
+    c.header('Content-Disposition', 'attachment');
+    c.header('Content-Length', String(blob.size));
+    if (range.kind === 'partial') c.header('Content-Range', `bytes ${range.start}-${range.end}/${row.sizeBytes}`);
+    return c.body(blob.body, part ? 206 : 200);
   });
 
   app.openapi(infoRoute, async (c) => {
