@@ -2,7 +2,8 @@
 // parts queued), completed media past expires_at go (row and quota in one transaction, blob via
 // the queue, media_expired with the quota after). Batches are small transactions whose writes
 // are conditional, so a crash loses nothing and two runs at once never remove a file twice.
-import { and, asc, eq, inArray, lte, sql } from 'drizzle-orm';
+import { and, eq, inArray, lte, sql, type SQL } from 'drizzle-orm';
+import type { PgColumn } from 'drizzle-orm/pg-core';
 import { groups, media, orbitEvents } from '../db/schema';
 import type { Deps, Executor } from '../deps';
 import { scrubEvents, type StoredEvent } from './events';
@@ -21,51 +22,51 @@ export async function countExpirable(db: Executor, now: Date) {
   return { uploads: await db.$count(media, uploadsDue(now)), media: await db.$count(media, mediaDue(now)) };
 }
 
-/** Expires every upload session past its deadline; returns how many and the orbits touched. */
+/**
+ * Takes up to a batch of due rows for this transaction. Rows another run holds are skipped, so
+ * runs at once work on disjoint batches instead of queueing (or deadlocking) on each other.
+ */
+async function claim(tx: Executor, due: SQL, order: SQL | PgColumn): Promise<string[]> {
+  const rows = await tx.select({ id: media.id }).from(media).where(due).orderBy(order).limit(MEDIA_BATCH).for('update', { skipLocked: true });
+  return rows.map((r) => r.id);
+}
+
+/** Expires every upload session past its deadline; returns how many, adding the orbits touched. */
 export async function expireStaleUploads(deps: MediaDeps, now: Date, touched: Set<string>): Promise<number> {
   let total = 0;
   for (;;) {
-    const ids = await deps.db.select({ id: media.id }).from(media).where(uploadsDue(now)).orderBy(asc(media.uploadExpiresAt)).limit(MEDIA_BATCH);
-    if (!ids.length) return total;
-    const closed = await deps.db.transaction((tx) =>
-      expireUploads(
-        tx,
-        and(
-          inArray(
-            media.id,
-            ids.map((r) => r.id),
-          ),
-          uploadsDue(now),
-        )!,
-        now,
-      ),
-    );
+    const closed = await deps.db.transaction(async (tx) => {
+      const ids = await claim(tx, uploadsDue(now), media.uploadExpiresAt);
+      return ids.length ? expireUploads(tx, inArray(media.id, ids), now) : null;
+    });
+    if (!closed) return total;
     for (const c of closed) touched.add(c.groupId);
     total += closed.length;
-    if (ids.length < MEDIA_BATCH) return total;
   }
 }
 
-/** Removes every completed media past expires_at; returns how many and the orbits touched. */
+/** Removes every completed media past expires_at; returns how many, adding the orbits touched. */
 export async function removeExpiredMedia(deps: MediaDeps, now: Date, touched: Set<string>): Promise<number> {
   let total = 0;
   for (;;) {
-    const ids = await deps.db.select({ id: media.id }).from(media).where(mediaDue(now)).orderBy(asc(media.expiresAt)).limit(MEDIA_BATCH);
-    if (!ids.length) return total;
     const removed = await write(deps, async (tx, outbox) => {
-      const { removed, quotas } = await removeMedia(tx, and(inArray(media.id, ids.map((r) => r.id)), mediaDue(now))!, now);
+      const ids = await claim(tx, mediaDue(now), media.expiresAt);
+      if (!ids.length) return null;
+      const { removed, quotas } = await removeMedia(tx, inArray(media.id, ids), now);
       const byGroup = new Map<string, typeof removed>();
       for (const m of removed) byGroup.set(m.groupId, [...(byGroup.get(m.groupId) ?? []), m]);
-      for (const [groupId, list] of byGroup) {
+      // Orbit rows in one order in every transaction: no deadlock between writers.
+      for (const groupId of [...byGroup.keys()].sort()) {
+        const list = byGroup.get(groupId)!;
         // The upload events carry the file's encrypted metadata: it goes with the file.
         await scrubEvents(tx, groupId, { subjectIds: list.map((m) => m.id) });
         outbox.add(...(await appendExpiredEvents(tx, groupId, list, quotas.get(groupId), now)));
       }
       return removed;
     });
+    if (!removed) return total;
     for (const m of removed) touched.add(m.groupId);
     total += removed.length;
-    if (ids.length < MEDIA_BATCH) return total;
   }
 }
 

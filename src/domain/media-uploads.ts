@@ -23,7 +23,7 @@ import {
   UPLOAD_MAX_MS,
   type MediaRow,
 } from './media';
-import { adjustQuota, getQuota, quotaView, reserveQuota } from './quota';
+import { adjustQuota, byKey, getQuota, quotaView, reserveQuota } from './quota';
 import { write } from './tx';
 
 export interface StartInput {
@@ -319,6 +319,6 @@ async function closeUploads(tx: Executor, where: SQL, status: 'aborted' | 'expir
     d.files += 1;
     perGroup.set(c.groupId, d);
   }
-  for (const [groupId, d] of perGroup) await adjustQuota(tx, groupId, { bytesReserved: -d.bytes, filesReserved: -d.files }, now);
+  for (const [groupId, d] of [...perGroup].sort(byKey)) await adjustQuota(tx, groupId, { bytesReserved: -d.bytes, filesReserved: -d.files }, now);
   return closed;
 }

@@ -100,6 +100,8 @@ export async function recomputeQuota(tx: Executor, groupId: string, now: Date): 
   return row;
 }
 
+export const byKey = <T>(a: [string, T], b: [string, T]) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0);
+
 export interface RemovedMedia {
   id: string;
   groupId: string;
@@ -139,11 +141,12 @@ export async function removeMedia(tx: Executor, where: SQL, now: Date): Promise<
     }
     perGroup.set(m.groupId, d);
   }
-  for (const [groupId, delta] of perGroup) {
+  // Quota and thread rows in one order in every transaction: concurrent removals never deadlock.
+  for (const [groupId, delta] of [...perGroup].sort(byKey)) {
     const q = await adjustQuota(tx, groupId, delta, now);
     if (q) quotas.set(groupId, q);
   }
-  for (const [threadId, n] of perThread) {
+  for (const [threadId, n] of [...perThread].sort(byKey)) {
     await tx
       .update(threads)
       .set({ mediaCount: sql`greatest(0, ${threads.mediaCount} - ${n})` })
