@@ -30,6 +30,8 @@ export function r2BlobStore(bucket: R2Bucket): BlobStore {
         const reader = body.getReader();
         const out = fixed.writable.getWriter();
         const hash = digest.getWriter();
+        // Aborting errors these too; their rejections are the same error, handled below.
+        for (const settled of [reader.closed, out.closed, hash.closed, digest.digest]) settled.catch(() => {});
         try {
           let received = 0;
           for (;;) {

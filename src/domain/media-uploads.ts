@@ -3,7 +3,7 @@
 // wins (uploading → complete | aborted | expired), so complete, abort and cleanup race safely,
 // and each moves the quota in the same transaction.
 import { and, asc, count, eq, inArray, lte, min, sql, sum, type SQL } from 'drizzle-orm';
-import { media, mediaChunks, users } from '../db/schema';
+import { groupMembers, media, mediaChunks, users } from '../db/schema';
 import type { Config } from '../config';
 import type { BlobStore, Deps, Executor, StoredPart } from '../deps';
 import { enqueueBlobDeletions } from './blob-queue';
@@ -18,6 +18,7 @@ import {
   MAX_OPEN_UPLOADS,
   MAX_RESERVED_FACTOR,
   mediaInfo,
+  requireMediaAccess,
   resolveAttachment,
   UPLOAD_IDLE_MS,
   UPLOAD_MAX_MS,
@@ -193,30 +194,56 @@ export function assertUploading(row: MediaRow, now: Date): void {
 }
 
 /**
- * Counts a stored chunk: one conditional write keeps the session open only while it is still
- * uploading (complete, abort and expiry lock the same row), then the chunk row is upserted so
- * the latest accepted copy of a part is the one completion names.
+ * The upload a chunk is for, in one query: the row, whether the caller may send it (404 for a
+ * non-member, 403 for another member) and whether this index is already stored.
  */
-export async function recordChunk(tx: Executor, row: MediaRow, index: number, part: StoredPart, now: Date): Promise<number> {
-  const [open] = await tx
-    .update(media)
-    .set({
-      lastChunkAt: now,
-      uploadExpiresAt: sql`least(${media.createdAt} + interval '24 hours', ${now}::timestamptz + interval '1 hour')`,
+export async function chunkTarget(db: Executor, mediaId: string, userId: string, index: number): Promise<{ row: MediaRow; stored: boolean }> {
+  const [hit] = await db
+    .select({
+      row: media,
+      member: sql<boolean>`exists (select 1 from ${groupMembers} where ${groupMembers.groupId} = ${media.groupId} and ${groupMembers.userId} = ${userId})`,
+      stored: sql<boolean>`exists (select 1 from ${mediaChunks} where ${mediaChunks.mediaId} = ${media.id} and ${mediaChunks.index} = ${index})`,
     })
-    .where(and(eq(media.id, row.id), eq(media.status, 'uploading'), sql`${media.uploadExpiresAt} > ${now}`))
-    .returning({ id: media.id });
-  if (!open) {
-    const [current] = await tx.select().from(media).where(eq(media.id, row.id));
+    .from(media)
+    .where(eq(media.id, mediaId));
+  // Not there: the ordinary lookup says whether it expired (410) or never existed for this caller.
+  if (!hit) await requireMediaAccess(db, mediaId, userId);
+  if (!hit || !hit.member) throw new AppError('NOT_FOUND', 'No such upload.');
+  if (hit.row.authorId !== userId) throw new AppError('FORBIDDEN', 'Only the uploader can do this.');
+  return { row: hit.row, stored: Boolean(hit.stored) };
+}
+
+/**
+ * Counts a stored chunk in one statement: the session stays open (deadline pushed out) only
+ * while it is still uploading — complete, abort and expiry lock the same row — and the chunk
+ * row is upserted so the latest accepted copy of a part is the one completion names. Returns
+ * how many chunks the upload holds now.
+ */
+export async function recordChunk(db: Executor, row: MediaRow, index: number, part: StoredPart, now: Date): Promise<number> {
+  const result = await db.execute(sql`
+    with open as (
+      update ${media}
+         set last_chunk_at = ${now}, upload_expires_at = least(${media.createdAt} + interval '24 hours', ${now}::timestamptz + interval '1 hour')
+       where ${media.id} = ${row.id} and ${media.status} = 'uploading' and ${media.uploadExpiresAt} > ${now}
+      returning ${media.id}
+    ), stored as (
+      insert into ${mediaChunks} (media_id, index, size_bytes, etag, received_at)
+      select id, ${index}, ${part.size}, ${part.etag}, ${now} from open
+      on conflict (media_id, index) do update set etag = excluded.etag, size_bytes = excluded.size_bytes, received_at = excluded.received_at
+      returning (xmax = 0) as added
+    )
+    select (select count(*) from open)::int as open,
+           (select count(*) from ${mediaChunks} where ${mediaChunks.mediaId} = ${row.id})::int as before,
+           coalesce((select bool_or(added) from stored), false) as added`);
+  const [counts] = (result as unknown as { rows: Array<{ open: number; before: number; added: boolean }> }).rows;
+  if (!counts || Number(counts.open) === 0) {
+    const [current] = await db.select().from(media).where(eq(media.id, row.id));
     if (!current) throw new AppError('NOT_FOUND', 'No such upload.');
     assertUploading(current, now);
     throw new AppError('CONFLICT', 'This upload changed; retry.');
   }
-  await tx
-    .insert(mediaChunks)
-    .values({ mediaId: row.id, index, sizeBytes: part.size, etag: part.etag, receivedAt: now })
-    .onConflictDoUpdate({ target: [mediaChunks.mediaId, mediaChunks.index], set: { etag: part.etag, sizeBytes: part.size, receivedAt: now } });
-  return tx.$count(mediaChunks, eq(mediaChunks.mediaId, row.id));
+  // The count's snapshot predates this statement's own insert.
+  return Number(counts.before) + (counts.added ? 1 : 0);
 }
 
 export interface Completed {

@@ -100,7 +100,7 @@ async function perform(s: Step, uploads: Upload[]): Promise<void> {
     }
     case 'abort': {
       const u = pick(s.upload);
-      if (u) await expectStatusIn(await t.fetch(`/api/media/upload/${u.id}`, { method: 'DELETE', headers: (s.byOwner ? users[0]! : u.user).auth }), [204, 404, 409], 'abort');
+      if (u) await expectStatusIn(await t.fetch(`/api/media/upload/${u.id}`, { method: 'DELETE', headers: (s.byOwner ? users[0]! : u.user).auth }), [204, 404, 409, 410], 'abort');
       return;
     }
     case 'delete': {

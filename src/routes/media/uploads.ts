@@ -5,7 +5,7 @@ import { PartSizeError } from '../../deps';
 import { drainBlobDeletions } from '../../domain/blob-queue';
 import { AppError } from '../../domain/errors';
 import { chunkSizeOf, findMedia, mediaInfoFor, requireUploader, requireUploaderOrOwner } from '../../domain/media';
-import { abortUpload, assertUploading, completeUpload, listOpenUploads, receivedChunks, recordChunk, startUpload, uploadStatus } from '../../domain/media-uploads';
+import { abortUpload, assertUploading, chunkTarget, completeUpload, listOpenUploads, receivedChunks, recordChunk, startUpload, uploadStatus } from '../../domain/media-uploads';
 import { write } from '../../domain/tx';
 import type { AppEnv } from '../../http/env';
 import { idempotent } from '../../http/idempotency';
@@ -143,39 +143,50 @@ export function register(app: OpenAPIHono<AppEnv>) {
   });
 
   app.openapi(chunkRoute, async (c) => {
-    const deps = c.get('deps');
-    const { mediaId, index } = c.req.valid('param');
-    const digest = c.req.valid('header')['x-chunk-sha256']?.toLowerCase();
-    if (!isOctetStream(c.req.header('content-type'))) throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Chunks are sent as application/octet-stream.');
-    const { row } = await requireUploader(deps.db, mediaId, c.get('auth').userId);
-    assertUploading(row, deps.clock.now());
-    if (index >= row.chunkCount) {
-      throw new AppError('VALIDATION_ERROR', `index must be between 0 and ${row.chunkCount - 1}.`, { field: 'index', chunk_count: row.chunkCount });
-    }
-    const size = chunkSizeOf(row, index, deps.config.chunkSize);
-    const sizeError = () => new AppError('VALIDATION_ERROR', `Chunk ${index} must be exactly ${size} bytes.`, { field: 'body', expected_bytes: size });
-    const declared = c.req.header('content-length');
-    if (declared !== undefined && Number(declared) !== size) throw sizeError();
+    const store = async () => {
+      const deps = c.get('deps');
+      const { mediaId, index } = c.req.valid('param');
+      const digest = c.req.valid('header')['x-chunk-sha256']?.toLowerCase();
+      if (!isOctetStream(c.req.header('content-type'))) throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Chunks are sent as application/octet-stream.');
+      const { row, stored } = await chunkTarget(deps.db, mediaId, c.get('auth').userId, index);
+      assertUploading(row, deps.clock.now());
+      if (index >= row.chunkCount) {
+        throw new AppError('VALIDATION_ERROR', `index must be between 0 and ${row.chunkCount - 1}.`, { field: 'index', chunk_count: row.chunkCount });
+      }
+      const size = chunkSizeOf(row, index, deps.config.chunkSize);
+      const sizeError = () => new AppError('VALIDATION_ERROR', `Chunk ${index} must be exactly ${size} bytes.`, { field: 'body', expected_bytes: size });
+      const declared = c.req.header('content-length');
+      if (declared !== undefined && Number(declared) !== size) throw sizeError();
 
-    const chunks = await receivedChunks(deps.db, mediaId);
-    if (chunks.some((ch) => ch.index === index)) {
-      await discard(c.req.raw.body);
-      return c.json({ index, received: chunks.length, chunk_count: row.chunkCount }, 200);
-    }
-    if (!c.req.raw.body) throw sizeError();
-    let part;
+      if (stored) {
+        await discard(c.req.raw.body);
+        const received = (await receivedChunks(deps.db, mediaId)).length;
+        return c.json({ index, received, chunk_count: row.chunkCount }, 200);
+      }
+      if (!c.req.raw.body) throw sizeError();
+      let part;
+      try {
+        part = await deps.blobs.putPart(row.blobKey, row.uploadHandle, index, c.req.raw.body, size);
+      } catch (err) {
+        if (err instanceof PartSizeError) throw sizeError();
+        throw err;
+      }
+      if (digest && digest !== part.sha256) {
+        throw new AppError('VALIDATION_ERROR', 'The chunk does not match X-Chunk-SHA256; it was not counted.', { field: 'x-chunk-sha256', index });
+      }
+      const now = deps.clock.now();
+      const received = await recordChunk(deps.db, row, index, part, now);
+      return c.json({ index, received, chunk_count: row.chunkCount }, 200);
+    };
     try {
-      part = await deps.blobs.putPart(row.blobKey, row.uploadHandle, index, c.req.raw.body, size);
+      return await store();
     } catch (err) {
-      if (err instanceof PartSizeError) throw sizeError();
+      // Read what the client is still sending (at most one chunk: the route's cap) before the
+      // error goes out, so the connection stays usable instead of being reset mid-upload.
+      const body = c.req.raw.body;
+      if (body && !body.locked) await discard(body).catch(() => undefined);
       throw err;
     }
-    if (digest && digest !== part.sha256) {
-      throw new AppError('VALIDATION_ERROR', 'The chunk does not match X-Chunk-SHA256; it was not counted.', { field: 'x-chunk-sha256', index });
-    }
-    const now = deps.clock.now();
-    const received = await deps.db.transaction((tx) => recordChunk(tx, row, index, part, now));
-    return c.json({ index, received, chunk_count: row.chunkCount }, 200);
   });
 
   app.openapi(statusRoute, async (c) => {
