@@ -2,13 +2,13 @@
 // parts queued), completed media past expires_at go (row and quota in one transaction, blob via
 // the queue, media_expired with the quota after). Batches are small transactions whose writes
 // are conditional, so a crash loses nothing and two runs at once never remove a file twice.
-import { and, eq, inArray, lte, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, inArray, lte, sql, type SQL } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
 import { groups, media, orbitEvents } from '../db/schema';
 import type { Deps, Executor } from '../deps';
-import { scrubEvents, type StoredEvent } from './events';
+import type { StoredEvent } from './events';
 import { expireUploads } from './media-uploads';
-import { quotaView, recomputeQuota, removeMedia, type QuotaRow } from './quota';
+import { quotaView, recomputeQuota, removeMedia, type QuotaRow, type QuotaView } from './quota';
 import { write } from './tx';
 
 type MediaDeps = Pick<Deps, 'db' | 'fanout' | 'defer'>;
@@ -53,15 +53,9 @@ export async function removeExpiredMedia(deps: MediaDeps, now: Date, touched: Se
       const ids = await claim(tx, mediaDue(now), media.expiresAt);
       if (!ids.length) return null;
       const { removed, quotas } = await removeMedia(tx, inArray(media.id, ids), now);
-      const byGroup = new Map<string, typeof removed>();
-      for (const m of removed) byGroup.set(m.groupId, [...(byGroup.get(m.groupId) ?? []), m]);
-      // Orbit rows in one order in every transaction: no deadlock between writers.
-      for (const groupId of [...byGroup.keys()].sort()) {
-        const list = byGroup.get(groupId)!;
-        // The upload events carry the file's encrypted metadata: it goes with the file.
-        await scrubEvents(tx, groupId, { subjectIds: list.map((m) => m.id) });
-        outbox.add(...(await appendExpiredEvents(tx, groupId, list, quotas.get(groupId), now)));
-      }
+      // The upload events carry the files' encrypted metadata: it goes with the files.
+      await scrubMediaEvents(tx, removed);
+      outbox.add(...(await appendExpiredEvents(tx, removed, quotas, now)));
       return removed;
     });
     if (!removed) return total;
@@ -70,59 +64,79 @@ export async function removeExpiredMedia(deps: MediaDeps, now: Date, touched: Se
   }
 }
 
+/** Replaces the content of every event about these files with a tombstone, in one statement. */
+async function scrubMediaEvents(tx: Executor, files: Array<{ id: string; groupId: string }>): Promise<void> {
+  if (!files.length) return;
+  const keys = sql.join(
+    files.map((m) => sql`(${m.groupId}::uuid, ${m.id}::uuid)`),
+    sql`, `,
+  );
+  await tx.execute(sql`
+    update ${orbitEvents} set data = jsonb_build_object('id', ${orbitEvents.subjectId}, 'deleted', true), private = null
+     where (${orbitEvents.groupId}, ${orbitEvents.subjectId}) in (values ${keys})`);
+}
+
 /**
- * One media_expired event per file, with seqs taken in one write and rows inserted in one
+ * One media_expired event per file. Each orbit's seqs are taken in one step for all its files
+ * (orbit rows locked in id order, counters set in one statement) and the events inserted in one
  * statement. Each event carries the quota right after its own file went: the final quota plus
- * the files that went after it.
+ * the files of that orbit that went after it.
  */
 async function appendExpiredEvents(
   tx: Executor,
-  groupId: string,
-  list: Array<{ id: string; threadId: string | null; sizeBytes: number }>,
-  finalQuota: QuotaRow | undefined,
+  files: Array<{ id: string; groupId: string; threadId: string | null; sizeBytes: number }>,
+  finalQuotas: Map<string, QuotaRow>,
   now: Date,
 ): Promise<StoredEvent[]> {
-  const [counter] = await tx
-    .update(groups)
-    .set({ lastSeq: sql`${groups.lastSeq} + ${list.length}` })
-    .where(eq(groups.id, groupId))
-    .returning({ last: groups.lastSeq });
-  if (!counter) return [];
-  const first = counter.last - list.length + 1;
-  // Walking back from the last file: what the files after each one still used.
-  const after = new Array<{ bytes: number; files: number }>(list.length);
-  for (let i = list.length - 1, bytes = 0, files = 0; i >= 0; i--) {
-    after[i] = { bytes, files };
-    bytes += list[i]!.sizeBytes;
-    files += 1;
+  const byGroup = new Map<string, typeof files>();
+  for (const m of files) byGroup.set(m.groupId, [...(byGroup.get(m.groupId) ?? []), m]);
+  if (!byGroup.size) return [];
+  const counters = await tx
+    .select({ id: groups.id, lastSeq: groups.lastSeq })
+    .from(groups)
+    .where(inArray(groups.id, [...byGroup.keys()]))
+    .orderBy(asc(groups.id))
+    .for('no key update');
+  const next = counters.map((g) => ({ id: g.id, first: g.lastSeq + 1, last: g.lastSeq + byGroup.get(g.id)!.length }));
+  if (!next.length) return [];
+  await tx.execute(sql`
+    update ${groups} set last_seq = d.last
+      from (values ${sql.join(
+        next.map((g) => sql`(${g.id}::uuid, ${g.last}::bigint)`),
+        sql`, `,
+      )}) as d(id, last)
+     where ${groups.id} = d.id`);
+
+  const events: Array<StoredEvent & { subjectId: string; threadId: string | null }> = [];
+  for (const { id: groupId, first } of next) {
+    const list = byGroup.get(groupId)!;
+    const finalQuota = finalQuotas.get(groupId);
+    // Walking back from the last file: what the files after each one still used.
+    let laterBytes = 0;
+    let laterFiles = 0;
+    const quotas = new Array<QuotaView | null>(list.length);
+    for (let i = list.length - 1; i >= 0; i--) {
+      quotas[i] = finalQuota ? quotaView({ ...finalQuota, bytesUsed: finalQuota.bytesUsed + laterBytes, filesUsed: finalQuota.filesUsed + laterFiles }) : null;
+      laterBytes += list[i]!.sizeBytes;
+      laterFiles += 1;
+    }
+    list.forEach((m, i) =>
+      events.push({
+        groupId,
+        seq: first + i,
+        type: 'media_expired',
+        actorId: null,
+        at: now,
+        data: { id: m.id, thread_id: m.threadId, quota: quotas[i] },
+        subjectId: m.id,
+        threadId: m.threadId,
+      }),
+    );
   }
-  const events: StoredEvent[] = list.map((m, i) => ({
-    groupId,
-    seq: first + i,
-    type: 'media_expired',
-    actorId: null,
-    at: now,
-    data: {
-      id: m.id,
-      thread_id: m.threadId,
-      quota: finalQuota
-        ? quotaView({ ...finalQuota, bytesUsed: finalQuota.bytesUsed + after[i]!.bytes, filesUsed: finalQuota.filesUsed + after[i]!.files })
-        : null,
-    },
-  }));
   await tx.insert(orbitEvents).values(
-    events.map((e, i) => ({
-      groupId,
-      seq: e.seq,
-      type: e.type,
-      actorId: null,
-      at: now,
-      data: e.data,
-      subjectId: list[i]!.id,
-      threadId: list[i]!.threadId,
-    })),
+    events.map((e) => ({ groupId: e.groupId, seq: e.seq, type: e.type, actorId: null, at: now, data: e.data, subjectId: e.subjectId, threadId: e.threadId })),
   );
-  return events;
+  return events.map(({ subjectId: _s, threadId: _t, ...e }) => e);
 }
 
 /** Sets each touched orbit's quota from its rows, one short transaction each. */

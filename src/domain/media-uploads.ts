@@ -24,7 +24,7 @@ import {
   UPLOAD_MAX_MS,
   type MediaRow,
 } from './media';
-import { adjustQuota, byKey, getQuota, quotaView, reserveQuota } from './quota';
+import { adjustQuota, adjustQuotas, getQuota, quotaView, reserveQuota, type QuotaDelta } from './quota';
 import { write } from './tx';
 
 export interface StartInput {
@@ -339,13 +339,13 @@ async function closeUploads(tx: Executor, where: SQL, status: 'aborted' | 'expir
   if (!closed.length) return closed;
   await enqueueBlobDeletions(tx, closed, now);
   await tx.delete(mediaChunks).where(inArray(mediaChunks.mediaId, closed.map((c) => c.id)));
-  const perGroup = new Map<string, { bytes: number; files: number }>();
+  const perGroup = new Map<string, QuotaDelta>();
   for (const c of closed) {
-    const d = perGroup.get(c.groupId) ?? { bytes: 0, files: 0 };
-    d.bytes += c.sizeBytes;
-    d.files += 1;
+    const d = perGroup.get(c.groupId) ?? { bytesReserved: 0, filesReserved: 0 };
+    d.bytesReserved! -= c.sizeBytes;
+    d.filesReserved! -= 1;
     perGroup.set(c.groupId, d);
   }
-  for (const [groupId, d] of [...perGroup].sort(byKey)) await adjustQuota(tx, groupId, { bytesReserved: -d.bytes, filesReserved: -d.files }, now);
+  await adjustQuotas(tx, perGroup, now);
   return closed;
 }

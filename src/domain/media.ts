@@ -6,6 +6,7 @@ import { groupMembers, media, mediaDownloads, orbitEvents, replies, threads } fr
 import type { Executor } from '../deps';
 import { AppError } from './errors';
 import { requireMember, type Membership } from './groups';
+import { bumpThreads } from './quota';
 
 export type MediaRow = typeof media.$inferSelect;
 
@@ -120,11 +121,7 @@ export async function resolveAttachment(
 
 /** Adds `delta` to a thread's media count (never below zero). */
 export async function bumpThreadMedia(tx: Executor, threadId: string | null, delta: number): Promise<void> {
-  if (!threadId || !delta) return;
-  await tx
-    .update(threads)
-    .set({ mediaCount: sql`greatest(0, ${threads.mediaCount} + ${delta})` })
-    .where(eq(threads.id, threadId));
+  if (threadId && delta) await bumpThreads(tx, new Map([[threadId, delta]]));
 }
 
 export interface MediaInfo {
