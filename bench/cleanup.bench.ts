@@ -6,7 +6,6 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sql } from 'drizzle-orm';
-import pg from 'pg';
 import { openNodePostgres } from '../src/adapters/db-node-postgres';
 import { openPglite } from '../src/adapters/db-pglite';
 import { parseConfig } from '../src/config';
@@ -15,6 +14,7 @@ import type { Db } from '../src/deps';
 import { runCleanup } from '../src/domain/cleanup';
 import { buildNodeDeps } from '../src/runtime/node-deps';
 import { round, type Bench } from './harness';
+import { freshPostgres } from './postgres';
 
 const ORBITS = 100;
 const PER_ORBIT = 100;
@@ -78,35 +78,25 @@ async function measure(name: string, open: () => Promise<{ db: Db; close(): Prom
   }
 }
 
-async function freshPostgres(): Promise<{ db: Db; close(): Promise<void> } | null> {
-  const base = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  const admin = new pg.Client({ connectionString: base, connectionTimeoutMillis: 2000 });
-  try {
-    await admin.connect();
-  } catch {
-    return null;
-  }
-  const name = `orbital_bench_${randomUUID().slice(0, 8)}`;
-  await admin.query(`create database ${name}`);
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  const handle = openNodePostgres(url.toString());
-  return {
-    db: handle.db,
-    async close() {
-      await handle.close();
-      await admin.query(`drop database if exists ${name} with (force)`);
-      await admin.end();
-    },
-  };
-}
-
 const bench: Bench = {
   name: 'cleanup',
   async run() {
     const rows: Array<Record<string, string | number>> = [await measure('PGlite (embedded)', () => openPglite())];
     const postgres = await freshPostgres();
-    if (postgres) rows.push(await measure('Postgres', async () => postgres));
+    if (postgres) {
+      rows.push(
+        await measure('Postgres', async () => {
+          const handle = openNodePostgres(postgres.url);
+          return {
+            db: handle.db,
+            async close() {
+              await handle.close();
+              await postgres.drop();
+            },
+          };
+        }),
+      );
+    }
     return {
       title: 'Cleanup: 10,000 expired media',
       rows,

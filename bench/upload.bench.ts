@@ -9,8 +9,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
-import pg from 'pg';
 import { round, type Bench } from './harness';
+import { freshPostgres } from './postgres';
 
 const MiB = 1024 * 1024;
 const CHUNK = 5 * MiB;
@@ -113,28 +113,6 @@ async function bareRun(size: number) {
   }
 }
 
-/** A fresh Postgres database when one is reachable (the server's RSS then excludes the database). */
-async function postgresUrl(): Promise<{ url: string; drop(): Promise<void> } | null> {
-  const base = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  const admin = new pg.Client({ connectionString: base, connectionTimeoutMillis: 2000 });
-  try {
-    await admin.connect();
-  } catch {
-    return null;
-  }
-  const name = `orbital_bench_${randomBytes(4).toString('hex')}`;
-  await admin.query(`create database ${name}`);
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      await admin.query(`drop database if exists ${name} with (force)`);
-      await admin.end();
-    },
-  };
-}
-
 /**
  * The Node entry bundled (as a deployment would run it), beside node_modules so packages
  * resolve. `npm start` runs through tsx instead, whose loader adds ~75 MB of RSS by itself.
@@ -196,7 +174,7 @@ const bench: Bench = {
   name: 'upload',
   async run() {
     const sizes = (process.env.BENCH_UPLOAD_MIB ?? '200,1024').split(',').map((s) => Number(s) * MiB);
-    const postgres = await postgresUrl();
+    const postgres = await freshPostgres();
     const bundled = await bundleServer();
     const db = postgres ? 'Postgres' : 'PGlite';
     const rows: Array<Record<string, string | number>> = [];

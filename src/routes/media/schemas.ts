@@ -4,12 +4,11 @@ import { ciphertext, keyEpoch, timestamp } from '../../http/schemas';
 export const mediaIdParam = z.object({ mediaId: z.uuid().openapi({ param: { name: 'mediaId', in: 'path' } }) });
 
 export const chunkParams = mediaIdParam.extend({
-  index: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .max(1_000_000)
-    .openapi({ param: { name: 'index', in: 'path' }, description: '0 … chunk_count - 1' }),
+  index: z
+    .string()
+    .regex(/^\d{1,6}$/, 'must be a chunk index (0 … chunk_count - 1)')
+    .transform(Number)
+    .openapi({ type: 'integer', minimum: 0, param: { name: 'index', in: 'path', required: true }, description: '0 … chunk_count - 1' }),
 });
 
 export const groupIdParam = z.object({ groupId: z.uuid().openapi({ param: { name: 'groupId', in: 'path' } }) });
@@ -101,7 +100,6 @@ export const MediaInfo = z
   .openapi('MediaInfo');
 
 export const chunkHeaders = z.object({
-  'content-type': z.string().optional().openapi({ description: 'application/octet-stream (anything else is 415)' }),
   'x-chunk-sha256': z
     .string()
     .regex(/^[0-9a-fA-F]{64}$/, 'must be 64 hex digits')

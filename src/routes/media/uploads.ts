@@ -45,7 +45,11 @@ const chunkRoute = defineRoute({
   request: {
     params: chunkParams,
     headers: chunkHeaders,
-    body: { content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } }, required: true },
+    body: {
+      description: 'The raw chunk, Content-Type: application/octet-stream (anything else is 415). Wrong sizes are 400; more than chunk_size bytes is 413.',
+      content: { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } },
+      required: true,
+    },
   },
   responses: {
     200: ok('chunk stored', ChunkReceived),
