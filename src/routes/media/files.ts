@@ -87,7 +87,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const { userId } = c.get('auth');
     const row = await write(deps, async (tx) => {
       await requireUploader(tx, mediaId, userId);
-      return attachMedia(tx, mediaId, { threadId: body.thread_id, replyId: body.reply_id }, deps.clock.now());
+      return await attachMedia(tx, mediaId, { threadId: body.thread_id, replyId: body.reply_id }, deps.clock.now());
     });
     return c.json(await mediaInfoFor(deps.db, row, userId), 200);
   });

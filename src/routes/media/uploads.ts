@@ -217,7 +217,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const now = deps.clock.now();
     const keys = await write(deps, async (tx) => {
       const { row } = await requireUploaderOrOwner(tx, c.req.valid('param').mediaId, c.get('auth').userId);
-      return abortUpload(tx, row, now);
+      return await abortUpload(tx, row, now);
     });
     // The queue holds the parts durably; deleting them now just saves cleanup the trip.
     await drainBlobDeletions(deps.db, deps.blobs, now, { keys }).catch(() => 0);
