@@ -4,8 +4,8 @@ import { media } from '../db/schema';
 import type { Executor } from '../deps';
 import { appendEvent, scrubEvents, type StoredEvent } from './events';
 import { AppError } from './errors';
-import { bumpThreadMedia, effectiveStatus, findMedia, goneError, resolveAttachment, type MediaRow } from './media';
-import { quotaView, removeMedia } from './quota';
+import { effectiveStatus, findMedia, goneError, resolveAttachment, type MediaRow } from './media';
+import { bumpThreads, quotaView, removeMedia } from './quota';
 
 /**
  * Moves a file to a thread and/or reply of its own orbit (null detaches), keeping thread media
@@ -29,8 +29,10 @@ export async function attachMedia(
   const target = await resolveAttachment(tx, row.groupId, { threadId, replyId });
   const [updated] = await tx.update(media).set({ threadId: target.threadId, replyId: target.replyId }).where(eq(media.id, mediaId)).returning();
   if (row.status === 'complete' && row.threadId !== target.threadId) {
-    await bumpThreadMedia(tx, row.threadId, -1);
-    await bumpThreadMedia(tx, target.threadId, 1);
+    const counts = new Map<string, number>();
+    if (row.threadId) counts.set(row.threadId, -1);
+    if (target.threadId) counts.set(target.threadId, 1);
+    await bumpThreads(tx, counts);
   }
   return updated!;
 }

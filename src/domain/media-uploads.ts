@@ -12,7 +12,6 @@ import { AppError } from './errors';
 import { checkEpoch, requireWriter } from './groups';
 import {
   blobKeyOf,
-  bumpThreadMedia,
   chunkCountOf,
   effectiveStatus,
   MAX_OPEN_UPLOADS,
@@ -24,7 +23,7 @@ import {
   UPLOAD_MAX_MS,
   type MediaRow,
 } from './media';
-import { adjustQuota, adjustQuotas, getQuota, quotaView, reserveQuota, type QuotaDelta } from './quota';
+import { adjustQuota, adjustQuotas, bumpThreads, getQuota, quotaView, reserveQuota, type QuotaDelta } from './quota';
 import { write } from './tx';
 
 export interface StartInput {
@@ -293,7 +292,7 @@ export async function completeUpload(deps: Pick<Deps, 'db' | 'blobs' | 'config' 
     const quota = await adjustQuota(tx, row.groupId, { bytesReserved: -row.sizeBytes, filesReserved: -1, bytesUsed: row.sizeBytes, filesUsed: 1 }, now);
     const seq = await allocateSeq(tx, row.groupId);
     await tx.update(media).set({ seq }).where(eq(media.id, row.id));
-    await bumpThreadMedia(tx, done.threadId, 1);
+    if (done.threadId) await bumpThreads(tx, new Map([[done.threadId, 1]]));
     const completed = { ...done, seq };
     outbox.add(
       await recordEvent(tx, seq, {

@@ -6,7 +6,6 @@ import { groupMembers, media, mediaDownloads, orbitEvents, replies, threads } fr
 import type { Executor } from '../deps';
 import { AppError } from './errors';
 import { requireMember, type Membership } from './groups';
-import { bumpThreads } from './quota';
 
 export type MediaRow = typeof media.$inferSelect;
 
@@ -117,11 +116,6 @@ export async function resolveAttachment(
     if (!thread) throw invalid('thread_id');
   }
   return { threadId, replyId };
-}
-
-/** Adds `delta` to a thread's media count (never below zero). */
-export async function bumpThreadMedia(tx: Executor, threadId: string | null, delta: number): Promise<void> {
-  if (threadId && delta) await bumpThreads(tx, new Map([[threadId, delta]]));
 }
 
 export interface MediaInfo {
