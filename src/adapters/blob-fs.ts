@@ -7,11 +7,11 @@ import { createReadStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { PartSizeError, type BlobStore } from '../deps';
+import { PartDigestError, PartSizeError, type BlobStore } from '../deps';
 
 const SAFE_KEY = /^[A-Za-z0-9_-][A-Za-z0-9/_-]{0,200}$/;
 const partName = (index: number, etag: string) => `${String(index).padStart(6, '0')}.${etag}.part`;
-const ETAG = /^[0-9a-f]{64}$/;
+const ETAG = /^(?:[0-9a-f]{32}|[0-9a-f]{64})$/;
 const WRITE_BATCH = 512 * 1024;
 
 interface Manifest {
@@ -38,11 +38,11 @@ export function fsBlobStore(root: string): BlobStore {
       return null;
     },
 
-    async putPart(key, _handle, index, body, size) {
+    async putPart(key, _handle, index, body, size, expected) {
       const folder = dir(key);
       await mkdir(folder, { recursive: true });
       const temp = join(folder, `${String(index).padStart(6, '0')}.${randomUUID()}.tmp`);
-      const hash = createHash('sha256');
+      const hash = expected ? createHash('sha256') : null;
       const file = await open(temp, 'w');
       const reader = body.getReader();
       // Socket-sized pieces gathered into 512 KiB writes: far fewer calls into the file system.
@@ -55,7 +55,7 @@ export function fsBlobStore(root: string): BlobStore {
           if (done) break;
           received += value.byteLength;
           if (received > size) throw new PartSizeError(`part is larger than ${size} bytes`);
-          hash.update(value);
+          hash?.update(value);
           if (filled + value.byteLength > batch.length) {
             await file.write(batch, 0, filled);
             filled = 0;
@@ -76,9 +76,15 @@ export function fsBlobStore(root: string): BlobStore {
         await rm(temp, { force: true });
         throw err;
       }
-      const sha256 = hash.digest('hex');
-      await rename(temp, join(folder, partName(index, sha256)));
-      return { etag: sha256, sha256, size };
+      // Named by content when it was hashed, else by a fresh random name: either way a later copy
+      // of the part never overwrites the file an earlier accepted copy names.
+      const etag = hash ? hash.digest('hex') : randomUUID().replaceAll('-', '');
+      if (expected && etag !== expected.toLowerCase()) {
+        await rm(temp, { force: true });
+        throw new PartDigestError('part does not match its SHA-256');
+      }
+      await rename(temp, join(folder, partName(index, etag)));
+      return { etag, size };
     },
 
     async completeUpload(key, _handle, parts, partSizes) {

@@ -1,7 +1,7 @@
 // R2 as the blob store (Workers): one multipart upload per media file, one 5 MiB part per chunk.
 import type { R2Bucket, ReadableStream as CfReadableStream } from '@cloudflare/workers-types';
 import { bytesToHex } from '../domain/bytes';
-import { PartSizeError, type BlobStore } from '../deps';
+import { PartDigestError, PartSizeError, type BlobStore } from '../deps';
 
 declare const FixedLengthStream: new (length: number) => TransformStream<Uint8Array, Uint8Array>;
 declare namespace crypto {
@@ -18,20 +18,20 @@ export function r2BlobStore(bucket: R2Bucket): BlobStore {
       return upload.uploadId;
     },
 
-    async putPart(key, handle, index, body, size) {
+    async putPart(key, handle, index, body, size, expected) {
       if (!handle) throw new Error('R2 parts need an upload id');
       // One pass over the body feeds both the part (a FixedLengthStream, so R2 knows the length
       // up front) and the digest; counted here so a wrong size is a clear PartSizeError. A manual
       // pump: workerd cannot pipeTo() from a JS-backed stream into its native ones.
       const fixed = new FixedLengthStream(size);
-      const digest = new crypto.DigestStream('SHA-256');
+      const digest = expected ? new crypto.DigestStream('SHA-256') : null;
       const stored = bucket.resumeMultipartUpload(key, handle).uploadPart(index + 1, fixed.readable as unknown as CfReadableStream);
       const pumped = (async () => {
         const reader = body.getReader();
         const out = fixed.writable.getWriter();
-        const hash = digest.getWriter();
+        const hash = digest?.getWriter();
         // Aborting errors these too; their rejections are the same error, handled below.
-        for (const settled of [reader.closed, out.closed, hash.closed, digest.digest]) settled.catch(() => {});
+        for (const settled of [reader.closed, out.closed, hash?.closed, digest?.digest]) settled?.catch(() => {});
         try {
           let received = 0;
           for (;;) {
@@ -39,21 +39,24 @@ export function r2BlobStore(bucket: R2Bucket): BlobStore {
             if (done) break;
             received += value.byteLength;
             if (received > size) throw new PartSizeError(`part is larger than ${size} bytes`);
-            await hash.write(value);
+            await hash?.write(value);
             await out.write(value);
           }
           if (received !== size) throw new PartSizeError(`part has ${received} bytes, expected ${size}`);
-          await hash.close();
+          await hash?.close();
           await out.close();
         } catch (err) {
-          await Promise.allSettled([out.abort(err), hash.abort(err), reader.cancel(err)]);
+          await Promise.allSettled([out.abort(err), hash?.abort(err), reader.cancel(err)]);
           throw err;
         }
       })();
       const [part, pump] = await Promise.allSettled([stored, pumped]);
       if (pump.status === 'rejected') throw pump.reason;
       if (part.status === 'rejected') throw part.reason;
-      return { etag: part.value.etag, sha256: bytesToHex(new Uint8Array(await digest.digest)), size };
+      if (expected && digest && bytesToHex(new Uint8Array(await digest.digest)) !== expected.toLowerCase()) {
+        throw new PartDigestError('part does not match its SHA-256');
+      }
+      return { etag: part.value.etag, size };
     },
 
     async completeUpload(key, handle, parts, partSizes) {

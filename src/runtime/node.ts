@@ -7,7 +7,6 @@ import type { Db } from '../deps';
 import { migrate } from '../db/migrate';
 import { base64url, randomBytes } from '../domain/bytes';
 import { openNodePostgres } from '../adapters/db-node-postgres';
-import { openPglite } from '../adapters/db-pglite';
 import { buildNodeDeps } from './node-deps';
 import { scheduleCleanup } from './node-cleanup';
 import { startServer } from './node-server';
@@ -35,6 +34,8 @@ export async function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): Prom
 export async function openDatabase(config: Config): Promise<{ db: Db; close(): Promise<void>; kind: string }> {
   if (config.DATABASE_URL) return { ...openNodePostgres(config.DATABASE_URL), kind: 'postgres' };
   await mkdir(config.DATA_DIR, { recursive: true });
+  // Loaded only when used: a server on Postgres does not carry the embedded database's code.
+  const { openPglite } = await import('../adapters/db-pglite');
   return { ...(await openPglite({ dataDir: join(config.DATA_DIR, 'pglite') })), kind: 'pglite' };
 }
 

@@ -1,7 +1,7 @@
 // Upload sessions: start, chunks, status, the caller's open uploads, complete, abort.
 import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import { CHUNK_SIZE } from '../../config';
-import { PartSizeError } from '../../deps';
+import { PartDigestError, PartSizeError } from '../../deps';
 import { drainBlobDeletions } from '../../domain/blob-queue';
 import { AppError } from '../../domain/errors';
 import { chunkSizeOf, findMedia, mediaInfoFor, requireUploader, requireUploaderOrOwner } from '../../domain/media';
@@ -170,13 +170,13 @@ export function register(app: OpenAPIHono<AppEnv>) {
       if (!c.req.raw.body) throw sizeError();
       let part;
       try {
-        part = await deps.blobs.putPart(row.blobKey, row.uploadHandle, index, c.req.raw.body, size);
+        part = await deps.blobs.putPart(row.blobKey, row.uploadHandle, index, c.req.raw.body, size, digest);
       } catch (err) {
         if (err instanceof PartSizeError) throw sizeError();
+        if (err instanceof PartDigestError) {
+          throw new AppError('VALIDATION_ERROR', 'The chunk does not match X-Chunk-SHA256; it was not counted.', { field: 'x-chunk-sha256', index });
+        }
         throw err;
-      }
-      if (digest && digest !== part.sha256) {
-        throw new AppError('VALIDATION_ERROR', 'The chunk does not match X-Chunk-SHA256; it was not counted.', { field: 'x-chunk-sha256', index });
       }
       const now = deps.clock.now();
       const received = await recordChunk(deps.db, row, index, part, now);
