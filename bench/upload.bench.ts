@@ -118,7 +118,7 @@ async function bareRun(size: number) {
 
 /**
  * The Node entry bundled (as a deployment would run it), beside node_modules so packages
- * resolve. `npm start` runs through tsx instead, whose loader adds ~75 MB of RSS by itself.
+ * resolve. `npm start` runs through tsx instead, whose loader adds ~40 MB of RSS by itself.
  */
 async function bundleServer(): Promise<string> {
   const dir = join('node_modules', '.cache', 'orbital-bench');
@@ -227,7 +227,7 @@ const bench: Bench = {
         'the orbital time includes start and complete (quota reservation, per chunk an access query and one recording statement; ' +
         'SHA-256 verification only where the client sends X-Chunk-SHA256). ' +
         'RSS is sampled every 20 ms from /proc during the upload. The bundled server is src/runtime/node.ts built by esbuild with packages external; ' +
-        'under tsx (npm start) the loader itself holds ~75 MB more, before any request.',
+        'under tsx (npm start) the loader itself holds ~40 MB more, before any request.',
     };
   },
 };
