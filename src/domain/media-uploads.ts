@@ -316,12 +316,12 @@ export async function completeUpload(deps: Pick<Deps, 'db' | 'blobs' | 'config' 
  */
 export async function abortUpload(tx: Executor, row: MediaRow, now: Date): Promise<string[]> {
   if (row.status === 'complete') throw new AppError('CONFLICT', 'This upload is complete; delete the media instead.', { status: 'complete' });
-  const expired = await closeUploads(tx, and(eq(media.id, row.id), eq(media.status, 'uploading'))!, 'aborted', now);
-  if (!expired.length) {
+  const closed = await closeUploads(tx, and(eq(media.id, row.id), eq(media.status, 'uploading'))!, 'aborted', now);
+  if (!closed.length) {
     const [current] = await tx.select({ status: media.status }).from(media).where(eq(media.id, row.id));
     if (current?.status === 'complete') throw new AppError('CONFLICT', 'This upload is complete; delete the media instead.', { status: 'complete' });
   }
-  return expired.map((r) => r.blobKey);
+  return closed.map((r) => r.blobKey);
 }
 
 /** Marks open uploads matching `where` as expired, releasing their reservations; returns them. */

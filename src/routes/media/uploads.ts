@@ -4,7 +4,7 @@ import { CHUNK_SIZE } from '../../config';
 import { PartDigestError, PartSizeError } from '../../deps';
 import { drainBlobDeletions } from '../../domain/blob-queue';
 import { AppError } from '../../domain/errors';
-import { chunkSizeOf, findMedia, mediaInfoFor, requireUploader, requireUploaderOrOwner } from '../../domain/media';
+import { chunkSizeOf, effectiveStatus, findMedia, mediaInfoFor, requireUploader, requireUploaderOrOwner, type MediaRow } from '../../domain/media';
 import { abortUpload, assertUploading, chunkTarget, completeUpload, listOpenUploads, receivedChunks, recordChunk, startUpload, uploadStatus } from '../../domain/media-uploads';
 import { write } from '../../domain/tx';
 import type { AppEnv } from '../../http/env';
@@ -112,11 +112,11 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const deps = c.get('deps');
     const body = c.req.valid('json');
     const { userId } = c.get('auth');
-    const view = (row: { id: string; chunkCount: number; status: string; uploadExpiresAt: Date }) => ({
+    const view = (row: MediaRow) => ({
       media_id: row.id,
       chunk_size: deps.config.chunkSize,
       chunk_count: row.chunkCount,
-      status: row.status,
+      status: effectiveStatus(row, deps.clock.now()),
       upload_expires_at: row.uploadExpiresAt.toISOString(),
     });
     return idempotent(
