@@ -26,8 +26,6 @@ export interface BlobPart {
 
 export interface StoredPart {
   etag: string;
-  /** Hex SHA-256 of the bytes as they were stored. */
-  sha256: string;
   size: number;
 }
 
@@ -40,18 +38,26 @@ export interface BlobBody {
 export interface BlobStore {
   /** Starts a multipart upload and returns its handle (R2's uploadId; null where none is needed). */
   createUpload(key: string): Promise<string | null>;
-  /** Streams one part to storage. Rejects with PartSizeError when the stream is not `size` bytes. */
-  putPart(key: string, handle: string | null, index: number, body: ReadableStream<Uint8Array>, size: number): Promise<StoredPart>;
+  /**
+   * Streams one part to storage. Rejects with PartSizeError when the stream is not `size` bytes,
+   * and with PartDigestError when `sha256` (hex) is given and the bytes hash otherwise: such a part
+   * must not be counted (the disk store keeps nothing of it; R2 has stored it, and the next
+   * upload of that part replaces it). Hashes only when asked.
+   */
+  putPart(key: string, handle: string | null, index: number, body: ReadableStream<Uint8Array>, size: number, sha256?: string): Promise<StoredPart>;
   completeUpload(key: string, handle: string | null, parts: BlobPart[], partSizes: number[]): Promise<void>;
   abortUpload(key: string, handle: string | null): Promise<void>;
   /** A completed object, or the byte range [offset, offset + length). Null when absent. */
   get(key: string, range?: { offset: number; length: number }): Promise<BlobBody | null>;
   /** Deletes a completed object and any parts; absent is fine. */
   delete(key: string, handle: string | null): Promise<void>;
+  /** delete() for many blobs in as few storage calls as the store allows (R2: 1,000 keys a call). */
+  deleteMany(blobs: Array<{ key: string; handle: string | null }>): Promise<void>;
   ping(): Promise<void>;
 }
 
 export class PartSizeError extends Error {}
+export class PartDigestError extends Error {}
 
 /** Delivers committed events to live sockets (hub + NOTIFY on Node, Durable Object on Workers). */
 export interface Fanout {

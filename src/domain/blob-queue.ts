@@ -1,7 +1,7 @@
 // The durable blob-deletion queue. Rows that own a blob are deleted in the same transaction that
 // enqueues the blob, so a crash between storage and database never orphans a blob; cleanup (and
 // an after-commit nudge) works the queue.
-import { and, asc, eq, lte, sql } from 'drizzle-orm';
+import { and, asc, inArray, lte, sql } from 'drizzle-orm';
 import { blobDeletions } from '../db/schema';
 import type { BlobStore, Executor } from '../deps';
 
@@ -10,36 +10,73 @@ export async function enqueueBlobDeletions(tx: Executor, blobs: Array<{ blobKey:
   await tx.insert(blobDeletions).values(blobs.map((b) => ({ blobKey: b.blobKey, uploadHandle: b.uploadHandle, createdAt: now, nextAttemptAt: now })));
 }
 
+export interface DrainOptions {
+  /** At most this many blobs this time (Workers count storage calls); default: all that are due. */
+  limit?: number;
+  /** Only these blob keys (a request nudging the deletions it just queued). */
+  keys?: string[];
+}
+
+const CLAIM_BATCH = 200;
+
 /**
- * Deletes due blobs, up to `limit`. Each entry is claimed by pushing its next attempt into the
- * future (one conditional write), so concurrent workers never both take it; the row goes after
- * the blob is gone. A failure leaves the claim to expire and be retried with backoff.
+ * Deletes due blobs. Entries are claimed a batch at a time by pushing their next attempt into
+ * the future in one conditional write (locked rows skipped), so concurrent workers never take the
+ * same entry; a row goes only after its blob is gone. A crash or a failure leaves the claim to
+ * lapse and the entry is retried with backoff; deleting a blob that is already gone is fine.
  */
-export async function drainBlobDeletions(db: Executor, blobs: BlobStore, now: Date, limit = 200): Promise<number> {
-  const due = await db
-    .select({ id: blobDeletions.id })
-    .from(blobDeletions)
-    .where(lte(blobDeletions.nextAttemptAt, now))
-    .orderBy(asc(blobDeletions.nextAttemptAt))
-    .limit(limit);
+export async function drainBlobDeletions(db: Executor, blobs: BlobStore, now: Date, limitOrOptions: number | DrainOptions = {}): Promise<number> {
+  const options = typeof limitOrOptions === 'number' ? { limit: limitOrOptions } : limitOrOptions;
+  if (options.keys && !options.keys.length) return 0;
+  let left = options.limit ?? Number.POSITIVE_INFINITY;
   let done = 0;
-  for (const { id } of due) {
-    const [claimed] = await db
+  while (left > 0) {
+    const due = and(lte(blobDeletions.nextAttemptAt, now), options.keys ? inArray(blobDeletions.blobKey, options.keys) : undefined);
+    const batch = db
+      .select({ id: blobDeletions.id })
+      .from(blobDeletions)
+      .where(due)
+      .orderBy(asc(blobDeletions.nextAttemptAt))
+      .limit(Math.min(CLAIM_BATCH, left))
+      .for('update', { skipLocked: true });
+    const claimed = await db
       .update(blobDeletions)
       .set({
         attempts: sql`${blobDeletions.attempts} + 1`,
         nextAttemptAt: sql`${now}::timestamptz + make_interval(secs => least(3600, 30 * power(2, ${blobDeletions.attempts})))`,
       })
-      .where(and(eq(blobDeletions.id, id), lte(blobDeletions.nextAttemptAt, now)))
-      .returning({ blobKey: blobDeletions.blobKey, uploadHandle: blobDeletions.uploadHandle });
-    if (!claimed) continue;
-    try {
-      await blobs.delete(claimed.blobKey, claimed.uploadHandle);
-    } catch {
-      continue;
-    }
-    await db.delete(blobDeletions).where(eq(blobDeletions.id, id));
-    done++;
+      .where(and(inArray(blobDeletions.id, batch), due))
+      .returning({ id: blobDeletions.id, key: blobDeletions.blobKey, handle: blobDeletions.uploadHandle });
+    if (!claimed.length) break;
+    left -= claimed.length;
+    const gone = await deleteBlobs(blobs, claimed);
+    if (gone.length) await db.delete(blobDeletions).where(inArray(blobDeletions.id, gone));
+    done += gone.length;
+    if (claimed.length < CLAIM_BATCH) break;
   }
   return done;
+}
+
+/** Deletes in bulk; when that fails, one by one, so one bad blob does not hold back the rest. */
+async function deleteBlobs(blobs: BlobStore, items: Array<{ id: number; key: string; handle: string | null }>): Promise<number[]> {
+  try {
+    await blobs.deleteMany(items);
+    return items.map((i) => i.id);
+  } catch {
+    const gone: number[] = [];
+    for (const item of items) {
+      try {
+        await blobs.delete(item.key, item.handle);
+        gone.push(item.id);
+      } catch {
+        // Stays queued; the claim lapses and a later run retries it.
+      }
+    }
+    return gone;
+  }
+}
+
+/** Due entries (for dry runs). */
+export async function countDueBlobDeletions(db: Executor, now: Date): Promise<number> {
+  return db.$count(blobDeletions, lte(blobDeletions.nextAttemptAt, now));
 }

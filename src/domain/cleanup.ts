@@ -1,12 +1,14 @@
 // Retention and housekeeping, one function behind three triggers (Workers cron, the Node
 // schedule, `npm run cleanup`). Every step is a set of conditional writes in small batches, so
 // it resumes after a crash and two runs at once never do the same work twice.
-import { isNotNull, lt, lte, or, sql, type SQL } from 'drizzle-orm';
+import { and, inArray, isNotNull, lt, lte, or, sql, type SQL } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
-import { idempotencyKeys, invites, liveTickets, orbitEvents, rateLimits, sessions, signalMessages } from '../db/schema';
+import { idempotencyKeys, invites, liveTickets, media, orbitEvents, rateLimits, sessions, signalMessages } from '../db/schema';
 import type { Deps } from '../deps';
 import { IDEMPOTENCY_TTL_MS } from '../http/idempotency';
 import { REFRESH_IDLE_MS } from './auth';
+import { countDueBlobDeletions, drainBlobDeletions } from './blob-queue';
+import { countExpirable, expireStaleUploads, recomputeQuotas, removeExpiredMedia } from './media-expiry';
 
 export const BATCH = 500;
 const DAY = 86_400_000;
@@ -14,7 +16,12 @@ const DAY = 86_400_000;
 export interface CleanupOptions {
   now?: Date;
   dryRun?: boolean;
+  /** At most this many blob deletions per run (Workers count storage calls); default: all due. */
+  blobLimit?: number;
 }
+
+/** Aborted and expired upload sessions answer 409/410 to late chunks for this long, then go. */
+export const CLOSED_UPLOAD_KEEP_MS = 7 * 86_400_000;
 
 export type CleanupReport = Record<string, number>;
 
@@ -48,6 +55,26 @@ export async function runCleanup(deps: CleanupDeps, options: CleanupOptions = {}
   const ago = (ms: number) => new Date(now.getTime() - ms);
   const report: CleanupReport = {};
 
+  // Media first: expired files and sessions queue their blobs, then the queue is worked.
+  if (dryRun) {
+    const due = await countExpirable(db, now);
+    report.uploads_expired = due.uploads;
+    report.media_expired = due.media;
+    report.blobs_deleted = await countDueBlobDeletions(db, now);
+  } else {
+    const touched = new Set<string>();
+    report.uploads_expired = await expireStaleUploads(deps, now, touched);
+    report.media_expired = await removeExpiredMedia(deps, now, touched);
+    report.blobs_deleted = await drainBlobDeletions(db, deps.blobs, now, { limit: options.blobLimit });
+    report.quotas_recomputed = await recomputeQuotas(db, touched, now);
+  }
+  // Their blobs were queued when they closed; the rows only answered late chunks.
+  report.closed_uploads = await sweep(
+    db,
+    media,
+    and(inArray(media.status, ['aborted', 'expired']), lt(media.uploadExpiresAt, ago(CLOSED_UPLOAD_KEEP_MS)))!,
+    dryRun,
+  );
   report.messages = await sweep(db, signalMessages, lt(signalMessages.createdAt, ago(config.MESSAGE_RETENTION_DAYS * DAY))!, dryRun);
   report.events = await sweep(db, orbitEvents, lt(orbitEvents.at, ago(config.EVENT_RETENTION_DAYS * DAY))!, dryRun);
   report.invites = await sweep(db, invites, or(lte(invites.expiresAt, now), isNotNull(invites.revokedAt), sql`${invites.uses} >= ${invites.maxUses}`)!, dryRun);

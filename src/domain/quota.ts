@@ -1,6 +1,6 @@
 // Orbit storage quota: `used` counts completed media, `reserved` counts open uploads. Every change
 // is one conditional write on the quota row; media rows are the truth it can be recomputed from.
-import { and, eq, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, inArray, sql, type SQL } from 'drizzle-orm';
 import { groupQuotas, media, threads } from '../db/schema';
 import type { Executor } from '../deps';
 import { enqueueBlobDeletions } from './blob-queue';
@@ -55,8 +55,37 @@ export async function adjustQuota(
   return row;
 }
 
-/** Sets an orbit's quota counters from its media rows (cleanup's self-healing step). */
+/**
+ * Reserves `bytes` and one file for an upload in one conditional write: concurrent starts never
+ * overshoot the limits. Undefined when they do not fit.
+ */
+export async function reserveQuota(tx: Executor, groupId: string, bytes: number, now: Date): Promise<QuotaRow | undefined> {
+  const [row] = await tx
+    .update(groupQuotas)
+    .set({
+      bytesReserved: sql`${groupQuotas.bytesReserved} + ${bytes}`,
+      filesReserved: sql`${groupQuotas.filesReserved} + 1`,
+      updatedAt: now,
+    })
+    .where(
+      and(
+        eq(groupQuotas.groupId, groupId),
+        sql`${groupQuotas.bytesUsed} + ${groupQuotas.bytesReserved} + ${bytes} <= ${groupQuotas.bytesLimit}`,
+        sql`${groupQuotas.filesUsed} + ${groupQuotas.filesReserved} + 1 <= ${groupQuotas.filesLimit}`,
+      ),
+    )
+    .returning();
+  return row;
+}
+
+/**
+ * Sets an orbit's quota counters from its media rows (cleanup's self-healing step). The row is
+ * locked first, in its own statement: every writer changes the quota row in the same transaction
+ * as its media rows, so once the lock is held the next statement's snapshot sees each of them
+ * either wholly committed or still to apply its delta on top of the recomputed numbers.
+ */
 export async function recomputeQuota(tx: Executor, groupId: string, now: Date): Promise<QuotaRow | undefined> {
+  await tx.select({ id: groupQuotas.groupId }).from(groupQuotas).where(eq(groupQuotas.groupId, groupId)).for('update');
   const [row] = await tx
     .update(groupQuotas)
     .set({
@@ -69,6 +98,66 @@ export async function recomputeQuota(tx: Executor, groupId: string, now: Date): 
     .where(eq(groupQuotas.groupId, groupId))
     .returning();
   return row;
+}
+
+export type QuotaDelta = { bytesUsed?: number; filesUsed?: number; bytesReserved?: number; filesReserved?: number };
+
+/**
+ * adjustQuota for many orbits at once (cleanup batches span many): the rows are locked in
+ * orbit id order — the one order every multi-orbit writer uses, so they never deadlock — and
+ * written in one statement. Returns each orbit's quota after.
+ */
+export async function adjustQuotas(tx: Executor, deltas: Map<string, QuotaDelta>, now: Date): Promise<Map<string, QuotaRow>> {
+  const out = new Map<string, QuotaRow>();
+  if (deltas.size === 1) {
+    const [groupId, delta] = [...deltas][0]!;
+    const row = await adjustQuota(tx, groupId, delta, now);
+    if (row) out.set(groupId, row);
+    return out;
+  }
+  if (!deltas.size) return out;
+  const locked = await tx
+    .select()
+    .from(groupQuotas)
+    .where(inArray(groupQuotas.groupId, [...deltas.keys()]))
+    .orderBy(asc(groupQuotas.groupId))
+    .for('update');
+  for (const q of locked) {
+    const d = deltas.get(q.groupId)!;
+    out.set(q.groupId, {
+      ...q,
+      bytesUsed: Math.max(0, q.bytesUsed + (d.bytesUsed ?? 0)),
+      filesUsed: Math.max(0, q.filesUsed + (d.filesUsed ?? 0)),
+      bytesReserved: Math.max(0, q.bytesReserved + (d.bytesReserved ?? 0)),
+      filesReserved: Math.max(0, q.filesReserved + (d.filesReserved ?? 0)),
+      updatedAt: now,
+    });
+  }
+  if (!out.size) return out;
+  const values = sql.join(
+    [...out.values()].map((q) => sql`(${q.groupId}::uuid, ${q.bytesUsed}::bigint, ${q.filesUsed}::int, ${q.bytesReserved}::bigint, ${q.filesReserved}::int)`),
+    sql`, `,
+  );
+  await tx.execute(sql`
+    update ${groupQuotas} set bytes_used = d.bu, files_used = d.fu, bytes_reserved = d.br, files_reserved = d.fr, updated_at = ${now}
+      from (values ${values}) as d(id, bu, fu, br, fr)
+     where ${groupQuotas.groupId} = d.id`);
+  return out;
+}
+
+/** Adds to many threads' media counts (never below zero), in thread id order. */
+export async function bumpThreads(tx: Executor, deltas: Map<string, number>): Promise<void> {
+  const ids = [...deltas.keys()].sort();
+  if (!ids.length) return;
+  if (ids.length > 1) await tx.select({ id: threads.id }).from(threads).where(inArray(threads.id, ids)).orderBy(asc(threads.id)).for('update');
+  const values = sql.join(
+    ids.map((id) => sql`(${id}::uuid, ${deltas.get(id)!}::int)`),
+    sql`, `,
+  );
+  await tx.execute(sql`
+    update ${threads} set media_count = greatest(0, ${threads.mediaCount} + d.n)
+      from (values ${values}) as d(id, n)
+     where ${threads.id} = d.id`);
 }
 
 export interface RemovedMedia {
@@ -93,8 +182,7 @@ export async function removeMedia(tx: Executor, where: SQL, now: Date): Promise<
     blobKey: media.blobKey,
     uploadHandle: media.uploadHandle,
   });
-  const quotas = new Map<string, QuotaRow>();
-  if (!removed.length) return { removed, quotas };
+  if (!removed.length) return { removed, quotas: new Map() };
   await enqueueBlobDeletions(tx, removed, now);
   const perGroup = new Map<string, { bytesUsed: number; filesUsed: number; bytesReserved: number; filesReserved: number }>();
   const perThread = new Map<string, number>();
@@ -110,15 +198,7 @@ export async function removeMedia(tx: Executor, where: SQL, now: Date): Promise<
     }
     perGroup.set(m.groupId, d);
   }
-  for (const [groupId, delta] of perGroup) {
-    const q = await adjustQuota(tx, groupId, delta, now);
-    if (q) quotas.set(groupId, q);
-  }
-  for (const [threadId, n] of perThread) {
-    await tx
-      .update(threads)
-      .set({ mediaCount: sql`greatest(0, ${threads.mediaCount} - ${n})` })
-      .where(and(eq(threads.id, threadId)));
-  }
+  const quotas = await adjustQuotas(tx, perGroup, now);
+  await bumpThreads(tx, new Map([...perThread].map(([id, n]) => [id, -n])));
   return { removed, quotas };
 }

@@ -7,12 +7,12 @@ import * as docs from './docs';
 import * as events from './events';
 import * as groups from './groups';
 import * as messages from './messages';
+import * as media from './media';
 import * as service from './service';
+import * as threads from './threads';
 import * as users from './users';
 
-import * as threads from './threads';
-
-const resources = [service, docs, auth, users, groups, threads, messages, events];
+const resources = [service, docs, auth, users, groups, threads, messages, events, media];
 
 export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   for (const resource of resources) resource.register(app);

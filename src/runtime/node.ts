@@ -7,8 +7,8 @@ import type { Db } from '../deps';
 import { migrate } from '../db/migrate';
 import { base64url, randomBytes } from '../domain/bytes';
 import { openNodePostgres } from '../adapters/db-node-postgres';
-import { openPglite } from '../adapters/db-pglite';
 import { buildNodeDeps } from './node-deps';
+import { scheduleCleanup } from './node-cleanup';
 import { startServer } from './node-server';
 
 /** The JWT secret kept in DATA_DIR (mode 0600) when JWT_SECRET is unset, so restarts keep sessions. */
@@ -34,6 +34,8 @@ export async function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): Prom
 export async function openDatabase(config: Config): Promise<{ db: Db; close(): Promise<void>; kind: string }> {
   if (config.DATABASE_URL) return { ...openNodePostgres(config.DATABASE_URL), kind: 'postgres' };
   await mkdir(config.DATA_DIR, { recursive: true });
+  // Loaded only when used: a server on Postgres does not carry the embedded database's code.
+  const { openPglite } = await import('../adapters/db-pglite');
   return { ...(await openPglite({ dataDir: join(config.DATA_DIR, 'pglite') })), kind: 'pglite' };
 }
 
@@ -53,6 +55,8 @@ async function main() {
   const deps = await buildNodeDeps({ config, db: database.db });
   const running = await startServer(deps, config.PORT, config.HOST);
   deps.logger.log('info', { msg: 'listening', url: running.url, database: database.kind, data_dir: config.DATA_DIR });
+  // Hourly retention; with Postgres several processes may run, and the advisory lock picks one.
+  const cleanup = scheduleCleanup(deps, { useLock: database.kind === 'postgres' });
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -60,6 +64,7 @@ async function main() {
     stopping = true;
     deps.logger.log('info', { msg: 'shutting down', signal });
     await running.close();
+    await cleanup.stop();
     await database.close();
     process.exit(0);
   };

@@ -36,7 +36,8 @@ export default {
     const deps = buildWorkerDeps(env, ctx, live);
     try {
       await ensureMigrated(deps);
-      await runCleanup(deps, { now: new Date(controller.scheduledTime) });
+      // Storage calls per invocation are limited on Workers: the rest of the queue waits an hour.
+      await runCleanup(deps, { now: new Date(controller.scheduledTime), blobLimit: 500 });
     } finally {
       await deps.release();
     }
