@@ -4,9 +4,10 @@ import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { AppEnv } from '../http/env';
 import * as auth from './auth';
 import * as groups from './groups';
+import * as live from './live';
 import * as service from './service';
 
-const resources = [service, auth, groups];
+const resources = [service, auth, groups, live];
 
 export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   for (const resource of resources) resource.register(app);

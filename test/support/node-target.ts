@@ -13,6 +13,7 @@ import { openPglite } from '../../src/adapters/db-pglite';
 import { runCleanup } from '../../src/domain/cleanup';
 import { buildNodeDeps } from '../../src/runtime/node-deps';
 import { startServer } from '../../src/runtime/node-server';
+import { NodeLiveHub } from '../../src/adapters/live-node';
 import { queueSocket } from './socket-queue';
 import { SocketRefused, TEST_ENV, type Target, type TargetOptions } from './types';
 
@@ -88,6 +89,10 @@ export async function createTarget(options: TargetOptions = {}): Promise<Target 
         const socket = queueSocket(ws as never);
         ws.once('open', () => resolve(socket));
       }),
+    withDeps: (work) => work(deps),
+    runLiveChecks: async () => {
+      if (deps.live instanceof NodeLiveHub) await deps.live.runChecks();
+    },
     blobKeys: async (prefix = '') => {
       const keys: string[] = [];
       const walk = (dir: string, rel: string) => {

@@ -1,0 +1,44 @@
+// The reads a live room makes: the orbit's head, ranges of its log, and thread membership for typing.
+import { and, eq, min } from 'drizzle-orm';
+import { groups, orbitEvents, threads } from '../../db/schema';
+import type { Executor } from '../../deps';
+import { readEvents, type StoredEvent } from '../events';
+
+/** The orbit's last seq and the oldest seq its log still holds; null when the orbit is gone. */
+export async function orbitHead(db: Executor, groupId: string): Promise<{ last: number; oldest: number } | null> {
+  const [row] = await db.select({ last: groups.lastSeq }).from(groups).where(eq(groups.id, groupId));
+  if (!row) return null;
+  const [first] = await db.select({ oldest: min(orbitEvents.seq) }).from(orbitEvents).where(eq(orbitEvents.groupId, groupId));
+  const oldest = first?.oldest === null || first?.oldest === undefined ? row.last + 1 : Number(first.oldest);
+  return { last: row.last, oldest };
+}
+
+const PAGE = 500;
+
+/** Events with after < seq ≤ upTo, in order, read in pages. `keepGoing` may stop early (e.g. a byte budget). */
+export async function readRange(
+  db: Executor,
+  groupId: string,
+  after: number,
+  upTo: number,
+  keepGoing: (page: StoredEvent[]) => boolean = () => true,
+): Promise<StoredEvent[]> {
+  const out: StoredEvent[] = [];
+  let from = after;
+  while (from < upTo) {
+    const page = await readEvents(db, groupId, from, PAGE, upTo);
+    out.push(...page);
+    if (!keepGoing(page) || page.length < PAGE) break;
+    from = page[page.length - 1]!.seq;
+  }
+  return out;
+}
+
+export async function threadInOrbit(db: Executor, groupId: string, threadId: string): Promise<boolean> {
+  const rows = await db
+    .select({ id: threads.id })
+    .from(threads)
+    .where(and(eq(threads.id, threadId), eq(threads.groupId, groupId)))
+    .limit(1);
+  return rows.length === 1;
+}
