@@ -21,7 +21,7 @@ export function openNeon(connectionString: string, options: NeonOptions = {}): {
   const pool = new Pool({ connectionString, max: 4 });
   pool.on('error', () => {});
   const clients = new Set<{ connection?: { stream?: { end?(): void } } }>();
-  pool.on('connect', (client) => void clients.add(client as never));
+  pool.on('connect', (client: unknown) => void clients.add(client as never));
   const db = drizzle({ client: pool, schema }) as unknown as Db;
   return {
     db,
