@@ -8,6 +8,7 @@ import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { openNodePostgres } from '../../src/adapters/db-node-postgres';
 import { openPglite } from '../../src/adapters/db-pglite';
 import { migrate } from '../../src/db/migrate';
+import { keepExchangesWhole } from './pglite-serial';
 import { startWsTcpProxy } from './ws-tcp-proxy';
 
 declare module 'vitest' {
@@ -40,6 +41,7 @@ export default async function setup(project: TestProject) {
     const handle = await openPglite();
     await migrate(handle.db);
     const server = new PGLiteSocketServer({ db: handle.client, port: 0, host: '127.0.0.1', maxConnections: 64 });
+    keepExchangesWhole(server);
     await server.start();
     const port = Number(server.getServerConn().split(':').pop());
     url = `postgres://postgres:postgres@127.0.0.1:${port}/postgres`;
