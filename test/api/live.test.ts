@@ -86,6 +86,23 @@ describe('opening the live socket', () => {
     for (const s of [...open.slice(1), reopened!.socket]) s.close();
   });
 
+  it('holds the cap under concurrency: of 7 simultaneous upgrades 5 open and 2 get 429', async () => {
+    const owner = await registerUser(t);
+    const orbit = await createOrbit(t, owner);
+    const results = await Promise.allSettled(Array.from({ length: 7 }, () => t.socket(livePath(orbit.id), owner.auth)));
+    const opened = results.filter((r) => r.status === 'fulfilled');
+    const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason.status);
+    expect([opened.length, refused]).toEqual([5, [429, 429]]);
+    for (const r of opened) (r as PromiseFulfilledResult<{ close(): void }>).value.close();
+  });
+
+  it('ignores an identity a client puts in the internal header', async () => {
+    const owner = await registerUser(t);
+    const orbit = await createOrbit(t, owner);
+    const forged = JSON.stringify({ groupId: orbit.id, userId: owner.id, sessionId: crypto.randomUUID(), tokenExpiresAt: 2e9, joinedAt: 0, afterSeq: null });
+    await expectRefused(t.socket(livePath(orbit.id), { 'x-orbital-live-identity': forged, 'x-orbit-id': orbit.id }), 401, 'UNAUTHENTICATED');
+  });
+
   it('a pending member (no key yet) may listen', async () => {
     const owner = await registerUser(t);
     const orbit = await createOrbit(t, owner);
