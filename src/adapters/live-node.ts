@@ -26,7 +26,7 @@ export interface NodeLiveHubOptions {
   jwtSecret: Uint8Array;
   /** How often sessions are checked against the database (default 20 s; the contract allows 30). */
   livenessIntervalMs?: number;
-  /** How often last_seq is polled for orbits with sockets (default 1 s). */
+  /** How often last_seq is polled for orbits with sockets (default 1 s; 0: never). */
   pollIntervalMs?: number;
   /** Bytes a reader may have queued before it is closed 1013 (default 4 MiB). */
   maxBehindBytes?: number;
@@ -42,6 +42,8 @@ class NodePeer implements LivePeer {
     readonly ws: WebSocket,
     readonly state: LiveSocketState,
     maxBehind: number,
+    /** Called once the server has decided to close it (it stops counting toward the cap). */
+    private readonly onClosing: () => void,
   ) {
     // ws queues without limit; a reader that stays this far behind is dropped so it cannot hold memory.
     this.behind = new BehindCheck(() => ws.bufferedAmount, (code, reason) => this.close(code, reason), maxBehind);
@@ -62,6 +64,7 @@ class NodePeer implements LivePeer {
     this.closed = true;
     clearTimeout(this.expiry);
     this.behind.stop();
+    this.onClosing();
     this.ws.close(code, reason);
   }
 
@@ -77,15 +80,15 @@ interface Room {
 
 export class NodeLiveHub implements LiveGateway {
   private readonly rooms = new Map<string, Room>();
-  /** Upgrades accepted but not yet open, per orbit and user, so the socket cap holds under concurrency. */
-  private readonly pending = new Map<string, number>();
+  /** Sockets per orbit and user: accepted upgrades not yet open count too, so the cap holds under concurrency. */
+  private readonly perUser = new Map<string, number>();
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private readonly maxBehind: number;
 
   constructor(private readonly options: NodeLiveHubOptions) {
     this.maxBehind = options.maxBehindBytes ?? LIVE.maxBehindBytes;
     this.every(options.livenessIntervalMs ?? LIVE.livenessIntervalMs, () => this.checkSessions());
-    this.every(options.pollIntervalMs ?? 1000, () => this.poll());
+    if (options.pollIntervalMs !== 0) this.every(options.pollIntervalMs ?? 1000, () => this.poll());
   }
 
   /** Takes this process's committed events from the fan-out. */
@@ -114,26 +117,25 @@ export class NodeLiveHub implements LiveGateway {
 
   upgrade(c: Context, request: LiveRequest): Promise<Response> {
     const { groupId, userId } = request;
-    if (this.count(groupId, userId) >= LIVE.socketsPerUser) throw tooManySockets();
     const key = `${groupId}:${userId}`;
-    this.pending.set(key, (this.pending.get(key) ?? 0) + 1);
-    let reserved = true;
+    if (this.count(groupId, userId) >= LIVE.socketsPerUser) throw tooManySockets();
+    // The slot is held from now until the socket closes; a handshake that never completes gives it back.
+    this.perUser.set(key, (this.perUser.get(key) ?? 0) + 1);
+    let held = true;
     const release = () => {
-      if (!reserved) return;
-      reserved = false;
-      const n = (this.pending.get(key) ?? 1) - 1;
-      if (n > 0) this.pending.set(key, n);
-      else this.pending.delete(key);
+      if (!held) return;
+      held = false;
+      const n = (this.perUser.get(key) ?? 1) - 1;
+      if (n > 0) this.perUser.set(key, n);
+      else this.perUser.delete(key);
     };
-    // A handshake that never completes must not hold a slot.
-    setTimeout(release, 10_000).unref();
+    let peer: NodePeer | undefined;
+    setTimeout(() => peer || release(), 10_000).unref();
     (c.env as Record<symbol, unknown>)[UPGRADING] = true;
 
-    let peer: NodePeer | undefined;
     return upgradeWebSocket(c, {
       onOpen: (_event, ws) => {
-        release();
-        peer = this.open(ws.raw as WebSocket, request);
+        peer = this.open(ws.raw as WebSocket, request, release);
       },
       onMessage: (event, _ws) => {
         if (peer) void this.rooms.get(groupId)?.room.message(peer, event.data as string | ArrayBuffer);
@@ -158,13 +160,11 @@ export class NodeLiveHub implements LiveGateway {
   }
 
   private count(groupId: string, userId: string): number {
-    let n = this.pending.get(`${groupId}:${userId}`) ?? 0;
-    for (const p of this.rooms.get(groupId)?.peers ?? []) if (p.state.userId === userId && p.open) n++;
-    return n;
+    return this.perUser.get(`${groupId}:${userId}`) ?? 0;
   }
 
-  private open(ws: WebSocket, request: LiveRequest): NodePeer {
-    const peer = new NodePeer(ws, newSocketState(request), this.maxBehind);
+  private open(ws: WebSocket, request: LiveRequest, release: () => void): NodePeer {
+    const peer = new NodePeer(ws, newSocketState(request), this.maxBehind, release);
     const entry = this.room(request.groupId);
     entry.peers.add(peer);
     this.armExpiry(peer);

@@ -106,6 +106,8 @@ async function buildLive(options: NodeDepsOptions, clock: Clock, logger: Logger)
     clock,
     logger,
     jwtSecret: options.config.jwtSecret,
+    // Only other processes' notifications can go missing; PGlite is one process.
+    pollIntervalMs: databaseUrl ? 1000 : 0,
     ...options.liveOptions,
     onTyping:
       notify &&

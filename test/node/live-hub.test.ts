@@ -10,7 +10,7 @@ import { livePath, openLive, range, seqsUntil, writeEvents } from '../support/li
 let t: Awaited<ReturnType<typeof createTarget>>;
 beforeAll(async () => {
   // A short liveness interval: the check must run by itself, not only when a test asks for it.
-  t = await createTarget({ live: { livenessIntervalMs: 200 } });
+  t = await createTarget({ live: { livenessIntervalMs: 200, pollIntervalMs: 1000 } });
 });
 afterAll(() => t?.close());
 

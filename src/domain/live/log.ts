@@ -4,13 +4,16 @@ import { groups, orbitEvents, threads } from '../../db/schema';
 import type { Executor } from '../../deps';
 import { readEvents, type StoredEvent } from '../events';
 
-/** The orbit's last seq and the oldest seq its log still holds; null when the orbit is gone. */
-export async function orbitHead(db: Executor, groupId: string): Promise<{ last: number; oldest: number } | null> {
+/** The orbit's last seq; null when the orbit is gone. */
+export async function orbitHead(db: Executor, groupId: string): Promise<number | null> {
   const [row] = await db.select({ last: groups.lastSeq }).from(groups).where(eq(groups.id, groupId));
-  if (!row) return null;
-  const [first] = await db.select({ oldest: min(orbitEvents.seq) }).from(orbitEvents).where(eq(orbitEvents.groupId, groupId));
-  const oldest = first?.oldest === null || first?.oldest === undefined ? row.last + 1 : Number(first.oldest);
-  return { last: row.last, oldest };
+  return row ? row.last : null;
+}
+
+/** The oldest seq the orbit's log still holds (`last + 1` when it holds none). */
+export async function oldestKept(db: Executor, groupId: string, last: number): Promise<number> {
+  const [row] = await db.select({ oldest: min(orbitEvents.seq) }).from(orbitEvents).where(eq(orbitEvents.groupId, groupId));
+  return row?.oldest === null || row?.oldest === undefined ? last + 1 : Number(row.oldest);
 }
 
 const PAGE = 500;

@@ -7,7 +7,7 @@ import { AppError } from '../errors';
 import { viewEvent, type StoredEvent } from '../events';
 import { liveSessionIds } from '../sessions';
 import { verifyAccessToken } from '../tokens';
-import { orbitHead, readRange, threadInOrbit } from './log';
+import { oldestKept, orbitHead, readRange, threadInOrbit } from './log';
 import { CLOSE, frameBytes, LIVE, parseClientFrame, PONG, serverFrame } from './protocol';
 import { admitFrame, admitTyping, type LiveSocketState } from './socket-state';
 
@@ -170,18 +170,18 @@ export class LiveRoom {
 
   private async replay(peer: LivePeer, db: Executor): Promise<void> {
     const s = peer.state;
-    const head = await orbitHead(db, this.host.groupId);
-    if (!head) return peer.close(CLOSE.removed, 'orbit deleted');
+    const last = await orbitHead(db, this.host.groupId);
+    if (last === null) return peer.close(CLOSE.removed, 'orbit deleted');
     const want = s.afterSeq;
     const views = new Views();
     let resync = false;
-    if (want === null || want === head.last) {
-      s.lastSeq = head.last;
-    } else if (want > head.last || want + 1 < head.oldest || head.last - want > LIVE.replayMaxEvents) {
+    if (want === null || want === last) {
+      s.lastSeq = last;
+    } else if (want > last || last - want > LIVE.replayMaxEvents || want + 1 < (await oldestKept(db, this.host.groupId, last))) {
       resync = true;
     } else {
       let bytes = 0;
-      const events = await readRange(db, this.host.groupId, want, head.last, (page) => {
+      const events = await readRange(db, this.host.groupId, want, last, (page) => {
         for (const e of page) bytes += views.text(e, s.userId).length;
         return bytes <= LIVE.replayMaxBytes;
       });
@@ -199,8 +199,8 @@ export class LiveRoom {
       }
     }
     if (resync) {
-      peer.send(serverFrame.resync(head.last));
-      s.lastSeq = head.last;
+      peer.send(serverFrame.resync(last));
+      s.lastSeq = last;
     }
     s.ready = true;
     s.afterSeq = null;
