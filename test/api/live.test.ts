@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTarget } from '#target';
 import { addMember, bearer, createInvite, createOrbit, deliverKey, expectError, json, joinOrbit, post, registerUser } from '../support/api';
-import { expectRefused, livePath, openLive, readUntil, seqsUntil, writeEvents } from '../support/live';
+import { expectRefused, insertThread, livePath, openLive, seqsUntil, writeEvents } from '../support/live';
 import type { Target } from '../support/types';
 
 let t: Target;
@@ -50,6 +50,11 @@ describe('opening the live socket', () => {
     expect(ready).toBe(0);
     socket.close();
     await expectRefused(t.socket(livePath(orbit.id, { ticket: issued.ticket })), 401, 'UNAUTHENTICATED');
+
+    // A plain GET does not use a ticket up.
+    const kept = await ticketFor(owner, orbit.id);
+    await expectError(await t.fetch(livePath(orbit.id, { ticket: kept.ticket })), 400, 'VALIDATION_ERROR');
+    (await openLive(t, livePath(orbit.id, { ticket: kept.ticket }))).socket.close();
 
     const stale = await ticketFor(owner, orbit.id);
     await t.sql(`update live_tickets set expires_at = now() - interval '1 second' where used_at is null and group_id = $1`, [orbit.id]);
@@ -222,11 +227,7 @@ describe('client frames', () => {
     const owner = await registerUser(t);
     const orbit = await createOrbit(t, owner);
     const member = await addMember(t, owner, orbit);
-    const threadId = crypto.randomUUID();
-    await t.sql(
-      `insert into threads (id, group_id, author_id, key_epoch, encrypted_title, encrypted_body, last_activity_seq, seq) values ($1, $2, $3, 1, '\\x00', '\\x00', 2, 2)`,
-      [threadId, orbit.id, owner.id],
-    );
+    const threadId = await insertThread(t, orbit.id, owner.id);
     const a = await openLive(t, livePath(orbit.id), owner.auth);
     const b = await openLive(t, livePath(orbit.id), member.auth);
     a.socket.send(JSON.stringify({ type: 'typing', thread_id: threadId }));

@@ -12,7 +12,7 @@ import { appendEvent } from '../../src/domain/events';
 import { removeMember } from '../../src/domain/membership';
 import { write } from '../../src/domain/tx';
 import { addMember, createOrbit, registerUser } from '../support/api';
-import { livePath, openLive, seqsUntil } from '../support/live';
+import { insertThread, livePath, openLive, seqsUntil } from '../support/live';
 import { connectSocket } from '../support/node-target';
 import { TEST_ENV } from '../support/types';
 
@@ -82,11 +82,7 @@ describe.skipIf(!postgres)('live sockets across two Node processes on one Postgr
     const owner = await registerUser(a);
     const orbit = await createOrbit(a, owner);
     const member = await addMember(a, owner, orbit);
-    const threadId = crypto.randomUUID();
-    await a.sql(
-      `insert into threads (id, group_id, author_id, key_epoch, encrypted_title, encrypted_body, last_activity_seq, seq) values ($1, $2, $3, 1, '\\x00', '\\x00', 2, 2)`,
-      [threadId, orbit.id, owner.id],
-    );
+    const threadId = await insertThread(a, orbit.id, owner.id);
     const onA = await openLive(a, livePath(orbit.id), owner.auth);
     const onB = await openLive(b, livePath(orbit.id), member.auth);
     onA.socket.send(JSON.stringify({ type: 'typing', thread_id: threadId }));

@@ -30,6 +30,16 @@ export async function writeEvents(
   });
 }
 
+/** A thread row of the orbit (typing needs one; the threads routes are not what these tests are about). */
+export async function insertThread(t: Target, groupId: string, authorId: string): Promise<string> {
+  const id = crypto.randomUUID();
+  await t.sql(
+    `insert into threads (id, group_id, author_id, key_epoch, encrypted_title, encrypted_body, last_activity_seq, seq) values ($1, $2, $3, 1, '\\x00', '\\x00', 0, 0)`,
+    [id, groupId, authorId],
+  );
+  return id;
+}
+
 /** Opens a socket and reads until `ready`; returns the socket, the frames before `ready` and its seq. */
 export async function openLive(t: Target, path: string, headers: Record<string, string> = {}) {
   const socket = await t.socket(path, headers);

@@ -170,6 +170,7 @@ export class LiveRoom {
 
   private async replay(peer: LivePeer, db: Executor): Promise<void> {
     const s = peer.state;
+    if (s.ready) return; // replayed already (a cut-short replay and its connect may both ask)
     const last = await orbitHead(db, this.host.groupId);
     if (last === null) return peer.close(CLOSE.removed, 'orbit deleted');
     const want = s.afterSeq;

@@ -1,11 +1,9 @@
 // What the server keeps per live socket. Plain JSON on purpose: the Durable Object stores it as
 // the socket's attachment, so it survives hibernation (everything ordering needs is in here).
+import type { LiveRequest } from '../../deps';
 import { LIVE } from './protocol';
 
-export interface LiveSocketState {
-  groupId: string;
-  userId: string;
-  sessionId: string;
+export interface LiveSocketState extends LiveRequest {
   /** Unix seconds: the socket closes 4401 then unless an auth frame renews it. */
   tokenExpiresAt: number;
   /** When the current membership began (ms): an older member_left of this user is history. */
@@ -22,17 +20,9 @@ export interface LiveSocketState {
   typingAt: number;
 }
 
-export interface NewSocket {
-  groupId: string;
-  userId: string;
-  sessionId: string;
-  tokenExpiresAt: number;
-  joinedAt: number;
-  afterSeq: number | null;
-}
-
-export function newSocketState(s: NewSocket): LiveSocketState {
-  return { ...s, lastSeq: 0, ready: false, frames: [], typingAt: 0 };
+export function newSocketState(r: LiveRequest): LiveSocketState {
+  const { groupId, userId, sessionId, tokenExpiresAt, joinedAt, afterSeq } = r;
+  return { groupId, userId, sessionId, tokenExpiresAt, joinedAt, afterSeq, lastSeq: 0, ready: false, frames: [], typingAt: 0 };
 }
 
 /** Records a client frame; false when it is one too many for the window (close 1008). */

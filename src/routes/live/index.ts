@@ -54,6 +54,8 @@ async function identify(c: Context<AppEnv>, deps: Deps, groupId: string, ticket:
     return { userId: claims.userId, sessionId: claims.sessionId, tokenExpiresAt: claims.expiresAt };
   }
   if (ticket === undefined) throw new AppError('UNAUTHENTICATED', 'An access token or a live ticket is required.');
+  // A ticket is used up by its first use: not on a request that could never become a socket.
+  requireUpgrade(c);
   const now = deps.clock.now();
   const redeemed = await redeemTicket(deps.db, ticket, groupId, now);
   if (!redeemed) throw new AppError('UNAUTHENTICATED', 'This ticket is unknown, used or expired.');
@@ -62,6 +64,12 @@ async function identify(c: Context<AppEnv>, deps: Deps, groupId: string, ticket:
   }
   // A ticket stands for the access token it was bought with: one token lifetime from now.
   return { ...redeemed, tokenExpiresAt: Math.floor(now.getTime() / 1000) + ACCESS_TTL_SEC };
+}
+
+function requireUpgrade(c: Context<AppEnv>) {
+  if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
+    throw new AppError('VALIDATION_ERROR', 'This endpoint is a WebSocket: send Upgrade: websocket.');
+  }
 }
 
 export function register(app: OpenAPIHono<AppEnv>) {
@@ -82,9 +90,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     c.set('auth', { userId: who.userId, sessionId: who.sessionId, expiresAt: who.tokenExpiresAt });
     c.header('Cache-Control', 'no-store');
     const member = await requireMember(deps.db, groupId, who.userId);
-    if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
-      throw new AppError('VALIDATION_ERROR', 'This endpoint is a WebSocket: send Upgrade: websocket.');
-    }
+    requireUpgrade(c);
     if ((await deps.live.countSockets(groupId, who.userId)) >= LIVE.socketsPerUser) throw tooManySockets();
     return (await deps.live.upgrade(c, {
       groupId,
