@@ -141,17 +141,10 @@ export class LiveRoom {
     for (const p of open) if (!live.has(p.state.sessionId)) p.close(CLOSE.unauthorized, 'session ended');
   }
 
-  /** Closes 4401 every socket whose token has expired; returns the next expiry (ms) still ahead, if any. */
-  expireTokens(): number | null {
+  /** Closes 4401 every socket whose token has expired (and was not renewed). */
+  expireTokens(): void {
     const now = this.host.now();
-    let next: number | null = null;
-    for (const p of this.host.peers()) {
-      if (!p.open) continue;
-      const at = p.state.tokenExpiresAt * 1000;
-      if (at <= now) p.close(CLOSE.unauthorized, 'access token expired');
-      else next = next === null ? at : Math.min(next, at);
-    }
-    return next;
+    for (const p of this.host.peers()) if (p.open && p.state.tokenExpiresAt * 1000 <= now) p.close(CLOSE.unauthorized, 'access token expired');
   }
 
   closeAll(code: number, reason: string): void {
