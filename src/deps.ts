@@ -68,12 +68,16 @@ export interface LiveRequest {
   groupId: string;
   userId: string;
   sessionId: string;
+  /** Unix seconds. */
   tokenExpiresAt: number;
+  /** When the caller's membership began (ms since epoch). */
+  joinedAt: number;
   afterSeq: number | null;
 }
 
 /** Turns an authorized request into a live socket; runtime-specific. */
 export interface LiveGateway {
+  /** Throws AppError RATE_LIMITED when the user already has the most sockets allowed in this orbit. */
   upgrade(c: Context, request: LiveRequest): Promise<Response> | Response;
   /** Sockets of this user in this orbit on this server (Node) or in the room (Workers). */
   countSockets(groupId: string, userId: string): Promise<number>;

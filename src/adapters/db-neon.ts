@@ -20,6 +20,20 @@ export function openNeon(connectionString: string, options: NeonOptions = {}): {
   }
   const pool = new Pool({ connectionString, max: 4 });
   pool.on('error', () => {});
+  const clients = new Set<{ connection?: { stream?: { end?(): void } } }>();
+  pool.on('connect', (client: unknown) => void clients.add(client as never));
   const db = drizzle({ client: pool, schema }) as unknown as Db;
-  return { db, pool, close: () => pool.end().catch(() => {}) };
+  return {
+    db,
+    pool,
+    async close() {
+      await pool.end().catch(() => {});
+      // The driver's socket shim drops the callback pg hands to write() with the Terminate message,
+      // so pg never ends the stream and the WebSocket stays open for the isolate's life (a Durable
+      // Object's is long): end it here, after the driver has flushed its coalesced writes (a 0 ms timer).
+      if (!clients.size) return;
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      for (const client of clients) client.connection?.stream?.end?.();
+    },
+  };
 }

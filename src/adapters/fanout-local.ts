@@ -1,14 +1,13 @@
 // In-process fan-out: committed events go to this process's live hub. With node-postgres, a
-// NOTIFY (payload: orbit id and seq) tells the other processes, whose hubs read the log.
+// NOTIFY (orbit id and seq) tells the other processes, whose hubs read the log.
 import type { Fanout } from '../deps';
 import type { StoredEvent } from '../domain/events';
 
 export type EventListener = (groupId: string, events: StoredEvent[]) => void;
-export type SeqListener = (groupId: string, seq: number) => void;
 
 export class LocalFanout implements Fanout {
   private readonly listeners = new Set<EventListener>();
-  constructor(private readonly notifyOthers?: (groupId: string, seq: number) => Promise<void>) {}
+  constructor(private readonly notifyOthers?: (groupId: string, events: StoredEvent[]) => Promise<void>) {}
 
   onEvents(listener: EventListener): () => void {
     this.listeners.add(listener);
@@ -17,7 +16,6 @@ export class LocalFanout implements Fanout {
 
   async publish(groupId: string, events: StoredEvent[]): Promise<void> {
     for (const listener of this.listeners) listener(groupId, events);
-    const last = events[events.length - 1];
-    if (this.notifyOthers && last) await this.notifyOthers(groupId, last.seq);
+    if (this.notifyOthers && events.length) await this.notifyOthers(groupId, events);
   }
 }

@@ -7,12 +7,13 @@ import * as docs from './docs';
 import * as events from './events';
 import * as groups from './groups';
 import * as messages from './messages';
+import * as live from './live';
 import * as media from './media';
 import * as service from './service';
 import * as threads from './threads';
 import * as users from './users';
 
-const resources = [service, docs, auth, users, groups, threads, messages, events, media];
+const resources = [service, docs, auth, users, groups, threads, messages, events, media, live];
 
 export function registerRoutes(app: OpenAPIHono<AppEnv>): void {
   for (const resource of resources) resource.register(app);

@@ -1,4 +1,5 @@
 // Builds the ports for the Node runtime from a configuration and an open database.
+import { randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
@@ -9,6 +10,8 @@ import type { Clock, Db, Deps, LiveGateway, Logger, PasswordHasher } from '../de
 import { fsBlobStore } from '../adapters/blob-fs';
 import { nodeDocsAssets } from '../adapters/docs-assets-node';
 import { LocalFanout } from '../adapters/fanout-local';
+import { NodeLiveHub, type NodeLiveHubOptions } from '../adapters/live-node';
+import { eventsNotice, farewellEvent, listenForNotices, sendNotice, type LiveNotice } from '../adapters/live-notify';
 import { jsonLogger } from '../adapters/logger-json';
 import { argon2Hasher } from '../domain/password-hasher';
 import { createPgLimiter } from '../domain/rate-limit';
@@ -50,21 +53,32 @@ export interface NodeDepsOptions {
   clock?: Clock;
   logger?: Logger;
   fanout?: LocalFanout;
+  /** Another live gateway instead of this process's hub. */
   live?: LiveGateway;
+  /** Hub settings (e.g. a short liveness interval in tests). */
+  liveOptions?: Pick<NodeLiveHubOptions, 'livenessIntervalMs' | 'pollIntervalMs' | 'maxBehindBytes'>;
   /** The Postgres URL when not on PGlite: other processes are reached with LISTEN/NOTIFY. */
   databaseUrl?: string;
 }
 
-export async function buildNodeDeps(options: NodeDepsOptions): Promise<Deps & { fanout: LocalFanout }> {
+export interface NodeDeps extends Deps {
+  fanout: LocalFanout;
+  /** Stops the live hub's timers and the LISTEN connection. */
+  stop(): Promise<void>;
+}
+
+export async function buildNodeDeps(options: NodeDepsOptions): Promise<NodeDeps> {
   const { config, db } = options;
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? jsonLogger(config.LOG_LEVEL);
+  const { fanout, live, stop } = await buildLive(options, clock, logger);
   return {
     config,
     db,
     blobs: fsBlobStore(resolve(options.blobRoot ?? join(config.DATA_DIR, 'blobs'))),
-    fanout: options.fanout ?? new LocalFanout(),
-    live: options.live ?? unavailableLive,
+    fanout,
+    live,
+    stop,
     clock,
     limiter: createPgLimiter(db, clock, config.RATE_LIMIT),
     hasher: await loadHasher(),
@@ -78,11 +92,52 @@ export async function buildNodeDeps(options: NodeDepsOptions): Promise<Deps & { 
   };
 }
 
-const unavailableLive: LiveGateway = {
-  upgrade() {
-    throw new Error('live sockets are not wired on this server');
-  },
-  async countSockets() {
-    return 0;
-  },
-};
+/**
+ * This process's live hub on the in-process fan-out; with a Postgres URL also NOTIFY to and LISTEN
+ * from the other processes on the same database (PGlite is one process: nothing to tell).
+ */
+async function buildLive(options: NodeDepsOptions, clock: Clock, logger: Logger) {
+  const { db, databaseUrl } = options;
+  const self = randomUUID();
+  const notify = databaseUrl ? (notice: LiveNotice) => sendNotice(db, notice) : undefined;
+  const fanout = options.fanout ?? new LocalFanout(notify && ((groupId, events) => notify(eventsNotice(self, groupId, events))));
+  if (options.live) return { fanout, live: options.live, stop: async () => {} };
+
+  const hub = new NodeLiveHub({
+    db,
+    clock,
+    logger,
+    jwtSecret: options.config.jwtSecret,
+    // Only other processes' notifications can go missing; PGlite is one process.
+    pollIntervalMs: databaseUrl ? 1000 : 0,
+    ...options.liveOptions,
+    onTyping:
+      notify &&
+      ((groupId, userId, threadId) =>
+        void notify({ p: self, g: groupId, t: { u: userId, th: threadId } }).catch(() => logger.log('warn', { msg: 'typing NOTIFY failed' }))),
+  });
+  const unlisten = hub.listen(fanout);
+  const listener =
+    databaseUrl &&
+    listenForNotices(
+      databaseUrl,
+      (notice) => {
+        if (notice.p === self) return;
+        const farewell = farewellEvent(notice);
+        if (farewell) hub.published(notice.g, [farewell]);
+        else if (notice.t) hub.typing(notice.g, notice.t.u, notice.t.th);
+        else if (typeof notice.s === 'number') hub.notified(notice.g, notice.s);
+      },
+      logger,
+    );
+  if (listener) await listener.ready;
+  return {
+    fanout,
+    live: hub,
+    async stop() {
+      unlisten();
+      hub.close();
+      if (listener) await listener.close();
+    },
+  };
+}

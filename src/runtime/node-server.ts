@@ -1,9 +1,13 @@
 // Serves the app on Node: HTTP (+ WebSocket upgrade) with graceful shutdown.
 import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
+import { STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { serve, type Http2Bindings, type HttpBindings, type ServerType } from '@hono/node-server';
 import { WebSocketServer } from 'ws';
 import { createApp } from '../app';
 import type { Deps } from '../deps';
+import { UPGRADING } from '../adapters/live-node';
+import { LIVE } from '../domain/live/protocol';
 
 export interface RunningServer {
   url: string;
@@ -13,12 +17,21 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(deps: Deps, port: number, host: string): Promise<RunningServer> {
+export async function startServer(deps: Deps & { stop?(): Promise<void> }, port: number, host: string): Promise<RunningServer> {
   const app = createApp(deps);
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: LIVE.maxFrameBytes });
+  const fetch = async (request: Request, env: HttpBindings | Http2Bindings) => {
+    const res = await app.fetch(request, env);
+    // An upgrade request the app refused (401, 404, 429 …): node-server would answer it with an
+    // empty body, so it is written here in full, in the contract's error shape.
+    if (!env.outgoing && env.incoming && !(env as Record<symbol, unknown>)[UPGRADING]) await writeRefusal(env.incoming.socket as Duplex, res);
+    return res;
+  };
   const server = await new Promise<ServerType>((resolve) => {
-    const s = serve({ fetch: app.fetch, port, hostname: host, websocket: { server: wss } }, () => resolve(s));
+    const s = serve({ fetch, port, hostname: host, websocket: { server: wss } }, () => resolve(s));
   });
+  // With a second 'upgrade' listener node-server leaves refused upgrades to us (see fetch above).
+  server.on('upgrade', () => {});
   // Uploads of 5 MiB chunks on slow links: generous, but never endless.
   if ('requestTimeout' in server) {
     server.requestTimeout = 10 * 60_000;
@@ -41,6 +54,18 @@ export async function startServer(deps: Deps, port: number, host: string): Promi
       await closed;
       clearTimeout(forced);
       wss.close();
+      await deps.stop?.();
     },
   };
+}
+
+async function writeRefusal(socket: Duplex, res: Response): Promise<void> {
+  const body = Buffer.from(await res.arrayBuffer());
+  if (socket.destroyed) return;
+  const lines = [`HTTP/1.1 ${res.status} ${STATUS_CODES[res.status] ?? ''}`];
+  res.headers.forEach((value, key) => {
+    if (!['connection', 'content-length', 'transfer-encoding', 'keep-alive'].includes(key)) lines.push(`${key}: ${value}`);
+  });
+  lines.push('Connection: close', `Content-Length: ${body.length}`);
+  socket.end(Buffer.concat([Buffer.from(lines.join('\r\n') + '\r\n\r\n'), body]));
 }

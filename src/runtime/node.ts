@@ -52,7 +52,7 @@ async function main() {
   }
   const database = await openDatabase(config);
   await migrate(database.db);
-  const deps = await buildNodeDeps({ config, db: database.db });
+  const deps = await buildNodeDeps({ config, db: database.db, databaseUrl: config.DATABASE_URL });
   const running = await startServer(deps, config.PORT, config.HOST);
   deps.logger.log('info', { msg: 'listening', url: running.url, database: database.kind, data_dir: config.DATA_DIR });
   // Hourly retention; with Postgres several processes may run, and the advisory lock picks one.

@@ -7,6 +7,7 @@ import type { Clock, Deps, LiveGateway, PasswordHasher } from '../deps';
 import { openNeon } from '../adapters/db-neon';
 import { r2BlobStore } from '../adapters/blob-r2';
 import { durableObjectFanout } from '../adapters/fanout-do';
+import { durableObjectLive } from '../adapters/live-do';
 import { jsonLogger } from '../adapters/logger-json';
 import { argon2Hasher } from '../domain/password-hasher';
 import { createPgLimiter } from '../domain/rate-limit';
@@ -36,7 +37,7 @@ export interface WorkerDeps extends Deps {
   release(): Promise<void>;
 }
 
-export function buildWorkerDeps(env: WorkerEnv, ctx: Pick<ExecutionContext, 'waitUntil'>, live: LiveGateway): WorkerDeps {
+export function buildWorkerDeps(env: WorkerEnv, ctx: Pick<ExecutionContext, 'waitUntil'>, live: LiveGateway = durableObjectLive(env.ORBIT_ROOM)): WorkerDeps {
   const config = parseConfig(env);
   const database = openNeon(env.DATABASE_URL, { wsProxy: env.DB_WS_PROXY || undefined });
   hasher ??= argon2Hasher(new WebAssembly.Instance(argon2Wasm, {}));

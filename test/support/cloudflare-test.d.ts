@@ -6,5 +6,6 @@ declare module 'cloudflare:test' {
   export function waitOnExecutionContext(ctx: unknown): Promise<void>;
   export function createScheduledController(options?: { scheduledTime?: Date | number; cron?: string }): unknown;
   export function runInDurableObject<O, R>(stub: unknown, callback: (instance: O, state: any) => R | Promise<R>): Promise<R>;
-  export function evictDurableObject(stub: unknown): Promise<void>;
+  export function evictDurableObject(stub: unknown, options?: { webSockets?: 'close' | 'hibernate' }): Promise<void>;
+  export function runDurableObjectAlarm(stub: unknown): Promise<boolean>;
 }

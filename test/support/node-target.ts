@@ -11,10 +11,11 @@ import { parseConfig } from '../../src/config';
 import { openNodePostgres } from '../../src/adapters/db-node-postgres';
 import { openPglite } from '../../src/adapters/db-pglite';
 import { runCleanup } from '../../src/domain/cleanup';
-import { buildNodeDeps } from '../../src/runtime/node-deps';
+import { buildNodeDeps, type NodeDepsOptions } from '../../src/runtime/node-deps';
 import { startServer } from '../../src/runtime/node-server';
+import { NodeLiveHub } from '../../src/adapters/live-node';
 import { queueSocket } from './socket-queue';
-import { SocketRefused, TEST_ENV, type Target, type TargetOptions } from './types';
+import { SocketRefused, TEST_ENV, type Target, type TargetOptions, type TestSocket } from './types';
 
 export const targetName = 'node' as const;
 
@@ -53,12 +54,14 @@ async function openTestDatabase() {
   };
 }
 
-export async function createTarget(options: TargetOptions = {}): Promise<Target & { deps: Awaited<ReturnType<typeof buildNodeDeps>>; databaseUrl?: string }> {
+export async function createTarget(
+  options: TargetOptions & { live?: NodeDepsOptions['liveOptions'] } = {},
+): Promise<Target & { deps: Awaited<ReturnType<typeof buildNodeDeps>>; databaseUrl?: string; url: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'orbital-node-'));
   const env = { ...TEST_ENV, DATA_DIR: dataDir, ...options.env };
   const database = await openTestDatabase();
   const config = parseConfig(env);
-  const deps = await buildNodeDeps({ config, db: database.db, blobRoot: join(dataDir, 'blobs'), databaseUrl: database.url });
+  const deps = await buildNodeDeps({ config, db: database.db, blobRoot: join(dataDir, 'blobs'), databaseUrl: database.url, liveOptions: options.live });
   const server = await startServer(deps, 0, '127.0.0.1');
   const withIp = (init: { ip?: string; headers?: HeadersInit } = {}) => {
     const headers = new Headers(init.headers);
@@ -71,23 +74,17 @@ export async function createTarget(options: TargetOptions = {}): Promise<Target 
     env,
     deps,
     databaseUrl: database.url,
+    url: server.url,
     fetch: (path, init = {}) => fetch(server.url + path, { ...init, headers: withIp(init) }),
     sql: async <T>(text: string, params?: unknown[]) => (await database.query(text, params)) as T[],
     cleanup: async (opts = {}) => {
       await runCleanup(deps, opts);
     },
-    socket: (path, headers = {}) =>
-      new Promise((resolve, reject) => {
-        const ws = new WebSocket(server.url.replace('http', 'ws') + path, { headers });
-        ws.once('unexpected-response', (_req, res) => {
-          let body = '';
-          res.on('data', (d: Buffer) => (body += d.toString()));
-          res.on('end', () => reject(new SocketRefused(res.statusCode ?? 0, body)));
-        });
-        ws.once('error', (err) => reject(err));
-        const socket = queueSocket(ws as never);
-        ws.once('open', () => resolve(socket));
-      }),
+    socket: (path, headers = {}) => connectSocket(server.url, path, headers),
+    withDeps: (work) => work(deps),
+    runLiveChecks: async () => {
+      if (deps.live instanceof NodeLiveHub) await deps.live.runChecks();
+    },
     blobKeys: async (prefix = '') => {
       const keys: string[] = [];
       const walk = (dir: string, rel: string) => {
@@ -109,4 +106,19 @@ export async function createTarget(options: TargetOptions = {}): Promise<Target 
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** A live socket to a Node server at `baseUrl`; rejects with SocketRefused when the upgrade is refused. */
+export function connectSocket(baseUrl: string, path: string, headers: Record<string, string> = {}): Promise<TestSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(baseUrl.replace('http', 'ws') + path, { headers });
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => reject(new SocketRefused(res.statusCode ?? 0, body)));
+    });
+    ws.once('error', (err) => reject(err));
+    const socket = queueSocket(ws as never);
+    ws.once('open', () => resolve(socket));
+  });
 }

@@ -1,3 +1,5 @@
+import type { Deps } from '../../src/deps';
+
 // What every test target offers. API tests are written once against this, so each behaviour is
 // checked on Node (PGlite or real Postgres) and inside workerd (Worker, Durable Object, R2, Neon driver).
 export interface RequestOptions extends RequestInit {
@@ -27,6 +29,13 @@ export interface Target {
   cleanup(options?: { now?: Date; dryRun?: boolean }): Promise<void>;
   /** Opens a live socket (GET with Upgrade: websocket). Rejects with the HTTP status when refused. */
   socket(path: string, headers?: Record<string, string>): Promise<TestSocket>;
+  /**
+   * Runs domain code with the server's own ports (Node: the running server's; workerd: a Worker
+   * request's, whose fan-out reaches the orbit's Durable Object), e.g. write() + appendEvent.
+   */
+  withDeps<T>(work: (deps: Deps) => Promise<T>): Promise<T>;
+  /** Runs the live sockets' periodic checks of this orbit now (Node: the hub's; workerd: the room's alarm). */
+  runLiveChecks(groupId: string): Promise<void>;
   /** Keys of the blobs (completed objects) stored under a prefix. */
   blobKeys(prefix?: string): Promise<string[]>;
   close(): Promise<void>;

@@ -1,8 +1,9 @@
 // The workerd target: requests go through the Worker's own fetch handler inside workerd, with
 // the real bindings (Durable Object namespace, R2) and Postgres through the Neon driver.
-import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from 'cloudflare:test';
+import { createExecutionContext, createScheduledController, env, runDurableObjectAlarm, waitOnExecutionContext } from 'cloudflare:test';
 import worker from '../../src/runtime/worker';
-import type { WorkerEnv } from '../../src/runtime/worker-deps';
+import { buildWorkerDeps, type WorkerEnv } from '../../src/runtime/worker-deps';
+import { roomStub } from '../../src/adapters/fanout-do';
 import { openNeon } from '../../src/adapters/db-neon';
 import { queueSocket } from './socket-queue';
 import { SocketRefused, TEST_ENV, type Target, type TargetOptions } from './types';
@@ -51,6 +52,19 @@ export async function createTarget(options: TargetOptions = {}): Promise<Target>
       if (res.status !== 101 || !ws) throw new SocketRefused(res.status, await res.text());
       (ws as unknown as { accept(): void }).accept();
       return queueSocket(ws as never);
+    },
+    async withDeps(work) {
+      const ctx = createExecutionContext();
+      const deps = buildWorkerDeps(workerEnv, ctx);
+      try {
+        return await work(deps);
+      } finally {
+        await deps.release();
+        await waitOnExecutionContext(ctx);
+      }
+    },
+    async runLiveChecks(groupId) {
+      await runDurableObjectAlarm(roomStub(bindings.ORBIT_ROOM, groupId));
     },
     async blobKeys(prefix = '') {
       const listed = await bindings.MEDIA.list({ prefix });

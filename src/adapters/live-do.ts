@@ -1,0 +1,31 @@
+// The Workers live gateway: the Worker authorizes the upgrade, then hands it to the orbit's Durable
+// Object with the authorized identity in an internal header. Only this code can set it: the object
+// is reachable through its namespace binding alone, never by a public route.
+import type { DurableObjectNamespace } from '@cloudflare/workers-types';
+import type { LiveGateway, LiveRequest } from '../deps';
+import { AppError } from '../domain/errors';
+import { tooManySockets } from '../domain/live/protocol';
+import { roomStub } from './fanout-do';
+
+export const IDENTITY_HEADER = 'x-orbital-live-identity';
+export const ORBIT_HEADER = 'x-orbit-id';
+
+export function durableObjectLive(ns: DurableObjectNamespace): LiveGateway {
+  return {
+    async upgrade(_c, request: LiveRequest) {
+      const res = await roomStub(ns, request.groupId).fetch('https://orbit-room/connect', {
+        headers: { upgrade: 'websocket', [ORBIT_HEADER]: request.groupId, [IDENTITY_HEADER]: JSON.stringify(request) },
+      });
+      if (res.status === 429) throw tooManySockets();
+      if (res.status !== 101) throw new AppError('UNAVAILABLE', 'The live room is not available; retry shortly.');
+      return res as unknown as Response;
+    },
+    async countSockets(groupId: string, userId: string) {
+      const res = await roomStub(ns, groupId).fetch(`https://orbit-room/count?user=${encodeURIComponent(userId)}`, {
+        headers: { [ORBIT_HEADER]: groupId },
+      });
+      if (!res.ok) throw new AppError('UNAVAILABLE', 'The live room is not available; retry shortly.');
+      return ((await res.json()) as { count: number }).count;
+    },
+  };
+}

@@ -1,0 +1,261 @@
+// The Node live hub: one per process, one LiveRoom per orbit with sockets. Events come from the
+// in-process fan-out (this process's writes) and from NOTIFY hints of other processes; a poll of
+// last_seq catches anything a lost notification would have delayed. Sockets are @hono/node-server's
+// built-in upgrade on the `ws` server (@hono/node-ws does not install beside node-server 2).
+import { upgradeWebSocket } from '@hono/node-server';
+import { inArray } from 'drizzle-orm';
+import type { Context } from 'hono';
+import type { WebSocket } from 'ws';
+import { groups } from '../db/schema';
+import type { Clock, Db, LiveGateway, LiveRequest, Logger } from '../deps';
+import type { StoredEvent } from '../domain/events';
+import { BehindCheck } from '../domain/live/backpressure';
+import { CLOSE, LIVE, tooManySockets } from '../domain/live/protocol';
+import { LiveRoom, type LivePeer } from '../domain/live/room';
+import { newSocketState, type LiveSocketState } from '../domain/live/socket-state';
+import { liveSessionIds } from '../domain/sessions';
+import type { LocalFanout } from './fanout-local';
+
+/** Set on the request's env by an accepted upgrade; other upgrade requests are answered in full by node-server.ts. */
+export const UPGRADING = Symbol.for('orbital.live.upgrading');
+
+export interface NodeLiveHubOptions {
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  jwtSecret: Uint8Array;
+  /** How often sessions are checked against the database (default 20 s; the contract allows 30). */
+  livenessIntervalMs?: number;
+  /** How often last_seq is polled for orbits with sockets (default 1 s; 0: never). */
+  pollIntervalMs?: number;
+  /** Bytes a reader may have queued before it is closed 1013 (default 4 MiB). */
+  maxBehindBytes?: number;
+  /** A typing frame was relayed here: tell the other processes. */
+  onTyping?(groupId: string, userId: string, threadId: string): void;
+}
+
+class NodePeer implements LivePeer {
+  private closed = false;
+  private readonly behind: BehindCheck;
+  expiry: ReturnType<typeof setTimeout> | undefined;
+  constructor(
+    readonly ws: WebSocket,
+    readonly state: LiveSocketState,
+    maxBehind: number,
+    /** Called once the server has decided to close it (it stops counting toward the cap). */
+    private readonly onClosing: () => void,
+  ) {
+    // ws queues without limit; a reader that stays this far behind is dropped so it cannot hold memory.
+    this.behind = new BehindCheck(() => ws.bufferedAmount, (code, reason) => this.close(code, reason), maxBehind);
+  }
+
+  get open() {
+    return !this.closed && this.ws.readyState === 1;
+  }
+
+  send(text: string) {
+    if (!this.open) return;
+    this.ws.send(text);
+    this.behind.sent();
+  }
+
+  close(code: number, reason: string) {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.expiry);
+    this.behind.stop();
+    this.onClosing();
+    this.ws.close(code, reason);
+  }
+
+  save() {}
+}
+
+interface Room {
+  room: LiveRoom;
+  peers: Set<NodePeer>;
+  /** Polls that found the orbit gone in a row (the farewell event normally arrives first). */
+  missing: number;
+}
+
+export class NodeLiveHub implements LiveGateway {
+  private readonly rooms = new Map<string, Room>();
+  /** Sockets per orbit and user: accepted upgrades not yet open count too, so the cap holds under concurrency. */
+  private readonly perUser = new Map<string, number>();
+  private readonly timers: ReturnType<typeof setInterval>[] = [];
+  private readonly maxBehind: number;
+
+  constructor(private readonly options: NodeLiveHubOptions) {
+    this.maxBehind = options.maxBehindBytes ?? LIVE.maxBehindBytes;
+    this.every(options.livenessIntervalMs ?? LIVE.livenessIntervalMs, () => this.checkSessions());
+    if (options.pollIntervalMs !== 0) this.every(options.pollIntervalMs ?? 1000, () => this.poll());
+  }
+
+  /** Takes this process's committed events from the fan-out. */
+  listen(fanout: LocalFanout): () => void {
+    return fanout.onEvents((groupId, events) => void this.rooms.get(groupId)?.room.publish(events));
+  }
+
+  /** Another process committed up to `seq` in this orbit. */
+  notified(groupId: string, seq: number): void {
+    void this.rooms.get(groupId)?.room.catchUpTo(seq);
+  }
+
+  /** Events handed over whole by another process (the never-stored farewell). */
+  published(groupId: string, events: StoredEvent[]): void {
+    void this.rooms.get(groupId)?.room.publish(events);
+  }
+
+  /** A typing frame relayed in another process. */
+  typing(groupId: string, userId: string, threadId: string): void {
+    this.rooms.get(groupId)?.room.relayTyping(userId, threadId);
+  }
+
+  async countSockets(groupId: string, userId: string): Promise<number> {
+    return this.count(groupId, userId);
+  }
+
+  upgrade(c: Context, request: LiveRequest): Promise<Response> {
+    const { groupId, userId } = request;
+    const key = `${groupId}:${userId}`;
+    if (this.count(groupId, userId) >= LIVE.socketsPerUser) throw tooManySockets();
+    // The slot is held from now until the socket closes; a handshake that never completes gives it back.
+    this.perUser.set(key, (this.perUser.get(key) ?? 0) + 1);
+    let held = true;
+    const release = () => {
+      if (!held) return;
+      held = false;
+      const n = (this.perUser.get(key) ?? 1) - 1;
+      if (n > 0) this.perUser.set(key, n);
+      else this.perUser.delete(key);
+    };
+    let peer: NodePeer | undefined;
+    setTimeout(() => peer || release(), 10_000).unref();
+    (c.env as Record<symbol, unknown>)[UPGRADING] = true;
+
+    return upgradeWebSocket(c, {
+      onOpen: (_event, ws) => {
+        peer = this.open(ws.raw as WebSocket, request, release);
+      },
+      onMessage: (event, _ws) => {
+        if (peer) void this.rooms.get(groupId)?.room.message(peer, event.data as string | ArrayBuffer);
+      },
+      onClose: () => {
+        release();
+        if (peer) this.remove(peer);
+      },
+    });
+  }
+
+  /** Runs the periodic checks now (session liveness, then the last_seq poll). */
+  async runChecks(): Promise<void> {
+    await this.checkSessions();
+    await this.poll();
+  }
+
+  /** Stops the timers (the server closes the sockets themselves with 1001). */
+  close(): void {
+    for (const t of this.timers) clearInterval(t);
+    for (const { peers } of this.rooms.values()) for (const p of peers) clearTimeout(p.expiry);
+  }
+
+  private count(groupId: string, userId: string): number {
+    return this.perUser.get(`${groupId}:${userId}`) ?? 0;
+  }
+
+  private open(ws: WebSocket, request: LiveRequest, release: () => void): NodePeer {
+    const peer = new NodePeer(ws, newSocketState(request), this.maxBehind, release);
+    const entry = this.room(request.groupId);
+    entry.peers.add(peer);
+    this.armExpiry(peer);
+    void entry.room.connect(peer);
+    return peer;
+  }
+
+  private remove(peer: NodePeer) {
+    clearTimeout(peer.expiry);
+    const groupId = peer.state.groupId;
+    const entry = this.rooms.get(groupId);
+    if (!entry) return;
+    entry.peers.delete(peer);
+    if (!entry.peers.size) this.rooms.delete(groupId);
+  }
+
+  private room(groupId: string): Room {
+    let entry = this.rooms.get(groupId);
+    if (entry) return entry;
+    const { db, clock, logger, jwtSecret, onTyping } = this.options;
+    const peers = new Set<NodePeer>();
+    const room = new LiveRoom({
+      groupId,
+      jwtSecret,
+      peers: () => peers,
+      withDb: (work) => work(db),
+      now: () => clock.now().getTime(),
+      log: (level, fields) => logger.log(level, fields),
+      onTyping: onTyping && ((userId, threadId) => onTyping(groupId, userId, threadId)),
+      onRenewed: (p) => this.armExpiry(p as NodePeer),
+    });
+    entry = { room, peers, missing: 0 };
+    this.rooms.set(groupId, entry);
+    return entry;
+  }
+
+  private armExpiry(peer: NodePeer) {
+    clearTimeout(peer.expiry);
+    const delay = peer.state.tokenExpiresAt * 1000 - this.options.clock.now().getTime();
+    peer.expiry = setTimeout(
+      () => {
+        if (peer.state.tokenExpiresAt * 1000 <= this.options.clock.now().getTime()) peer.close(CLOSE.unauthorized, 'access token expired');
+        else this.armExpiry(peer);
+      },
+      Math.max(0, Math.min(delay, 2 ** 31 - 1)),
+    );
+    peer.expiry.unref();
+  }
+
+  /** One query for every socket's session: ended sessions close 4401. */
+  private async checkSessions() {
+    const peers = [...this.rooms.values()].flatMap((r) => [...r.peers]).filter((p) => p.open);
+    const ids = [...new Set(peers.map((p) => p.state.sessionId))];
+    const live = new Set<string>();
+    for (let i = 0; i < ids.length; i += 1000) {
+      for (const id of await liveSessionIds(this.options.db, ids.slice(i, i + 1000))) live.add(id);
+    }
+    for (const p of peers) if (!live.has(p.state.sessionId)) p.close(CLOSE.unauthorized, 'session ended');
+  }
+
+  /** Backstop for lost notifications: any orbit whose last_seq is ahead of its sockets catches up. */
+  private async poll() {
+    const ids = [...this.rooms.keys()];
+    for (let i = 0; i < ids.length; i += 1000) {
+      const chunk = ids.slice(i, i + 1000);
+      const rows = await this.options.db.select({ id: groups.id, last: groups.lastSeq }).from(groups).where(inArray(groups.id, chunk));
+      const found = new Map(rows.map((r) => [r.id, r.last]));
+      for (const id of chunk) {
+        const entry = this.rooms.get(id);
+        if (!entry) continue;
+        const last = found.get(id);
+        if (last === undefined) {
+          if (++entry.missing >= 2) entry.room.closeAll(CLOSE.removed, 'orbit deleted');
+        } else {
+          entry.missing = 0;
+          void entry.room.catchUpTo(last);
+        }
+      }
+    }
+  }
+
+  private every(ms: number, task: () => Promise<void>) {
+    let running = false;
+    const timer = setInterval(() => {
+      if (running) return;
+      running = true;
+      task()
+        .catch((err) => this.options.logger.log('error', { msg: 'live hub task failed', error: err instanceof Error ? err.name : String(err) }))
+        .finally(() => (running = false));
+    }, ms);
+    timer.unref();
+    this.timers.push(timer);
+  }
+}

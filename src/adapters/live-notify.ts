@@ -1,0 +1,95 @@
+// Postgres LISTEN/NOTIFY between Node processes sharing one database. Notices stay small: the orbit
+// and its newest seq (receivers read the events from the log), a typing notice, or the one event
+// that is never stored (the orbit-deleted farewell, which the log cannot hand out).
+import pg from 'pg';
+import { sql } from 'drizzle-orm';
+import type { Db, Logger } from '../deps';
+import type { StoredEvent } from '../domain/events';
+import { isFarewell } from '../domain/live/room';
+
+const CHANNEL = 'orbital_live';
+
+export interface LiveNotice {
+  /** The sending process, so it can skip its own notices. */
+  p: string;
+  g: string;
+  /** The newest seq committed. */
+  s?: number;
+  /** A typing frame relayed in the sender's process. */
+  t?: { u: string; th: string };
+  /** The orbit-deleted farewell (never stored). */
+  f?: Omit<StoredEvent, 'at'> & { at: string };
+}
+
+/** The notice for a batch of committed events. */
+export function eventsNotice(process: string, groupId: string, events: StoredEvent[]): LiveNotice {
+  const farewell = events.find(isFarewell);
+  if (farewell) return { p: process, g: groupId, f: { ...farewell, at: farewell.at.toISOString() } };
+  return { p: process, g: groupId, s: Math.max(...events.map((e) => e.seq)) };
+}
+
+export async function sendNotice(db: Db, notice: LiveNotice): Promise<void> {
+  await db.execute(sql`select pg_notify(${CHANNEL}, ${JSON.stringify(notice)})`);
+}
+
+export function readNotice(payload: string | undefined): LiveNotice | null {
+  try {
+    const n = JSON.parse(payload ?? '') as LiveNotice;
+    return typeof n?.p === 'string' && typeof n.g === 'string' ? n : null;
+  } catch {
+    return null;
+  }
+}
+
+export function farewellEvent(notice: LiveNotice): StoredEvent | null {
+  return notice.f ? { ...notice.f, at: new Date(notice.f.at) } : null;
+}
+
+/**
+ * LISTENs on a dedicated connection and reconnects when it drops (the hub's poll of last_seq covers
+ * whatever was missed meanwhile).
+ */
+export function listenForNotices(url: string, onNotice: (notice: LiveNotice) => void, logger: Logger): { ready: Promise<void>; close(): Promise<void> } {
+  let client: pg.Client | null = null;
+  let stopped = false;
+  let retry: ReturnType<typeof setTimeout> | undefined;
+
+  const connect = async (): Promise<void> => {
+    const c = new pg.Client({ connectionString: url });
+    client = c;
+    c.on('notification', (msg) => {
+      if (msg.channel !== CHANNEL) return;
+      const notice = readNotice(msg.payload);
+      if (notice) onNotice(notice);
+    });
+    const reconnect = () => {
+      if (stopped || client !== c) return;
+      client = null;
+      c.end().catch(() => undefined);
+      logger.log('warn', { msg: 'live LISTEN connection lost; reconnecting' });
+      retry = setTimeout(start, 1000);
+      retry.unref?.();
+    };
+    c.on('error', reconnect);
+    c.on('end', reconnect);
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${CHANNEL}`);
+    } catch {
+      reconnect();
+    }
+  };
+  const start = () => connect();
+
+  const ready = connect();
+  return {
+    ready,
+    async close() {
+      stopped = true;
+      clearTimeout(retry);
+      const c = client;
+      client = null;
+      await c?.end().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,47 @@
+// The reads a live room makes: the orbit's head, ranges of its log, and thread membership for typing.
+import { and, eq, min } from 'drizzle-orm';
+import { groups, orbitEvents, threads } from '../../db/schema';
+import type { Executor } from '../../deps';
+import { readEvents, type StoredEvent } from '../events';
+
+/** The orbit's last seq; null when the orbit is gone. */
+export async function orbitHead(db: Executor, groupId: string): Promise<number | null> {
+  const [row] = await db.select({ last: groups.lastSeq }).from(groups).where(eq(groups.id, groupId));
+  return row ? row.last : null;
+}
+
+/** The oldest seq the orbit's log still holds (`last + 1` when it holds none). */
+export async function oldestKept(db: Executor, groupId: string, last: number): Promise<number> {
+  const [row] = await db.select({ oldest: min(orbitEvents.seq) }).from(orbitEvents).where(eq(orbitEvents.groupId, groupId));
+  return row?.oldest === null || row?.oldest === undefined ? last + 1 : Number(row.oldest);
+}
+
+const PAGE = 500;
+
+/** Events with after < seq ≤ upTo, in order, read in pages. `keepGoing` may stop early (e.g. a byte budget). */
+export async function readRange(
+  db: Executor,
+  groupId: string,
+  after: number,
+  upTo: number,
+  keepGoing: (page: StoredEvent[]) => boolean = () => true,
+): Promise<StoredEvent[]> {
+  const out: StoredEvent[] = [];
+  let from = after;
+  while (from < upTo) {
+    const page = await readEvents(db, groupId, from, PAGE, upTo);
+    out.push(...page);
+    if (!keepGoing(page) || page.length < PAGE) break;
+    from = page[page.length - 1]!.seq;
+  }
+  return out;
+}
+
+export async function threadInOrbit(db: Executor, groupId: string, threadId: string): Promise<boolean> {
+  const rows = await db
+    .select({ id: threads.id })
+    .from(threads)
+    .where(and(eq(threads.id, threadId), eq(threads.groupId, groupId)))
+    .limit(1);
+  return rows.length === 1;
+}
