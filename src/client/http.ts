@@ -16,6 +16,12 @@ export interface TransportOptions {
   tokens?: TokenPair | null;
   /** Called after every rotation (persist the pair), and with null when the session has ended. */
   onTokens?: (tokens: TokenPair | null) => void | Promise<void>;
+  /**
+   * The latest persisted pair, read before refreshing: when another process (a second CLI in the
+   * same home) rotated the tokens already, its pair is adopted instead of replaying an old refresh
+   * token (which, 30 s after its rotation, revokes the whole session).
+   */
+  loadTokens?: () => TokenPair | null | Promise<TokenPair | null>;
   fetch?: typeof fetch;
   /** Extra attempts for a request that is safe to repeat (default 4). */
   retries?: number;
@@ -186,6 +192,12 @@ export class Transport {
   async refresh(stale?: string): Promise<void> {
     if (stale !== undefined && this.tokenPair && this.tokenPair.access_token !== stale) return;
     this.refreshing ??= (async () => {
+      const latest = await this.options.loadTokens?.();
+      if (latest && latest.refresh_token !== this.tokenPair?.refresh_token) {
+        this.tokenPair = { access_token: latest.access_token, refresh_token: latest.refresh_token };
+        const exp = tokenExpiry(latest.access_token);
+        if (exp === undefined || exp - Date.now() >= EXPIRY_MARGIN_MS) return;
+      }
       const refreshToken = this.tokenPair?.refresh_token;
       if (!refreshToken) throw new ApiError(401, 'UNAUTHENTICATED', 'Not logged in.', '');
       try {

@@ -58,7 +58,7 @@ export async function createTarget(options: TargetOptions = {}): Promise<Target 
   const env = { ...TEST_ENV, DATA_DIR: dataDir, ...options.env };
   const database = await openTestDatabase();
   const config = parseConfig(env);
-  const deps = await buildNodeDeps({ config, db: database.db, blobRoot: join(dataDir, 'blobs'), databaseUrl: database.url });
+  const deps = await buildNodeDeps({ config, db: database.db, blobRoot: join(dataDir, 'blobs'), databaseUrl: database.url, logger: options.logger });
   const server = await startServer(deps, 0, '127.0.0.1');
   const withIp = (init: { ip?: string; headers?: HeadersInit } = {}) => {
     const headers = new Headers(init.headers);
