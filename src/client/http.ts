@@ -28,6 +28,8 @@ export interface TransportOptions {
   /** First back-off delay in ms; doubles per attempt, with jitter (default 250). */
   backoffMs?: number;
   userAgent?: string;
+  /** Refresh this long before the access token's own expiry, saving a 401 round trip (default 15 s). */
+  refreshMarginMs?: number;
 }
 
 export interface RequestSpec {
@@ -48,8 +50,6 @@ export interface RequestSpec {
 
 /** Longest Retry-After the client waits out by itself; longer ones surface as RATE_LIMITED. */
 const MAX_RETRY_AFTER_S = 10;
-/** Refresh this long before the access token's own expiry, saving a 401 round trip. */
-const EXPIRY_MARGIN_MS = 15_000;
 
 export const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve, reject) => {
@@ -75,6 +75,7 @@ export class Transport {
   private readonly fetchImpl: typeof fetch;
   private readonly retries: number;
   private readonly backoffMs: number;
+  private readonly marginMs: number;
 
   constructor(private readonly options: TransportOptions) {
     this.server = options.server.replace(/\/+$/, '');
@@ -82,6 +83,7 @@ export class Transport {
     this.fetchImpl = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
     this.retries = options.retries ?? 4;
     this.backoffMs = options.backoffMs ?? 250;
+    this.marginMs = options.refreshMarginMs ?? 15_000;
   }
 
   get tokens(): TokenPair | null {
@@ -182,7 +184,7 @@ export class Transport {
     const pair = this.tokenPair;
     if (!pair) return;
     const exp = tokenExpiry(pair.access_token);
-    if (exp !== undefined && exp - Date.now() < EXPIRY_MARGIN_MS) await this.refresh(pair.access_token);
+    if (exp !== undefined && exp - Date.now() < this.marginMs) await this.refresh(pair.access_token);
   }
 
   /**
@@ -196,7 +198,7 @@ export class Transport {
       if (latest && latest.refresh_token !== this.tokenPair?.refresh_token) {
         this.tokenPair = { access_token: latest.access_token, refresh_token: latest.refresh_token };
         const exp = tokenExpiry(latest.access_token);
-        if (exp === undefined || exp - Date.now() >= EXPIRY_MARGIN_MS) return;
+        if (exp === undefined || exp - Date.now() >= this.marginMs) return;
       }
       const refreshToken = this.tokenPair?.refresh_token;
       if (!refreshToken) throw new ApiError(401, 'UNAUTHENTICATED', 'Not logged in.', '');

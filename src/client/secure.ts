@@ -129,9 +129,28 @@ export class SecureClient {
     }
   }
 
-  async orbitName(group: GroupItem): Promise<string | null> {
-    if (group.key_status !== 'delivered' && !group.encrypted_group_key) return null;
-    return this.tryOpen(group.id, group.key_epoch, 'name', group.encrypted_name);
+  /**
+   * The orbit's name. It is sealed under the epoch current when it was last set (the server does not
+   * record which), so after a rotation older epochs are tried too.
+   */
+  async orbitName(group: Pick<GroupItem, 'id' | 'key_epoch' | 'encrypted_name'>): Promise<string | null> {
+    for (let epoch = group.key_epoch; epoch >= 1; epoch--) {
+      const name = await this.tryOpen(group.id, epoch, 'name', group.encrypted_name);
+      if (name !== null) return name;
+      if (epoch === group.key_epoch && !(await this.holdsEpoch(group.id, epoch - 1))) return null;
+    }
+    return null;
+  }
+
+  private async holdsEpoch(groupId: string, epoch: number): Promise<boolean> {
+    if (epoch < 1) return false;
+    try {
+      await this.cipher(groupId, epoch);
+      return true;
+    } catch (err) {
+      if (err instanceof KeyMissingError || err instanceof DecryptError || (err instanceof ApiError && err.status === 404)) return false;
+      throw err;
+    }
   }
 
   /** Finds an orbit by id, id prefix (4+ characters) or its decrypted name. */
@@ -216,7 +235,11 @@ export class SecureClient {
       }
     }
     const epoch = group.key_epoch + 1;
-    this.ciphers.set(`${groupId}:${epoch}`, OrbitCipher.create(groupId, epoch, orbitKey));
+    const cipher = OrbitCipher.create(groupId, epoch, orbitKey);
+    this.ciphers.set(`${groupId}:${epoch}`, cipher);
+    // Re-seal the name under the new key, so members who only ever get the new epoch can read it.
+    const name = await this.tryOpen(groupId, group.key_epoch, 'name', group.encrypted_name);
+    if (name !== null) await this.api.renameGroup(groupId, await (await cipher).seal('name', name)).catch(() => undefined);
     return { key_epoch: epoch, user_ids: holders.map((h) => h.user_id) };
   }
 
@@ -251,7 +274,7 @@ export class SecureClient {
   }
 
   /** Relay messages carry no epoch in lists: try the given one, then the current epoch and the older ones. */
-  async readMessage(groupId: string, message: Pick<RelayMessage, 'envelope'> & { key_epoch?: number }): Promise<string | null> {
+  async readMessage(groupId: string, message: Pick<RelayMessage, 'envelope' | 'key_epoch'>): Promise<string | null> {
     if (!message.envelope) return null;
     const group = await this.api.getGroup(groupId);
     const epochs = [message.key_epoch, ...Array.from({ length: group.key_epoch }, (_, i) => group.key_epoch - i)].filter((e): e is number => typeof e === 'number');
@@ -294,7 +317,7 @@ export class SecureClient {
         text = epoch === undefined || !object.encrypted_metadata ? null : ((await this.readMediaName({ group_id: event.group_id, key_epoch: epoch, encrypted_metadata: object.encrypted_metadata }))?.name ?? null);
         break;
       case 'group_updated':
-        text = object.encrypted_name && epoch !== undefined ? await this.tryOpen(event.group_id, epoch, 'name', object.encrypted_name) : undefined;
+        if (object.encrypted_name) text = await this.orbitName({ id: event.group_id, key_epoch: epoch ?? (await this.api.getGroup(event.group_id)).key_epoch, encrypted_name: object.encrypted_name });
         break;
       default:
         break;

@@ -296,6 +296,8 @@ export interface MessageSent {
 export interface RelayMessage {
   id: Uuid;
   sender_id: Uuid | null;
+  /** The epoch the sender named, when it did (not in every server's answer). */
+  key_epoch?: number | null;
   envelope: Base64 | null;
   seq: number;
   server_timestamp: Timestamp;
