@@ -31,6 +31,8 @@ export interface LiveSubscription {
   /** Resolves when the subscription ends for good: close(), removal (4403), or a session that ended (4401). */
   readonly closed: Promise<{ code: number; reason: string }>;
   sendTyping(threadId: string): void;
+  /** Drops the current socket and reconnects (e.g. after the device changed networks); no event is lost. */
+  reconnect(): void;
   close(): void;
 }
 
@@ -176,6 +178,9 @@ export function subscribe(client: OrbitalClient, groupId: string, options: LiveO
       if (Date.now() - lastTyping < TYPING_EVERY_MS || ws?.readyState !== WebSocket.OPEN) return;
       lastTyping = Date.now();
       ws.send(JSON.stringify({ type: 'typing', thread_id: threadId }));
+    },
+    reconnect() {
+      if (!stopped) ws?.terminate();
     },
     close: () => stop(1000, 'closed by client'),
   };
