@@ -47,10 +47,11 @@ export async function scanDatabase(t: Target, canary: string): Promise<{ hits: s
   return { hits, tables: tables.length, rows };
 }
 
-/** A full pg_dump (schema and data) of a real Postgres database, when the tool is installed. */
+/** A full pg_dump (schema and data) of a real Postgres database; null when pg_dump is not installed. */
 export function scanPgDump(databaseUrl: string, canary: string): { hits: string[]; bytes: number } | null {
   const dump = spawnSync('pg_dump', ['--no-owner', '--dbname', databaseUrl], { encoding: 'utf8', maxBuffer: 1 << 30 });
-  if (dump.error || dump.status !== 0) return null;
+  if ((dump.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return null;
+  if (dump.error || dump.status !== 0) throw new Error(`pg_dump failed: ${dump.error?.message ?? dump.stderr}`);
   const forms = canaryForms(canary);
   const hits = dump.stdout.split('\n').filter((line) => findIn(line, forms)).map((line) => line.slice(0, 200));
   return { hits, bytes: dump.stdout.length };
