@@ -179,7 +179,7 @@ describe('two people, two terminals', () => {
     }
     writeFileSync(source, content);
 
-    const up = await runCli(alice, server, ['upload', state.groupId!, source, '--thread', state.threadId ?? '', '--progress'].filter(Boolean));
+    const up = await runCli(alice, server, ['upload', state.groupId!, source, '--progress', ...(state.threadId ? ['--thread', state.threadId] : [])]);
     expect(up.code, up.stderr).toBe(0);
     expect(up.stderr).toMatch(/upload .*\[#+\]\s+100%\s+20\.0 MiB \/ 20\.0 MiB\s+[\d.]+ (KiB|MiB|GiB)\/s\s+in \d+:\d\d/);
     const mediaId = up.stdout.match(/ as ([0-9a-f-]{36})/)?.[1];
