@@ -80,6 +80,7 @@ export async function join(ctx: Ctx) {
       `Joined orbit ${group.id}; your key is pending.`,
       `A member now has to deliver the orbit key (orbital keys deliver). Tell them your key fingerprint so they can check it:`,
       `  ${fingerprint}`,
+      `Meanwhile you can watch the orbit: orbital watch ${group.id}`,
     ],
     { group, key_status, fingerprint },
   );
