@@ -86,9 +86,11 @@ export async function messages(ctx: Ctx) {
   const secure = ctx.secure();
   const group = await secure.resolveOrbit(ctx.arg(0, 'orbit'));
   const page = await secure.api.listMessages(group.id, { after_seq: ctx.int('after'), limit: ctx.int('limit') });
+  const names = new Map((await secure.api.members(group.id)).items.map((m) => [m.user_id, m.username]));
   const items = await Promise.all(page.items.map(async (m) => ({ ...m, text: await secure.readMessage(group.id, m) })));
+  const sender = (id: string | null) => (id ? (names.get(id) ?? id.slice(0, 8)) : 'deleted user');
   ctx.out(
-    items.length ? items.map((m) => `[${m.seq}] ${when(m.server_timestamp)} ${m.sender_id ? m.sender_id.slice(0, 8) : '?'}: ${m.text ?? '(cannot decrypt)'}`) : ['No messages.'],
+    items.length ? items.map((m) => `[${m.seq}] ${when(m.server_timestamp)} ${sender(m.sender_id)}: ${m.text ?? '(cannot decrypt)'}`) : ['No messages.'],
     { items, next_after_seq: page.next_after_seq },
   );
 }

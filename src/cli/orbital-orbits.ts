@@ -129,7 +129,7 @@ export async function keysDeliver(ctx: Ctx) {
   const skipped = [];
   for (const member of pending) {
     const ok = await confirm(
-      `Deliver the orbit key to ${member.username}? Check their key fingerprint with them first:\n  ${member.fingerprint ?? '(not an RSA-OAEP key: cannot deliver)'}\n`,
+      `${member.username}'s key fingerprint: ${member.fingerprint ?? '(not an RSA-OAEP key: cannot deliver)'}\nSame as ${member.username} sees with "orbital whoami"? Deliver the orbit key to ${member.username}?`,
       ctx.values.yes === true,
     );
     if (!ok || !member.fingerprint) {

@@ -8,7 +8,7 @@ import * as content from './orbital-content';
 import { Ctx, OPTIONS, UsageError, type Values } from './orbital-context';
 import { Home, defaultHome } from './orbital-home';
 import * as orbits from './orbital-orbits';
-import { NeedsTerminal } from './orbital-prompt';
+import { NeedsTerminal, closePrompts } from './orbital-prompt';
 
 type Command = (ctx: Ctx) => Promise<void>;
 
@@ -121,6 +121,8 @@ export async function main(argv: string[], env: NodeJS.ProcessEnv = process.env)
     if (ctx.json) process.stdout.write(JSON.stringify({ error: { code: failure.code, message: failure.message, request_id: failure.request_id, details: failure.details } }) + '\n');
     process.stderr.write(`orbital: ${failure.code === 'ERROR' || failure.code === 'USAGE' ? '' : `${failure.code}: `}${failure.message}\n`);
     return failure.exit;
+  } finally {
+    closePrompts();
   }
 }
 

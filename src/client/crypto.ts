@@ -304,6 +304,11 @@ export async function openKeyBackup(stored: { backup: string; kdf: Record<string
   }
   const bytes = fromBase64(stored.backup);
   const key = await backupKey(recoverySecret, fromBase64(kdf.salt), kdf.iterations);
-  const plain = await open(key, bytes.subarray(0, IV_BYTES), `orbital:v1:key-backup:${userId}`, bytes.subarray(IV_BYTES));
+  let plain: Uint8Array;
+  try {
+    plain = await open(key, bytes.subarray(0, IV_BYTES), `orbital:v1:key-backup:${userId}`, bytes.subarray(IV_BYTES));
+  } catch {
+    throw new DecryptError('this recovery secret does not open the key backup');
+  }
   return JSON.parse(fromUtf8.decode(plain)) as JsonWebKey;
 }
