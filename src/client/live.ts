@@ -93,28 +93,32 @@ export function subscribe(client: OrbitalClient, groupId: string, options: LiveO
     );
   };
 
+  /** Everything reaches the caller in the order the server sent it, one callback at a time. */
+  const deliver = (work: () => void | Promise<void>) => {
+    queue = queue.then(work).catch(() => undefined);
+  };
+
   const handle = (frame: Record<string, any>) => {
     switch (frame.type) {
       case 'ready':
         failures = 0;
         lastSeq = Math.max(lastSeq, frame.seq);
-        options.onReady?.(frame.seq);
+        deliver(() => options.onReady?.(frame.seq));
         return;
       case 'resync_required':
         lastSeq = Math.max(lastSeq, frame.seq);
-        queue = queue.then(() => options.onResync?.(frame.seq));
+        deliver(() => options.onResync?.(frame.seq));
         return;
       case 'pong':
+      case 'error':
         return;
       case 'typing':
-        options.onTyping?.({ user_id: frame.user_id, thread_id: frame.thread_id });
-        return;
-      case 'error':
+        deliver(() => options.onTyping?.({ user_id: frame.user_id, thread_id: frame.thread_id }));
         return;
       default:
         if (typeof frame.seq !== 'number' || frame.seq <= lastSeq) return; // a replay we already have
         lastSeq = frame.seq;
-        queue = queue.then(() => options.onEvent(frame as OrbitEvent)).catch(() => undefined);
+        deliver(() => options.onEvent(frame as OrbitEvent));
     }
   };
 
