@@ -42,6 +42,7 @@ export async function sendChunks(client: OrbitalClient, mediaId: string, source:
   for (let i = 0; i < source.chunkCount; i++) totalBytes += source.chunkLength(i);
 
   for (let round = 0; ; round++) {
+    options.signal?.throwIfAborted();
     const status = await client.uploadStatus(mediaId);
     if (status.status === 'complete') return client.completeUpload(mediaId);
     if (status.status !== 'uploading') throw new ApiError(410, 'GONE', `This upload was ${status.status}; start a new one.`, '');
@@ -73,8 +74,9 @@ export async function sendChunks(client: OrbitalClient, mediaId: string, source:
       }),
     );
     const results = await Promise.allSettled(workers);
+    options.signal?.throwIfAborted();
     const rejected = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (rejected) throw options.signal?.aborted ? options.signal.reason : (failure.signal.reason ?? rejected.reason);
+    if (rejected) throw failure.signal.reason ?? rejected.reason;
 
     try {
       return await client.completeUpload(mediaId);
