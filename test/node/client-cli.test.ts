@@ -8,10 +8,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliJson, runCli, type CliUser } from '../support/cli-runner';
 import { createTarget } from '../support/node-target';
+import { offeredOperations, requireOperations, serverUrl } from '../support/offered';
 
 let t: Awaited<ReturnType<typeof createTarget>>;
 let server: string;
-let paths: Record<string, unknown> = {};
+let offered = new Set<string>();
 const dirs: string[] = [];
 const home = (): CliUser => {
   const dir = mkdtempSync(join(tmpdir(), 'orbital-cli-'));
@@ -22,8 +23,8 @@ const name = (p: string) => `${p}_${randomBytes(4).toString('hex')}`;
 
 beforeAll(async () => {
   t = await createTarget();
-  server = new URL((await t.fetch('/health')).url).origin;
-  paths = ((await (await t.fetch('/openapi.json')).json()) as { paths: Record<string, unknown> }).paths;
+  server = await serverUrl(t);
+  offered = await offeredOperations(t);
 });
 afterAll(async () => {
   await t?.close();
@@ -59,7 +60,7 @@ describe('orbital CLI', () => {
   });
 
   it('a lost device comes back through the key backup with the recovery secret, and not without it', async (ctx) => {
-    ctx.skip(!paths['/api/users/me/key-backup'], 'the server does not offer the key backup yet');
+    requireOperations(ctx, offered, ['put /api/users/me/key-backup', 'get /api/users/me/key-backup']);
     const username = name('carol');
     const first = home();
     const registered = await cliJson(first, server, ['register', username, '--backup']);
@@ -78,7 +79,7 @@ describe('orbital CLI', () => {
   });
 
   it('without a backup, a lost key is replaced only when confirmed, and memberships wait for the new key', async (ctx) => {
-    ctx.skip(!paths['/api/users/me/public-key'] || !paths['/api/users/me'], 'the server does not offer the users routes yet');
+    requireOperations(ctx, offered, ['put /api/users/me/public-key', 'get /api/users/me']);
     const username = name('dave');
     const first = home();
     const registered = await cliJson(first, server, ['register', username]);

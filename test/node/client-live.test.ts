@@ -5,20 +5,19 @@ import { afterAll, beforeAll, describe, expect, it, type TestContext } from 'vit
 import { OrbitalClient, SecureClient, subscribe, type LiveStatus, type LiveSubscription, type OrbitEvent } from '../../src/client';
 import { unique } from '../support/api';
 import { createTarget } from '../support/node-target';
+import { offeredOperations, requireOperations, serverUrl } from '../support/offered';
 
 const LIVE_OPS = ['post /api/groups/{}/live/ticket', 'post /api/threads', 'get /api/groups/{}/members', 'put /api/groups/{}/members/{}/keys', 'post /api/groups/{}/messages'];
 
 let t: Awaited<ReturnType<typeof createTarget>>;
 let server: string;
-let missingOps: string[] = [];
+let offered = new Set<string>();
 const subscriptions: LiveSubscription[] = [];
 
 beforeAll(async () => {
   t = await createTarget();
-  server = new URL((await t.fetch('/health')).url).origin;
-  const doc = (await (await t.fetch('/openapi.json')).json()) as { paths: Record<string, Record<string, unknown>> };
-  const offered = new Set(Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`.replace(/\{[^}]+\}/g, '{}'))));
-  missingOps = LIVE_OPS.filter((op) => !offered.has(op));
+  server = await serverUrl(t);
+  offered = await offeredOperations(t);
 });
 
 afterAll(async () => {
@@ -26,9 +25,7 @@ afterAll(async () => {
   await t?.close();
 });
 
-function needsLive(ctx: TestContext) {
-  ctx.skip(missingOps.length > 0, `the server does not offer ${missingOps.join(', ')} yet`);
-}
+const needsLive = (ctx: TestContext) => requireOperations(ctx, offered, LIVE_OPS);
 
 async function person() {
   return (await SecureClient.register(new OrbitalClient({ server }), { username: unique('live'), password: 'correct horse battery staple' })).secure;

@@ -25,6 +25,7 @@ import {
 } from '../../src/client';
 import { unique } from '../support/api';
 import { createTarget } from '../support/node-target';
+import { offeredOperations, requireOperations, serverUrl } from '../support/offered';
 
 const MEDIA_OPS = [
   'post /api/media/upload',
@@ -39,7 +40,7 @@ const MEDIA_OPS = [
 
 let t: Awaited<ReturnType<typeof createTarget>>;
 let server: string;
-let missingOps: string[] = [];
+let offered = new Set<string>();
 let owner: SecureClient;
 let groupId: string;
 let cipher: OrbitCipher;
@@ -52,10 +53,8 @@ let uploadedId: string | undefined;
 
 beforeAll(async () => {
   t = await createTarget();
-  server = new URL((await t.fetch('/health')).url).origin;
-  const doc = (await (await t.fetch('/openapi.json')).json()) as { paths: Record<string, Record<string, unknown>> };
-  const offered = new Set(Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`.replace(/\{[^}]+\}/g, '{}'))));
-  missingOps = MEDIA_OPS.filter((op) => !offered.has(op));
+  server = await serverUrl(t);
+  offered = await offeredOperations(t);
   ({ secure: owner } = await SecureClient.register(new OrbitalClient({ server }), { username: unique('files'), password: 'correct horse battery staple' }));
   groupId = (await owner.createOrbit('files')).group.id;
   cipher = await owner.currentCipher(groupId);
@@ -67,9 +66,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function needsMedia(ctx: TestContext) {
-  ctx.skip(missingOps.length > 0, `the server does not offer ${missingOps.join(', ')} yet`);
-}
+const needsMedia = (ctx: TestContext) => requireOperations(ctx, offered, MEDIA_OPS);
 
 function memoryJournal(): JournalStore & { value: UploadJournal | null } {
   const store = {

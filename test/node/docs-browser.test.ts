@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTarget } from '../support/node-target';
+import { serverUrl } from '../support/offered';
 
 const CHROMIUM = '/usr/bin/chromium';
 const FLAGS = [
@@ -39,7 +40,7 @@ describe('/docs in a real browser', () => {
   it('lists the endpoints from /openapi.json, with every request going to this server only', async () => {
     const requested: string[] = [];
     context!.on('request', (req) => requested.push(req.url()));
-    const server = new URL((await t.fetch('/health')).url);
+    const server = new URL(await serverUrl(t));
 
     const page = await context!.newPage();
     const errors: string[] = [];

@@ -14,13 +14,14 @@ import { jsonLogger } from '../../src/adapters/logger-json';
 import { CliWatcher, cliJson, runCli, type CliUser } from '../support/cli-runner';
 import { scanDatabase, scanFiles, scanLines, scanPgDump } from '../support/canary-scan';
 import { createTarget } from '../support/node-target';
+import { missingOperations, offeredOperations, operation, requireOperations, serverUrl } from '../support/offered';
 
 const CANARY = `zk-canary-${randomBytes(8).toString('hex')}`;
 const FILE_BYTES = 20 * 1024 * 1024;
 
 let t: Awaited<ReturnType<typeof createTarget>>;
 let server: string;
-let operations = new Set<string>();
+let offered = new Set<string>();
 const logLines: string[] = [];
 const dirs: string[] = [];
 const watchers: CliWatcher[] = [];
@@ -43,24 +44,21 @@ const state: {
   bobWatch?: CliWatcher;
 } = {};
 
-const shape = (op: string) => op.replace(/\{[^}]+\}/g, '{}');
-
-/** Skips the step (naming what is missing) unless the server offers every operation, e.g. 'get /api/groups/{groupId}/members'. */
+/** Runs the step only when the server offers `ops` and the steps it builds on ran. */
 function needs(ctx: TestContext, ops: string[], previous: unknown[] = []) {
-  const missing = ops.filter((op) => !operations.has(shape(op)));
-  ctx.skip(missing.length > 0, `the server does not offer ${missing.join(', ')} yet`);
+  requireOperations(ctx, offered, ops);
   ctx.skip(previous.some((p) => !p), 'an earlier step did not run');
 }
 
 const LIVE = ['post /api/groups/{groupId}/live/ticket', 'get /api/groups/{groupId}/live'];
+const offers = (ops: string[]) => missingOperations(offered, ops).length === 0;
 
 beforeAll(async () => {
   t = await createTarget({ logger: jsonLogger('debug', (line) => logLines.push(line)) });
-  server = new URL((await t.fetch('/health')).url).origin;
-  const doc = (await (await t.fetch('/openapi.json')).json()) as { paths: Record<string, Record<string, unknown>> };
-  operations = new Set(Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => shape(`${m} ${path}`))));
-  // The live socket is an upgrade, not an OpenAPI operation: its ticket route stands for it.
-  if (operations.has(shape(LIVE[0]!))) operations.add(shape(LIVE[1]!));
+  server = await serverUrl(t);
+  offered = await offeredOperations(t);
+  // The live socket is an upgrade the OpenAPI document may not list: its ticket route stands for it.
+  if (offers([LIVE[0]!])) offered.add(operation(LIVE[1]!));
   alice.home = fresh('orbital-alice-');
   bob.home = fresh('orbital-bob-');
 });
@@ -92,7 +90,7 @@ describe('two people, two terminals', () => {
     state.groupId = created.group.id;
     expect(created.invite.code).toMatch(/^[A-Za-z0-9]{8}$/);
 
-    if (LIVE.every((op) => operations.has(shape(op)))) {
+    if (offers(LIVE)) {
       state.aliceWatch = new CliWatcher(alice, server, [state.groupId!]);
       watchers.push(state.aliceWatch);
       await state.aliceWatch.waitFor((l) => l.type === 'ready', 'ready');
@@ -128,7 +126,7 @@ describe('two people, two terminals', () => {
 
     const bobsOrbits = await cliJson(bob, server, ['orbits']);
     expect(bobsOrbits.items).toEqual([expect.objectContaining({ id: groupId, key_status: 'delivered' })]);
-    if (operations.has(shape('patch /api/groups/{groupId}'))) expect(bobsOrbits.items[0].name).toBe(`${CANARY} orbit`);
+    if (offers(['patch /api/groups/{groupId}'])) expect(bobsOrbits.items[0].name).toBe(`${CANARY} orbit`);
   });
 
   it('a thread and a reply, each read by the other', async (ctx) => {
@@ -206,7 +204,7 @@ describe('two people, two terminals', () => {
     await bobSaw.waitFor((l) => l.type === 'member_key_delivered', 'the key delivery');
     await bobSaw.waitFor((l) => l.type === 'thread_created' && l.text === `${CANARY} title`, 'alice’s thread');
     if (state.mediaId) await bobSaw.waitFor((l) => l.type === 'media_uploaded' && l.text === `${CANARY}.bin`, 'alice’s file');
-    if (operations.has(shape('post /api/groups/{groupId}/messages'))) {
+    if (offers(['post /api/groups/{groupId}/messages'])) {
       await aliceSaw.waitFor((l) => l.type === 'message_created' && l.text === `${CANARY} message`, 'bob’s message');
     }
     for (const watcher of [aliceSaw, bobSaw]) {
@@ -228,7 +226,7 @@ describe('two people, two terminals', () => {
     const later = await runCli(bob, server, ['--json', 'threads', groupId]);
     expect(later.code).toBe(1);
 
-    if (operations.has(shape('post /api/threads'))) {
+    if (offers(['post /api/threads'])) {
       await cliJson(alice, server, ['post', groupId, '--title', `${CANARY} after rotation`]);
       const threads = await cliJson(alice, server, ['threads', groupId]);
       expect(threads.items.map((x: any) => [x.key_epoch, x.title])).toEqual([
