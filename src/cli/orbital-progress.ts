@@ -50,16 +50,20 @@ export class ProgressBar {
     return ((last.bytes - first.bytes) / (last.at - first.at)) * 1000;
   }
 
-  line(bytes: number): string {
-    const { total, label } = this.options;
+  /** On a narrow terminal the bar shrinks (to 8 cells) and then the label is cut: the numbers always show. */
+  line(bytes: number, columns = 200): string {
+    const { total } = this.options;
     const fraction = total > 0 ? Math.min(1, bytes / total) : 1;
-    const width = 24;
-    const filled = Math.round(fraction * width);
-    const bar = '#'.repeat(filled) + '.'.repeat(width - filled);
     const rate = this.rate();
     const eta = this.done ? (this.now() - this.started) / 1000 : rate > 0 ? (total - bytes) / rate : Infinity;
     const pct = `${Math.floor(fraction * 100)}%`.padStart(4);
-    return `${label} [${bar}] ${pct}  ${formatBytes(bytes)} / ${formatBytes(total)}  ${formatBytes(rate)}/s  ${this.done ? 'in' : 'ETA'} ${formatDuration(eta)}`;
+    const facts = ` ${pct}  ${formatBytes(bytes)} / ${formatBytes(total)}  ${formatBytes(rate)}/s  ${this.done ? 'in' : 'ETA'} ${formatDuration(eta)}`;
+    const room = columns - 1 - facts.length; // for "label [bar]"
+    let width = Math.min(24, room - this.options.label.length - 3);
+    if (width < 8) width = Math.min(8, Math.max(0, room - 4));
+    const label = this.options.label.slice(0, Math.max(0, room - (width ? width + 3 : 0)));
+    const filled = Math.round(fraction * width);
+    return width ? `${label} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}]${facts}` : `${label}${facts}`;
   }
 
   update(bytes: number): void {
@@ -76,9 +80,8 @@ export class ProgressBar {
 
   private draw(bytes: number) {
     const { stream } = this.options;
-    const text = this.line(bytes);
-    if (stream.isTTY) stream.write(`\r${text.slice(0, (stream.columns ?? 120) - 1)}\x1b[K`);
-    else stream.write(text + '\n');
+    if (stream.isTTY) stream.write(`\r${this.line(bytes, stream.columns ?? 80).slice(0, (stream.columns ?? 80) - 1)}\x1b[K`);
+    else stream.write(this.line(bytes) + '\n');
   }
 
   finish(): void {

@@ -46,6 +46,19 @@ describe('progress bar', () => {
     expect(term.writes.at(-1)).toMatch(/100%/);
   });
 
+  it('fits a narrow terminal by shrinking the bar and cutting the label, never the numbers', () => {
+    let now = 0;
+    const term = fakeTerminal(true);
+    Object.assign(term.stream, { columns: 70 });
+    const bar = new ProgressBar({ label: 'upload a-very-long-file-name-indeed.tar.gz', total: 100 * 1024 * 1024, stream: term.stream, now: () => now });
+    bar.update(0);
+    now = 2000;
+    bar.update(50 * 1024 * 1024);
+    const shown = term.writes.at(-1)!.replace('\r', '').replace('\x1b[K', '');
+    expect(shown.length).toBeLessThanOrEqual(69);
+    expect(shown).toMatch(/^upload a\S* \[#{4}\.{4}\]  50%  50\.0 MiB \/ 100\.0 MiB  25\.0 MiB\/s  ETA 0:02$/);
+  });
+
   it('formats sizes and durations', () => {
     expect([formatBytes(512), formatBytes(1536), formatBytes(3 * 1024 ** 3)]).toEqual(['512 B', '1.5 KiB', '3.0 GiB']);
     expect([formatDuration(5), formatDuration(65), formatDuration(3725), formatDuration(Infinity)]).toEqual(['0:05', '1:05', '1:02:05', '--:--']);
