@@ -80,7 +80,7 @@ export class ProgressBar {
 
   private draw(bytes: number) {
     const { stream } = this.options;
-    if (stream.isTTY) stream.write(`\r${this.line(bytes, stream.columns ?? 80).slice(0, (stream.columns ?? 80) - 1)}\x1b[K`);
+    if (stream.isTTY) stream.write(`\r${this.line(bytes, stream.columns || 80).slice(0, (stream.columns || 80) - 1)}\x1b[K`);
     else stream.write(this.line(bytes) + '\n');
   }
 
