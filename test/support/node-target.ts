@@ -61,7 +61,14 @@ export async function createTarget(
   const env = { ...TEST_ENV, DATA_DIR: dataDir, ...options.env };
   const database = await openTestDatabase();
   const config = parseConfig(env);
-  const deps = await buildNodeDeps({ config, db: database.db, blobRoot: join(dataDir, 'blobs'), databaseUrl: database.url, liveOptions: options.live });
+  const deps = await buildNodeDeps({
+    config,
+    db: database.db,
+    blobRoot: join(dataDir, 'blobs'),
+    databaseUrl: database.url,
+    liveOptions: options.live,
+    logger: options.logger,
+  });
   const server = await startServer(deps, 0, '127.0.0.1');
   const withIp = (init: { ip?: string; headers?: HeadersInit } = {}) => {
     const headers = new Headers(init.headers);

@@ -2,6 +2,8 @@ import type { Deps } from '../../src/deps';
 
 // What every test target offers. API tests are written once against this, so each behaviour is
 // checked on Node (PGlite or real Postgres) and inside workerd (Worker, Durable Object, R2, Neon driver).
+import type { Logger } from '../../src/deps';
+
 export interface RequestOptions extends RequestInit {
   /** The client address the server should see (X-Forwarded-For on Node, CF-Connecting-IP on Workers). */
   ip?: string;
@@ -44,6 +46,8 @@ export interface Target {
 export interface TargetOptions {
   /** Configuration overrides, e.g. { REGISTRATION: 'invite', RATE_LIMIT: 'on' }. */
   env?: Record<string, string>;
+  /** Node target only: where the server's log lines go (e.g. a recorder, to check what is logged). */
+  logger?: Logger;
 }
 
 /** Test defaults: rate limits off unless a test turns them on; a fixed JWT secret tests can sign with. */
