@@ -1,6 +1,5 @@
-// Which operations the server under test offers, from its own OpenAPI document. Client tests that
-// need routes built on other branches skip (naming what is missing) until those routes exist;
-// with ORBITAL_REQUIRE_ALL_ROUTES=1 a missing route fails the test instead (set it once merged).
+// Which operations the server under test offers, from its own OpenAPI document. Client tests
+// name the operations they rely on, so a route that goes missing fails them with a clear message.
 import type { TestContext } from 'vitest';
 import type { Target } from './types';
 
@@ -16,12 +15,10 @@ export function missingOperations(offered: Set<string>, ops: string[]): string[]
   return ops.filter((op) => !offered.has(operation(op)));
 }
 
-/** Skips the running test while the server lacks any of `ops` (fails instead under ORBITAL_REQUIRE_ALL_ROUTES=1). */
-export function requireOperations(ctx: TestContext, offered: Set<string>, ops: string[]): void {
+/** Fails the running test when the server lacks any of `ops`. */
+export function requireOperations(_ctx: TestContext, offered: Set<string>, ops: string[]): void {
   const missing = missingOperations(offered, ops);
-  if (!missing.length) return;
-  if (process.env.ORBITAL_REQUIRE_ALL_ROUTES === '1') throw new Error(`the server does not offer ${missing.join(', ')}`);
-  ctx.skip(`the server does not offer ${missing.join(', ')} yet`);
+  if (missing.length) throw new Error(`the server does not offer ${missing.join(', ')}`);
 }
 
 /** The base URL of a Node target's server (for clients that take a URL, not the target's fetch). */
