@@ -1,3 +1,5 @@
+// The one table of codes by status, shared with the server (a dependency-free module).
+import { codeForStatus } from '../domain/errors';
 import type { ErrorCode } from './types';
 
 /** An answer in the contract's error shape: {error: {code, message, request_id, details}}. */
@@ -27,31 +29,13 @@ export class ApiError extends Error {
     const retry = Number(res.headers.get('retry-after'));
     return new ApiError(
       res.status,
-      error?.code ?? statusCode(res.status),
+      error?.code ?? codeForStatus(res.status),
       error?.message ?? `HTTP ${res.status}`,
       error?.request_id ?? res.headers.get('x-request-id') ?? '',
       error?.details ?? {},
       Number.isFinite(retry) && res.headers.has('retry-after') ? retry : undefined,
     );
   }
-}
-
-function statusCode(status: number): ErrorCode {
-  const codes: Record<number, ErrorCode> = {
-    400: 'VALIDATION_ERROR',
-    401: 'UNAUTHENTICATED',
-    403: 'FORBIDDEN',
-    404: 'NOT_FOUND',
-    405: 'METHOD_NOT_ALLOWED',
-    409: 'CONFLICT',
-    410: 'GONE',
-    413: 'PAYLOAD_TOO_LARGE',
-    415: 'UNSUPPORTED_MEDIA_TYPE',
-    416: 'RANGE_NOT_SATISFIABLE',
-    429: 'RATE_LIMITED',
-    503: 'UNAVAILABLE',
-  };
-  return codes[status] ?? (status >= 500 ? 'INTERNAL' : 'VALIDATION_ERROR');
 }
 
 /** The server could not be reached (after the retries a safe request gets). */

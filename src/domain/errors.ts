@@ -23,6 +23,25 @@ export const ERROR_STATUS = {
 
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
+/** The code an answer of a bare HTTP status stands for (a framework's own refusal, a proxy's answer). */
+export function codeForStatus(status: number): ErrorCode {
+  const codes: Partial<Record<number, ErrorCode>> = {
+    400: 'VALIDATION_ERROR',
+    401: 'UNAUTHENTICATED',
+    403: 'FORBIDDEN',
+    404: 'NOT_FOUND',
+    405: 'METHOD_NOT_ALLOWED',
+    409: 'CONFLICT',
+    410: 'GONE',
+    413: 'PAYLOAD_TOO_LARGE',
+    415: 'UNSUPPORTED_MEDIA_TYPE',
+    416: 'RANGE_NOT_SATISFIABLE',
+    429: 'RATE_LIMITED',
+    503: 'UNAVAILABLE',
+  };
+  return codes[status] ?? (status >= 500 ? 'INTERNAL' : 'VALIDATION_ERROR');
+}
+
 const DEFAULT_MESSAGE: Record<ErrorCode, string> = {
   VALIDATION_ERROR: 'The request is not valid.',
   UNAUTHENTICATED: 'Please log in again.',

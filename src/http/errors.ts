@@ -2,23 +2,8 @@
 import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { AppError, ERROR_STATUS, type ErrorCode } from '../domain/errors';
+import { AppError, codeForStatus, ERROR_STATUS, type ErrorCode } from '../domain/errors';
 import type { AppEnv } from './env';
-
-const STATUS_CODE: Partial<Record<number, ErrorCode>> = {
-  400: 'VALIDATION_ERROR',
-  401: 'UNAUTHENTICATED',
-  403: 'FORBIDDEN',
-  404: 'NOT_FOUND',
-  405: 'METHOD_NOT_ALLOWED',
-  409: 'CONFLICT',
-  410: 'GONE',
-  413: 'PAYLOAD_TOO_LARGE',
-  415: 'UNSUPPORTED_MEDIA_TYPE',
-  416: 'RANGE_NOT_SATISFIABLE',
-  429: 'RATE_LIMITED',
-  503: 'UNAVAILABLE',
-};
 
 export function errorBody(c: Context<AppEnv>, code: ErrorCode, message: string, details?: Record<string, unknown>) {
   return {
@@ -40,7 +25,7 @@ export function sendError(c: Context<AppEnv>, err: AppError): Response {
 export function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
   if (err instanceof HTTPException) {
-    const code = STATUS_CODE[err.status] ?? (err.status >= 500 ? 'INTERNAL' : 'VALIDATION_ERROR');
+    const code = codeForStatus(err.status);
     // Hono's own messages (malformed JSON, unsupported media type) are safe to show; keep them short.
     const message = err.status < 500 && err.message && err.message.length < 200 ? err.message : undefined;
     return new AppError(code, message);

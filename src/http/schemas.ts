@@ -29,6 +29,9 @@ export const limitQuery = (dflt: number) =>
 
 export const cursorQuery = z.string().max(200).optional().openapi({ param: { name: 'cursor', in: 'query' } });
 
+/** ?limit= (default 50, max 100) and ?cursor= of the keyset-paginated lists. */
+export const pageQuery = z.object({ limit: limitQuery(50), cursor: cursorQuery });
+
 export const timestamp = z.string().openapi({ format: 'date-time' });
 
 export const ErrorSchema = z

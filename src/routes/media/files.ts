@@ -19,7 +19,7 @@ import { write } from '../../domain/tx';
 import { decodeCursor, pageOf, seqCursor } from '../../http/cursor';
 import type { AppEnv } from '../../http/env';
 import { defineRoute } from '../../http/route';
-import { cursorQuery, limitQuery, page } from '../../http/schemas';
+import { page, pageQuery } from '../../http/schemas';
 import { json, ok } from './openapi';
 import { chooseRange, ifRangeHolds, noneMatch } from './range';
 import { AttachBody, downloadHeaders, groupIdParam, MediaInfo, mediaIdParam } from './schemas';
@@ -66,7 +66,7 @@ const listRoute = defineRoute({
   path: '/api/groups/{groupId}/media',
   tags: ['media'],
   summary: "An orbit's unexpired files, newest first",
-  request: { params: groupIdParam, query: z.object({ limit: limitQuery(50), cursor: cursorQuery }) },
+  request: { params: groupIdParam, query: pageQuery },
   responses: { 200: ok('files', page(MediaInfo)) },
 });
 
