@@ -197,11 +197,14 @@ export function assertUploading(row: MediaRow, now: Date): void {
  * non-member, 403 for another member) and whether this index is already stored.
  */
 export async function chunkTarget(db: Executor, mediaId: string, userId: string, index: number): Promise<{ row: MediaRow; stored: boolean }> {
+  // The outer columns are qualified by hand: a one-table select renders its columns bare, and a
+  // bare "group_id" inside the subquery names group_members' own column (any membership matched).
+  const outer = (column: string) => sql`${media}.${sql.identifier(column)}`;
   const [hit] = await db
     .select({
       row: media,
-      member: sql<boolean>`exists (select 1 from ${groupMembers} where ${groupMembers.groupId} = ${media.groupId} and ${groupMembers.userId} = ${userId})`,
-      stored: sql<boolean>`exists (select 1 from ${mediaChunks} where ${mediaChunks.mediaId} = ${media.id} and ${mediaChunks.index} = ${index})`,
+      member: sql<boolean>`exists (select 1 from ${groupMembers} where ${groupMembers.groupId} = ${outer('group_id')} and ${groupMembers.userId} = ${userId})`,
+      stored: sql<boolean>`exists (select 1 from ${mediaChunks} where ${mediaChunks.mediaId} = ${outer('id')} and ${mediaChunks.index} = ${index})`,
     })
     .from(media)
     .where(eq(media.id, mediaId));
