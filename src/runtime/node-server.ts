@@ -25,6 +25,10 @@ export async function startServer(deps: Deps & { stop?(): Promise<void> }, port:
     // An upgrade request the app refused (401, 404, 429 …): node-server would answer it with an
     // empty body, so it is written here in full, in the contract's error shape.
     if (!env.outgoing && env.incoming && !(env as Record<symbol, unknown>)[UPGRADING]) await writeRefusal(env.incoming.socket as Duplex, res);
+    // Answered before the request body arrived (refused by auth, params or a cap): the rest of the
+    // body is never read, so the connection cannot carry another request. Saying so lets the
+    // client open a new one; otherwise node-server drops it later under a request in flight.
+    else if (env.incoming && !env.incoming.complete && !res.headers.has('Connection')) res.headers.set('Connection', 'close');
     return res;
   };
   const server = await new Promise<ServerType>((resolve) => {

@@ -44,6 +44,8 @@ export interface World {
   spare: TestUser;
   /** The owner's orbit: `member` holds the key, `pending` joined without it, `nonMember` is outside (in an orbit of its own). */
   orbit: TestOrbit;
+  /** The outsider's own orbit. */
+  elsewhere: TestOrbit;
   thread: { id: string };
   reply: { id: string };
   /** A completed file the owner uploaded. */
@@ -115,14 +117,14 @@ export async function buildWorld(t: Target): Promise<World> {
   const [owner, member, pending, nonMember, spare] = (await Promise.all(Array.from({ length: 5 }, () => registerUser(t)))) as [TestUser, TestUser, TestUser, TestUser, TestUser];
   const orbit = await createOrbit(t, owner);
   // The outsider belongs to an orbit of its own: a membership anywhere must not open this one.
-  await createOrbit(t, nonMember);
+  const elsewhere = await createOrbit(t, nonMember);
   await joinOrbit(t, member, await createInvite(t, owner, orbit.id));
   await deliverKey(t, owner, orbit.id, member.id);
   await joinOrbit(t, pending, await createInvite(t, owner, orbit.id));
   const thread = await newThread(t, owner, orbit.id);
   const reply = await newReply(t, owner, thread.id);
   const { mediaId } = await uploadFile(t, owner, orbit.id, 1000);
-  return { t, users: { owner: owner, member: member, pending: pending, nonMember: nonMember }, spare: spare, orbit, thread, reply, mediaId };
+  return { t, users: { owner, member, pending, nonMember }, spare, orbit, elsewhere, thread, reply, mediaId };
 }
 
 /** A new account in `role` toward the world's orbit (owner: of an orbit of its own). */
