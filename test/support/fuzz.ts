@@ -295,7 +295,7 @@ const rangeText = fc.oneof(
 );
 const AUTH_GARBAGE = [
   'Bearer', 'Bearer ', 'bearer abc', 'Basic dXNlcjpwYXNz', 'Bearer a.b.c', 'Bearer ....', 'Bearer ' + 'x'.repeat(4000),
-  // alg none, crit header, a token without typ, one for another audience: shaped like ours, never valid
+  // Shaped like ours, never valid: alg none, a crit header, a payload that is not JSON.
   `Bearer ${b64url('{"alg":"none","typ":"JWT"}')}.${b64url('{"sub":"x","sid":"y","typ":"access","exp":9999999999}')}.`,
   `Bearer ${b64url('{"alg":"HS256","crit":["b64"],"b64":false}')}.${b64url('{}')}.AAAA`,
   `Bearer ${b64url('{"alg":"HS256"}')}.${b64url('not json')}.AAAA`,
