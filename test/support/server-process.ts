@@ -62,10 +62,13 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
 /** A new, empty database on the Postgres at `baseUrl`; `drop()` removes it. */
 export async function freshDatabase(baseUrl: string, prefix = 'orbital_proc'): Promise<{ url: string; drop(): Promise<void> }> {
   const name = `${prefix}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: baseUrl });
-  await admin.connect();
-  await admin.query(`create database ${name}`);
-  await admin.end();
+  const admin = new pg.Client({ connectionString: baseUrl, connectionTimeoutMillis: 5000 });
+  try {
+    await admin.connect();
+    await admin.query(`create database ${name}`);
+  } finally {
+    await admin.end().catch(() => {});
+  }
   const url = new URL(baseUrl);
   url.pathname = `/${name}`;
   return {
