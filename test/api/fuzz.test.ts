@@ -39,7 +39,7 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
-const runs = () => Number(process.env.FUZZ_RUNS ?? (t.name === 'workerd' ? 15 : 30));
+const runs = () => Number(process.env.FUZZ_RUNS ?? (t.name === 'workerd' ? 12 : 25));
 /** FUZZ_SEED (and FUZZ_PATH) from a failure report replay that run. */
 const replay = () => (process.env.FUZZ_SEED ? { seed: Number(process.env.FUZZ_SEED), path: process.env.FUZZ_PATH } : {});
 
