@@ -7,6 +7,7 @@ type Command =
   | { cmd: 'open'; url: string; headers: Array<Record<string, string>>; waitFor: 'open' | 'ready'; concurrency: number }
   | { cmd: 'arrivals'; round: number; expect: number; timeoutMs: number }
   | { cmd: 'replay'; url: string; headers: Record<string, string>; runs: number }
+  | { cmd: 'stats' }
   | { cmd: 'close' };
 
 const now = () => performance.timeOrigin + performance.now();
@@ -14,6 +15,7 @@ const sockets: WebSocket[] = [];
 const arrivals = new Map<number, number[]>();
 let errors = 0;
 let unexpectedCloses = 0;
+let messages = 0;
 let closing = false;
 
 function roundOf(text: string): number | undefined {
@@ -35,6 +37,7 @@ function openOne(url: string, headers: Record<string, string>, waitFor: 'open' |
     };
     ws.on('message', (data) => {
       const at = now();
+      messages++;
       const text = data.toString();
       if (!settled && text.startsWith('{"type":"ready"')) return done(true);
       const round = roundOf(text);
@@ -100,6 +103,7 @@ process.on('message', async (c: Command) => {
   if (c.cmd === 'open') process.send!(await open(c));
   else if (c.cmd === 'arrivals') process.send!(await waitArrivals(c));
   else if (c.cmd === 'replay') process.send!(await replay(c));
+  else if (c.cmd === 'stats') process.send!({ open: sockets.filter((ws) => ws.readyState === WebSocket.OPEN).length, messages, errors, unexpectedCloses });
   else if (c.cmd === 'close') {
     closing = true;
     for (const ws of sockets) ws.terminate();

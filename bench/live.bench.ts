@@ -2,30 +2,8 @@
 // with the same client harness), 10,000 idle sockets on one process, and a replay of 1,000 missed
 // events. Server and clients run in separate processes (bench/live-server.ts, bench/live-clients.ts).
 // LIVE_BENCH_IDLE=2000 shortens the idle part while developing.
-import { fork, type ChildProcess } from 'node:child_process';
+import { child, type Child } from './child';
 import { percentile, round, type Bench } from './harness';
-
-interface Child {
-  ask<T = any>(message: unknown): Promise<T>;
-  proc: ChildProcess;
-}
-
-async function child(script: string): Promise<Child & { started: any }> {
-  const proc = fork(new URL(script, import.meta.url).pathname, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  let pending: ((value: any) => void) | undefined;
-  proc.on('message', (m: any) => {
-    const p = pending;
-    pending = undefined;
-    p?.(m);
-  });
-  const ask = <T>(message: unknown) =>
-    new Promise<T>((resolve, reject) => {
-      pending = (m) => (m?.error ? reject(new Error(m.error)) : resolve(m));
-      if (message !== undefined) proc.send(message as object);
-    });
-  const started = await ask(undefined);
-  return { ask, proc, started };
-}
 
 const ROUNDS = 30;
 const WARMUP = 5;
@@ -41,7 +19,7 @@ function summary(samples: number[]) {
   return { p50: round(percentile(sorted, 50), 2), p99: round(percentile(sorted, 99), 2), max: round(sorted[sorted.length - 1]!, 2) };
 }
 
-async function fanout(server: Child & { started: any }) {
+async function fanout(server: Child) {
   const { groupId, tokens } = await server.ask<{ groupId: string; tokens: string[] }>({ cmd: 'seed', members: FANOUT / PER_USER - 1 });
   const clients = await child('./live-clients.ts');
   const hub = await clients.ask({ cmd: 'open', url: liveUrl(server.started.url, groupId), headers: headersFor(tokens, FANOUT), waitFor: 'ready', concurrency: 20 });
@@ -89,7 +67,7 @@ async function idle() {
   return { opened, before, after, closed, openSeconds };
 }
 
-async function replay(server: Child & { started: any }) {
+async function replay(server: Child) {
   const { groupId, tokens } = await server.ask<{ groupId: string; tokens: string[] }>({ cmd: 'seed', members: 0 });
   await server.ask({ cmd: 'events', groupId, count: 1000 });
   const clients = await child('./live-clients.ts');

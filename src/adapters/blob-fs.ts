@@ -4,7 +4,7 @@
 // A completed object is the parts its manifest names; reads stream across them.
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { PartDigestError, PartSizeError, type BlobStore } from '../deps';
@@ -83,7 +83,14 @@ export function fsBlobStore(root: string): BlobStore {
         await rm(temp, { force: true });
         throw new PartDigestError('part does not match its SHA-256');
       }
-      await rename(temp, join(folder, partName(index, etag)));
+      try {
+        await rename(temp, join(folder, partName(index, etag)));
+      } catch (err) {
+        // The upload completed while this repeated copy arrived (completion clears stray files):
+        // the object already holds the accepted copy of this part.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && (await readManifest(key))) return { etag, size };
+        throw err;
+      }
       return { etag, size };
     },
 
@@ -98,6 +105,10 @@ export function fsBlobStore(root: string): BlobStore {
       const temp = `${manifestPath(key)}.${randomUUID()}.tmp`;
       await writeFile(temp, JSON.stringify(manifest));
       await rename(temp, manifestPath(key));
+      // What a crash mid-chunk or a rejected copy left behind (temp files, parts the manifest does
+      // not name) would otherwise stay on disk as long as the file.
+      const keep = new Set([...manifest.parts.map((p) => p.file), 'manifest.json']);
+      for (const file of await readdir(dir(key))) if (!keep.has(file)) await rm(join(dir(key), file), { force: true });
     },
 
     async abortUpload(key) {

@@ -1,6 +1,7 @@
 // A user's public key: a JWK for RSA-OAEP or ECDH (EC / OKP). Private members are refused,
 // so a careless client can never upload its private key.
 import { z } from 'zod';
+import { unstorableJson } from './json-input';
 
 const PRIVATE_MEMBERS = ['d', 'p', 'q', 'dp', 'dq', 'qi', 'oth', 'k'];
 const b64url = z.string().regex(/^[A-Za-z0-9_-]+$/, 'must be base64url').max(2048);
@@ -13,6 +14,11 @@ const okp = z.looseObject({ kty: z.literal('OKP'), crv: z.enum(['X25519', 'X448'
 export const publicJwk = z
   .discriminatedUnion('kty', [rsa, ec, okp])
   .superRefine((jwk, ctx) => {
+    const unstorable = unstorableJson(jwk);
+    if (unstorable) {
+      ctx.addIssue({ code: 'custom', message: unstorable });
+      return;
+    }
     const present = PRIVATE_MEMBERS.filter((m) => m in jwk);
     if (present.length) ctx.addIssue({ code: 'custom', message: `must be a public key; remove the private members ${present.join(', ')}` });
     if (JSON.stringify(jwk).length > MAX_JWK_BYTES) ctx.addIssue({ code: 'custom', message: `must be at most ${MAX_JWK_BYTES} bytes` });

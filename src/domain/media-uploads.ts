@@ -197,11 +197,14 @@ export function assertUploading(row: MediaRow, now: Date): void {
  * non-member, 403 for another member) and whether this index is already stored.
  */
 export async function chunkTarget(db: Executor, mediaId: string, userId: string, index: number): Promise<{ row: MediaRow; stored: boolean }> {
+  // The outer columns are qualified by hand: a one-table select renders its columns bare, and a
+  // bare "group_id" inside the subquery names group_members' own column (any membership matched).
+  const outer = (column: string) => sql`${media}.${sql.identifier(column)}`;
   const [hit] = await db
     .select({
       row: media,
-      member: sql<boolean>`exists (select 1 from ${groupMembers} where ${groupMembers.groupId} = ${media.groupId} and ${groupMembers.userId} = ${userId})`,
-      stored: sql<boolean>`exists (select 1 from ${mediaChunks} where ${mediaChunks.mediaId} = ${media.id} and ${mediaChunks.index} = ${index})`,
+      member: sql<boolean>`exists (select 1 from ${groupMembers} where ${groupMembers.groupId} = ${outer('group_id')} and ${groupMembers.userId} = ${userId})`,
+      stored: sql<boolean>`exists (select 1 from ${mediaChunks} where ${mediaChunks.mediaId} = ${outer('id')} and ${mediaChunks.index} = ${index})`,
     })
     .from(media)
     .where(eq(media.id, mediaId));
@@ -276,24 +279,23 @@ export async function completeUpload(deps: Pick<Deps, 'db' | 'blobs' | 'config' 
 
   return write(deps, async (tx, outbox) => {
     const expiresAt = new Date(now.getTime() + deps.config.MEDIA_RETENTION_DAYS * 86_400_000);
-    const [done] = await tx
-      .update(media)
-      // The multipart handle is spent: deleting the object no longer needs it.
-      .set({ status: 'complete', uploadedAt: now, expiresAt, uploadHandle: null })
-      .where(and(eq(media.id, row.id), eq(media.status, 'uploading'), sql`${media.uploadExpiresAt} > ${now}`))
-      .returning();
-    if (!done) {
-      const [current] = await tx.select().from(media).where(eq(media.id, row.id));
-      if (!current) throw new AppError('NOT_FOUND', 'No such upload.');
-      if (current.status === 'complete') return { status: 200 as const, row: current };
-      assertUploading(current, now);
-      throw new AppError('CONFLICT', 'This upload changed; retry.');
-    }
+    // Locked first and then written once: a second write of a row this transaction already wrote
+    // makes Postgres re-check all its foreign keys, and the key-share lock on the uploader's row
+    // then deadlocked with the same user's next upload start (which locks that row, then the quota).
+    const [current] = await tx.select().from(media).where(eq(media.id, row.id)).for('no key update');
+    if (!current) throw new AppError('NOT_FOUND', 'No such upload.');
+    if (current.status === 'complete') return { status: 200 as const, row: current };
+    assertUploading(current, now);
     const quota = await adjustQuota(tx, row.groupId, { bytesReserved: -row.sizeBytes, filesReserved: -1, bytesUsed: row.sizeBytes, filesUsed: 1 }, now);
     const seq = await allocateSeq(tx, row.groupId);
-    await tx.update(media).set({ seq }).where(eq(media.id, row.id));
+    const [completed] = await tx
+      .update(media)
+      // The multipart handle is spent: deleting the object no longer needs it.
+      .set({ status: 'complete', uploadedAt: now, expiresAt, uploadHandle: null, seq })
+      .where(eq(media.id, row.id))
+      .returning();
+    const done = completed!;
     if (done.threadId) await bumpThreads(tx, new Map([[done.threadId, 1]]));
-    const completed = { ...done, seq };
     outbox.add(
       await recordEvent(tx, seq, {
         groupId: row.groupId,
@@ -302,10 +304,10 @@ export async function completeUpload(deps: Pick<Deps, 'db' | 'blobs' | 'config' 
         at: now,
         subjectId: row.id,
         threadId: done.threadId,
-        data: { ...mediaInfo(completed), quota: quota ? quotaView(quota) : null },
+        data: { ...mediaInfo(done), quota: quota ? quotaView(quota) : null },
       }),
     );
-    return { status: 201 as const, row: completed };
+    return { status: 201 as const, row: done };
   });
 }
 

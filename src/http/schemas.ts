@@ -1,6 +1,7 @@
 // Schema building blocks shared by every route.
 import { z } from '@hono/zod-openapi';
 import { base64DecodedLength, isBase64 } from '../domain/bytes';
+import { isStorableText } from '../domain/json-input';
 
 /** Marks a zod issue that must answer 413 instead of 400. */
 export const TOO_LARGE = 'too_large';
@@ -17,6 +18,10 @@ export const ciphertext = (maxBytes: number, what = 'ciphertext') =>
       }
     })
     .openapi({ type: 'string', format: 'byte', description: `base64, at most ${maxBytes} decoded bytes` });
+
+/** Free text the server looks up or keeps as a text column: at most `max` characters, no NUL. */
+export const storableText = (max: number) =>
+  z.string().max(max).refine(isStorableText, 'must not contain NUL characters or unpaired surrogates');
 
 export const uuid = z.uuid();
 export const idParam = <N extends string>(name: N) =>

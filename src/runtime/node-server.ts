@@ -17,7 +17,22 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(deps: Deps & { stop?(): Promise<void> }, port: number, host: string): Promise<RunningServer> {
+/** How long a client may take to send a request; defaults suit 5 MiB chunks on slow links. */
+export interface RequestTimeouts {
+  /** The whole request, headers and body (default 10 min). */
+  requestMs?: number;
+  /** The headers alone (default 60 s; at most requestMs). */
+  headersMs?: number;
+  /** How often Node checks these deadlines (default 30 s): a stalled request goes within requestMs plus this. */
+  checkEveryMs?: number;
+}
+
+export async function startServer(
+  deps: Deps & { stop?(): Promise<void> },
+  port: number,
+  host: string,
+  timeouts: RequestTimeouts = {},
+): Promise<RunningServer> {
   const app = createApp(deps);
   const wss = new WebSocketServer({ noServer: true, maxPayload: LIVE.maxFrameBytes });
   const fetch = async (request: Request, env: HttpBindings | Http2Bindings) => {
@@ -25,18 +40,23 @@ export async function startServer(deps: Deps & { stop?(): Promise<void> }, port:
     // An upgrade request the app refused (401, 404, 429 …): node-server would answer it with an
     // empty body, so it is written here in full, in the contract's error shape.
     if (!env.outgoing && env.incoming && !(env as Record<symbol, unknown>)[UPGRADING]) await writeRefusal(env.incoming.socket as Duplex, res);
+    // Answered before the request body arrived (refused by auth, params or a cap): the rest of the
+    // body is never read, so the connection cannot carry another request. Saying so lets the
+    // client open a new one; otherwise node-server drops it later under a request in flight.
+    else if (env.incoming && !env.incoming.complete && !res.headers.has('Connection')) res.headers.set('Connection', 'close');
     return res;
   };
   const server = await new Promise<ServerType>((resolve) => {
-    const s = serve({ fetch, port, hostname: host, websocket: { server: wss } }, () => resolve(s));
+    const serverOptions = {
+      // Never endless: a client that stalls mid-request (slow loris) loses its connection.
+      requestTimeout: timeouts.requestMs ?? 10 * 60_000,
+      headersTimeout: timeouts.headersMs ?? 60_000,
+      connectionsCheckingInterval: timeouts.checkEveryMs ?? 30_000,
+    };
+    const s = serve({ fetch, port, hostname: host, websocket: { server: wss }, serverOptions }, () => resolve(s));
   });
   // With a second 'upgrade' listener node-server leaves refused upgrades to us (see fetch above).
   server.on('upgrade', () => {});
-  // Uploads of 5 MiB chunks on slow links: generous, but never endless.
-  if ('requestTimeout' in server) {
-    server.requestTimeout = 10 * 60_000;
-    server.headersTimeout = 60_000;
-  }
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {

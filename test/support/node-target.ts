@@ -12,7 +12,7 @@ import { openNodePostgres } from '../../src/adapters/db-node-postgres';
 import { openPglite } from '../../src/adapters/db-pglite';
 import { runCleanup } from '../../src/domain/cleanup';
 import { buildNodeDeps, type NodeDepsOptions } from '../../src/runtime/node-deps';
-import { startServer } from '../../src/runtime/node-server';
+import { startServer, type RequestTimeouts } from '../../src/runtime/node-server';
 import { NodeLiveHub } from '../../src/adapters/live-node';
 import { queueSocket } from './socket-queue';
 import { SocketRefused, TEST_ENV, type Target, type TargetOptions, type TestSocket } from './types';
@@ -55,7 +55,7 @@ async function openTestDatabase() {
 }
 
 export async function createTarget(
-  options: TargetOptions & { live?: NodeDepsOptions['liveOptions'] } = {},
+  options: TargetOptions & { live?: NodeDepsOptions['liveOptions']; timeouts?: RequestTimeouts } = {},
 ): Promise<Target & { deps: Awaited<ReturnType<typeof buildNodeDeps>>; databaseUrl?: string; url: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'orbital-node-'));
   const env = { ...TEST_ENV, DATA_DIR: dataDir, ...options.env };
@@ -69,7 +69,7 @@ export async function createTarget(
     liveOptions: options.live,
     logger: options.logger,
   });
-  const server = await startServer(deps, 0, '127.0.0.1');
+  const server = await startServer(deps, 0, '127.0.0.1', options.timeouts);
   const withIp = (init: { ip?: string; headers?: HeadersInit } = {}) => {
     const headers = new Headers(init.headers);
     if (init.ip) headers.set('x-forwarded-for', init.ip);

@@ -1,6 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { publicJwk } from '../../domain/jwk';
-import { timestamp } from '../../http/schemas';
+import { storableText, timestamp } from '../../http/schemas';
 
 export const username = z.string().regex(/^[A-Za-z0-9_]{3,50}$/, 'must be 3–50 letters, digits or underscores');
 export const password = z.string().min(12, 'must be at least 12 characters').max(256, 'must be at most 256 characters');
@@ -18,5 +18,5 @@ export const RegisterBody = z
   .object({ username, password, public_key: PublicKey, invite_code: z.string().max(64).optional() })
   .openapi('RegisterBody');
 
-export const LoginBody = z.object({ username: z.string().max(64), password: z.string().max(1024) }).openapi('LoginBody');
+export const LoginBody = z.object({ username: storableText(64), password: z.string().max(1024) }).openapi('LoginBody');
 export const RefreshBody = z.object({ refresh_token: z.string().min(1).max(256) }).openapi('RefreshBody');

@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { ciphertext, keyEpoch, timestamp } from '../../http/schemas';
+import { ciphertext, keyEpoch, storableText, timestamp } from '../../http/schemas';
 
 export const mediaIdParam = z.object({ mediaId: z.uuid().openapi({ param: { name: 'mediaId', in: 'path' } }) });
 
@@ -28,7 +28,7 @@ export const StartUploadBody = z
       .max(Number.MAX_SAFE_INTEGER)
       .openapi({ description: '1 … MAX_MEDIA_BYTES (see /api/config); more is 413 PAYLOAD_TOO_LARGE' }),
     encrypted_metadata: ciphertext(4096, 'encrypted_metadata'),
-    encryption_iv: z.string().min(1).max(64),
+    encryption_iv: storableText(64).min(1),
   })
   .openapi('StartUploadBody');
 

@@ -119,7 +119,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
       status: effectiveStatus(row, deps.clock.now()),
       upload_expires_at: row.uploadExpiresAt.toISOString(),
     });
-    return idempotent(
+    return await idempotent(
       c,
       body,
       async () => {

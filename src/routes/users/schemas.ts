@@ -1,5 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { ciphertext, timestamp, TOO_LARGE } from '../../http/schemas';
+import { unstorableJson } from '../../domain/json-input';
 import { MAX_LISTED_SESSIONS } from '../../domain/user-sessions';
 import { password, PublicKey } from '../auth/schemas';
 
@@ -25,6 +26,11 @@ export const SessionList = z
 const kdf = z
   .record(z.string(), z.unknown())
   .superRefine((value, ctx) => {
+    const unstorable = unstorableJson(value);
+    if (unstorable) {
+      ctx.addIssue({ code: 'custom', message: unstorable });
+      return;
+    }
     if (new TextEncoder().encode(JSON.stringify(value)).length > MAX_KDF_BYTES) {
       ctx.addIssue({ code: 'custom', message: `kdf is larger than ${MAX_KDF_BYTES} bytes of JSON`, params: { reason: TOO_LARGE, limit: MAX_KDF_BYTES } });
     }

@@ -1,0 +1,66 @@
+// The Node server's connection rules: a client that stalls mid-request (slow loris) loses its
+// connection instead of holding it forever, and an answer sent before the request body arrived
+// closes the connection (which could not carry another request) instead of leaving the client to
+// find it dropped under its next request.
+import { connect, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTarget } from '../support/node-target';
+import { expectStatus, registerUser, type TestUser } from '../support/api';
+import type { Target } from '../support/types';
+
+let t: Target & { url: string };
+let user: TestUser;
+beforeAll(async () => {
+  // Short deadlines for this server only; the defaults (10 min, 60 s) suit slow uploads.
+  t = await createTarget({ timeouts: { requestMs: 1500, headersMs: 1000, checkEveryMs: 250 } });
+  user = await registerUser(t);
+});
+afterAll(() => t?.close());
+
+/** Sends `head` on a raw connection, then nothing more; resolves with what came back once the server closes it. */
+function stall(head: string): Promise<{ received: string; socket: Socket }> {
+  const { port, hostname } = new URL(t.url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.write(head));
+    let received = '';
+    socket.on('data', (d) => (received += d.toString()));
+    socket.on('error', reject);
+    socket.on('close', () => resolve({ received, socket }));
+  });
+}
+
+describe('stalled clients', () => {
+  it('a body that stops arriving loses its connection, and the server goes on serving', async () => {
+    const body = '{"username":"someone","password":"';
+    const head = `POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n${body}`;
+    const { received } = await stall(head);
+    expect(received).toMatch(/^HTTP\/1\.1 408/);
+    await expectStatus(await t.fetch('/health'), 200);
+  });
+
+  it('headers that never end lose their connection with 408', async () => {
+    const { received } = await stall('GET /api/users/me HTTP/1.1\r\nHost: x\r\nX-Slow: ');
+    expect(received).toMatch(/^HTTP\/1\.1 408/);
+    await expectStatus(await t.fetch('/health'), 200);
+  });
+});
+
+describe('answers sent before the body arrived', () => {
+  it('close the connection, and the next request goes through', async () => {
+    const big = JSON.stringify({ key_epoch: 2, keys: [{ user_id: user.id, encrypted_group_key: 'A'.repeat(2_000_000) }] });
+    for (let i = 0; i < 3; i++) {
+      // Refused by its path parameter, so the 2 MB body is never read.
+      const refused = await t.fetch('/api/groups/not-a-uuid/keys', { method: 'POST', headers: { ...user.auth, 'content-type': 'application/json' }, body: big });
+      expect(refused.status).toBe(400);
+      expect(refused.headers.get('connection')).toBe('close');
+      await refused.arrayBuffer();
+      await expectStatus(await t.fetch('/api/users/me', { headers: user.auth }), 200);
+    }
+  });
+
+  it('keep the connection when the body was read', async () => {
+    const res = await t.fetch('/api/groups/join', { method: 'POST', headers: { ...user.auth, 'content-type': 'application/json' }, body: '{"invite_code":"nope1234"}' });
+    expect(res.status).toBe(404);
+    expect(res.headers.get('connection')).toBe('keep-alive');
+  });
+});
