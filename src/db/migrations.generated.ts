@@ -91,5 +91,13 @@ export const migrations: Migration[] = [
       "\nCREATE UNIQUE INDEX \"threads_group_seq_idx\" ON \"threads\" USING btree (\"group_id\",\"seq\");",
       "\nCREATE INDEX \"threads_group_activity_idx\" ON \"threads\" USING btree (\"group_id\",\"last_activity_seq\");"
     ]
+  },
+  {
+    "tag": "0001_groups_roster_version",
+    "when": 1796417313549,
+    "hash": "35911e08816ee63738ab134cf77f8a427ab1a0d1de7272cf0884a8a7a8d5bef8",
+    "statements": [
+      "ALTER TABLE \"groups\" ADD COLUMN \"roster_version\" integer DEFAULT 0 NOT NULL;"
+    ]
   }
 ];
