@@ -135,7 +135,7 @@ async function run(): Promise<BenchResult> {
     title: 'Relay-message writes through the write gate (Node, real Postgres)',
     rows,
     notes:
-      'A message is BEGIN, one statement taking the seq with the membership and key check under the orbit row lock, the message insert, the event insert, COMMIT: 5 round trips (6 before the gate, whose membership read was separate and unlocked). A removal or key change since the statement\'s snapshot costs one more read, only then.',
+      'The membership and key check rides in the statement that takes the seq (or the orbit row\'s key-share lock); a removal or key change committed since that statement\'s snapshot costs one more read, only then. Round trips per request and a run of the commit before the gate are in BENCHMARKS.md.',
   };
 }
 
