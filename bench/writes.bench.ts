@@ -135,7 +135,10 @@ async function run(): Promise<BenchResult> {
     title: 'Relay-message writes through the write gate (Node, real Postgres)',
     rows,
     notes:
-      'The membership and key check rides in the statement that takes the seq (or the orbit row\'s key-share lock); a removal or key change committed since that statement\'s snapshot costs one more read, only then. Round trips per request and a run of the commit before the gate are in BENCHMARKS.md.',
+      'The membership and key check rides in the statement that takes the seq (or the orbit row\'s key-share lock); a removal or key change ' +
+      'committed since that statement\'s snapshot costs one more read, only then. Database round trips per request, counted at the pg client ' +
+      '(2026-12-04, whole request), before the gate → with it: message 7 → 6, thread 8 → 7, reply 10 → 9, read marker 3 → 1, upload start 8 → 8, ' +
+      'chunk 2 → 2, attach 9 → 9, delete 14 → 14, complete 12 → 13 (the gate is taken before the media row, the order removal locks them in).',
   };
 }
 
