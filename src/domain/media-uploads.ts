@@ -294,12 +294,20 @@ export async function completeUpload(deps: Pick<Deps, 'db' | 'blobs' | 'config' 
       missing_count: missing.length,
     });
   }
-  await deps.blobs.completeUpload(
-    row.blobKey,
-    row.uploadHandle,
-    chunks.map((c) => ({ index: c.index, etag: c.etag })),
-    chunks.map((c) => c.sizeBytes),
-  );
+  try {
+    await deps.blobs.completeUpload(
+      row.blobKey,
+      row.uploadHandle,
+      chunks.map((c) => ({ index: c.index, etag: c.etag })),
+      chunks.map((c) => c.sizeBytes),
+    );
+  } catch (err) {
+    // An abort or expiry that took the parts away first is a 409/410; a completion that won is the repeat's 200.
+    const current = await findMedia(deps.db, row.id);
+    if (current?.status === 'complete') return { status: 200, row: current };
+    await refuseIfClosed(deps, row.id, now);
+    throw err;
+  }
 
   return write(deps, async (tx, outbox) => {
     // The write gate first (before the media row), as removal locks the orbit before the uploads.
