@@ -45,7 +45,7 @@ describe('a socket opening while its member is removed', () => {
       // removes the member: upgrades that pass the membership check just before the removal
       // commits start their replay after it. Half the trials resume at the head, half start fresh.
       const busy = await Promise.all([0, 1].map(() => t.socket(livePath(orbit.id, { after_seq: head - 900 }), owner.auth)));
-      const query = trial % 2 ? { after_seq: head } : {};
+      const query: Record<string, number> = trial % 2 ? { after_seq: head } : {};
       const removal = sleep(2).then(() => leave(t, owner, orbit.id, member.id));
       const opening = [0, 1, 2, 3, 4].map(async (delay) => {
         await sleep(delay);
