@@ -32,7 +32,7 @@ export interface NodeLiveHubOptions {
   pollIntervalMs?: number;
   /** Bytes a reader may have queued before it is closed 1013 (default 4 MiB). */
   maxBehindBytes?: number;
-  /** How long a socket's lease (its place under the per-user cap) counts without renewal (default 60 s). */
+  /** How long a socket's lease (its place under the per-user cap) counts without renewal (default 30 s). */
   leaseTtlMs?: number;
   /** A typing frame was relayed here: tell the other processes. */
   onTyping?(groupId: string, userId: string, threadId: string): void;

@@ -7,7 +7,7 @@ import type { Db } from '../../deps';
 import { LIVE } from './protocol';
 
 /** How long a lease counts without renewal (its process renews every third of it). */
-export const LEASE_TTL_MS = 60_000;
+export const LEASE_TTL_MS = 30_000;
 
 const expiry = (ttlMs: number) => sql`now() + make_interval(secs => ${ttlMs / 1000})`;
 
