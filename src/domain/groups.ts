@@ -82,7 +82,7 @@ export async function lockGroup(tx: Executor, groupId: string): Promise<GroupRow
  * creations and ownership transfers to the same user are serialized and the cap holds.
  */
 export async function ensureCanOwn(tx: Executor, config: Config, userId: string, who: string): Promise<void> {
-  await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for('update');
+  await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for('no key update');
   const [owned] = await tx.select({ n: count() }).from(groups).where(eq(groups.ownerId, userId));
   if ((owned?.n ?? 0) >= config.MAX_OWNED_GROUPS) {
     throw new AppError('CONFLICT', `${who} ${config.MAX_OWNED_GROUPS} orbits, the most one user may own.`, {

@@ -50,7 +50,7 @@ export async function startUpload(tx: Executor, deps: { config: Config; blobs: B
   const { userId, groupId, sizeBytes, now } = input;
   // The user row first (as key resets and account deletion lock it, before any orbit), then the
   // orbit's write gate, which orders this start against the caller's removal.
-  await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for('update');
+  await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for('no key update');
   const member = await enterWrite(tx, groupId, userId);
   checkEpoch(member, input.keyEpoch);
   if (sizeBytes > config.MAX_MEDIA_BYTES) {

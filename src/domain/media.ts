@@ -109,7 +109,9 @@ async function wasExpired(db: Executor, mediaId: string, userId: string): Promis
 
 /**
  * Checks that a thread and/or reply belong to the orbit (400 otherwise, whether or not they
- * exist) and returns where the media attaches; a reply alone implies its thread.
+ * exist) and returns where the media attaches; a reply alone implies its thread. The rows are
+ * locked until commit, so a deletion racing the caller either waits (and takes the media with
+ * it) or wins (and the check answers 400), never leaving a foreign key to fail.
  */
 export async function resolveAttachment(
   db: Executor,
@@ -119,16 +121,18 @@ export async function resolveAttachment(
   const invalid = (field: string) => new AppError('VALIDATION_ERROR', `${field} must name a ${field === 'thread_id' ? 'thread' : 'reply'} of this orbit.`, { field });
   let threadId = input.threadId ?? null;
   const replyId = input.replyId ?? null;
+  const liveReply = (id: string) => and(eq(replies.id, id), eq(replies.groupId, groupId), eq(replies.deleted, false));
+  const lockThread = async (id: string) =>
+    (await db.select({ id: threads.id }).from(threads).where(and(eq(threads.id, id), eq(threads.groupId, groupId))).for('key share')).length > 0;
   if (replyId) {
-    const [reply] = await db
-      .select({ threadId: replies.threadId })
-      .from(replies)
-      .where(and(eq(replies.id, replyId), eq(replies.groupId, groupId), eq(replies.deleted, false)));
+    const [reply] = await db.select({ threadId: replies.threadId }).from(replies).where(liveReply(replyId));
     if (!reply || (threadId && reply.threadId !== threadId)) throw invalid('reply_id');
     threadId = reply.threadId;
-  } else if (threadId) {
-    const [thread] = await db.select({ id: threads.id }).from(threads).where(and(eq(threads.id, threadId), eq(threads.groupId, groupId)));
-    if (!thread) throw invalid('thread_id');
+    // The thread before the reply: the order deletions lock them in.
+    const held = (await lockThread(threadId)) && (await db.select({ id: replies.id }).from(replies).where(liveReply(replyId)).for('share')).length > 0;
+    if (!held) throw invalid('reply_id');
+  } else if (threadId && !(await lockThread(threadId))) {
+    throw invalid('thread_id');
   }
   return { threadId, replyId };
 }

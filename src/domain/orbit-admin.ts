@@ -36,7 +36,7 @@ export async function transferOwnership(
 ): Promise<StoredEvent | null> {
   const { groupId, actorId, newOwnerId, now } = input;
   // The new owner's user row before the orbit, the order upload starts and key resets lock them in.
-  await tx.select({ id: users.id }).from(users).where(eq(users.id, newOwnerId)).for('update');
+  await tx.select({ id: users.id }).from(users).where(eq(users.id, newOwnerId)).for('no key update');
   const group = await lockGroup(tx, groupId);
   await requireOwnerWriter(tx, groupId, actorId);
   if (newOwnerId === actorId) return null;

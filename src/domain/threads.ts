@@ -224,7 +224,9 @@ export async function createThread(
 /**
  * Moves the caller's read marker forward (never back, never past the orbit's last seq) in one
  * statement that checks the caller may write. Markers are no events and removal leaves them
- * alone, so the statement's snapshot is order enough against a removal.
+ * alone, so the statement's snapshot is order enough against a removal. The thread row is
+ * locked (key share) so a deletion committing meanwhile drops it from the select (404) instead
+ * of failing the insert's foreign key (500).
  */
 export async function markRead(db: Executor, input: { threadId: string; userId: string; seq: number; now: Date }): Promise<void> {
   const mark = async () => {
@@ -233,6 +235,7 @@ export async function markRead(db: Executor, input: { threadId: string; userId: 
       select t.id, ${input.userId}, least(${input.seq}::bigint, g.last_seq), ${input.now}
         from ${threads} t join ${groups} g on g.id = t.group_id
        where t.id = ${input.threadId} and ${holdsCurrentKey(sql`t.group_id`, input.userId)}
+       for key share of t
       on conflict (thread_id, user_id) do update
          set last_read_seq = greatest(${readMarkers}.last_read_seq, excluded.last_read_seq), updated_at = excluded.updated_at
       returning 1 as ok`);
