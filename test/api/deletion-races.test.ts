@@ -28,13 +28,17 @@ function tally() {
   };
 }
 
+async function orbitWithMember() {
+  const owner = await registerUser(t);
+  const orbit = await createOrbit(t, owner);
+  return { owner, orbit, member: await addMember(t, owner, orbit) };
+}
+
 const failures = (counts: Record<string, number>) => Object.keys(counts).filter((k) => /:5\d\d$/.test(k));
 
 describe('writes naming a thread that is being deleted', () => {
   it('read markers: 10 trials of 8 markers racing the deletion, none answers 5xx', async () => {
-    const owner = await registerUser(t);
-    const orbit = await createOrbit(t, owner);
-    const member = await addMember(t, owner, orbit);
+    const { owner, orbit, member } = await orbitWithMember();
     const { counts, add } = tally();
     for (let trial = 0; trial < 10; trial++) {
       const thread = await newThread(t, owner, orbit.id);
@@ -49,9 +53,7 @@ describe('writes naming a thread that is being deleted', () => {
   });
 
   it('upload starts and attachments: 10 trials racing the deletion, none answers 5xx', async () => {
-    const owner = await registerUser(t);
-    const orbit = await createOrbit(t, owner);
-    const member = await addMember(t, owner, orbit);
+    const { owner, orbit, member } = await orbitWithMember();
     const { counts, add } = tally();
     for (let trial = 0; trial < 10; trial++) {
       const thread = await newThread(t, owner, orbit.id);
