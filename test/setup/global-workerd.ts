@@ -8,7 +8,8 @@ import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { openNodePostgres } from '../../src/adapters/db-node-postgres';
 import { openPglite } from '../../src/adapters/db-pglite';
 import { migrate } from '../../src/db/migrate';
-import { startWsTcpProxy } from './ws-tcp-proxy';
+import { startWsTcpProxy } from '../../scripts/dev/ws-tcp-proxy';
+import { copyDocsAssets } from '../../scripts/copy-docs-assets';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -18,6 +19,8 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject) {
+  // The Worker's assets directory, which wrangler's build step fills (the test pool skips that step).
+  copyDocsAssets();
   const base = process.env.TEST_DATABASE_URL;
   const stops: Array<() => Promise<unknown>> = [];
   let url: string;
