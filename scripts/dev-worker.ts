@@ -31,8 +31,10 @@ try {
 
 const args = ['dev', '--test-scheduled'];
 // Settings other than the secrets (RATE_LIMIT, REGISTRATION, …) go to wrangler as variables:
-// with `[secrets]` declared, wrangler reads only the secrets from .dev.vars.
-for (const [key, value] of Object.entries(vars)) if (!SECRETS.has(key)) args.push('--var', `${key}:${value}`);
+// with `[secrets]` declared, wrangler reads only the secrets from .dev.vars. Another vars file
+// (DEV_VARS_FILE, e.g. the end-to-end test's) is not one wrangler reads: its secrets go along too.
+const passAll = VARS_FILE !== '.dev.vars';
+for (const [key, value] of Object.entries(vars)) if (passAll || !SECRETS.has(key)) args.push('--var', `${key}:${value}`);
 
 let stopProxy = async () => {};
 if (isLoopback(databaseUrl.hostname)) {
@@ -53,5 +55,6 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
 }
 wrangler.on('exit', async (code, signal) => {
   await stopProxy();
+  console.log('dev:worker: stopped');
   process.exit(code ?? (signal ? 0 : 1));
 });
