@@ -64,6 +64,8 @@ export default async function setup(project: TestProject) {
   stops.unshift(() => proxy.close(), () => tcp.close(), () => counter.close());
   const viaTcp = new URL(url);
   viaTcp.host = tcp.address;
+  // Miniflare refuses a Hyperdrive connection string without a password; trust auth never asks for it.
+  viaTcp.password ||= 'unused';
   project.provide('workerdDatabaseUrl', url);
   project.provide('wsProxy', proxy.address);
   project.provide('hyperdriveUrl', viaTcp.toString());
