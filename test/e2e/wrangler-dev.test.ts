@@ -155,6 +155,17 @@ describe('npm run dev:worker', () => {
     const gone = await owner.api.download(media.id).catch((err: unknown) => err);
     expect(gone).toBeInstanceOf(ApiError);
     expect({ status: (gone as ApiError).status, code: (gone as ApiError).code }).toEqual({ status: 410, code: 'GONE' });
+
+    // Removal closes the member's live socket 4403, and the typed client ends on the close frame
+    // (the runtime keeps the connection itself about 10 s longer: README, "Live sockets on Workers").
+    let memberReady!: () => void;
+    const memberIsReady = new Promise<void>((resolve) => (memberReady = resolve));
+    const memberLive = subscribe(member.api, group.id, { onEvent: () => undefined, onReady: () => memberReady() });
+    await memberIsReady;
+    const removedAt = Date.now();
+    await owner.api.removeMember(group.id, member.identity.userId);
+    expect(await memberLive.closed).toEqual({ code: 4403, reason: 'removed from the orbit' });
+    console.log(`removal to the end of the member's subscription: ${Date.now() - removedAt} ms`);
   });
 
   it('stops on Ctrl-C, proxy and all', async () => {
