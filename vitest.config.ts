@@ -43,12 +43,7 @@ export default defineConfig({
             },
           })),
         ],
-        resolve: {
-          alias: {
-            '#target': here('./test/support/workerd-target.ts'),
-          },
-          conditions: workerdConditions,
-        },
+        resolve: { alias: { '#target': here('./test/support/workerd-target.ts') }, conditions: workerdConditions },
         ssr: { resolve: { conditions: workerdConditions } },
         test: {
           name: 'workerd',
