@@ -16,7 +16,11 @@ export function prepareDataDir(dir: string): void {
   if ((statSync(dir).mode & 0o077) !== 0) tighten(dir);
 }
 
-function tighten(path: string): void {
+/**
+ * Takes group and world bits off everything under `path`. PGlite sets the modes of its cluster's
+ * files itself (0666, past the umask) when it creates the cluster: run this once it is open.
+ */
+export function tighten(path: string): void {
   const stat = lstatSync(path);
   if (stat.isSymbolicLink()) return;
   chmodSync(path, stat.isDirectory() ? 0o700 : stat.mode & 0o700);

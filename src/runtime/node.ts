@@ -7,7 +7,7 @@ import type { Db } from '../deps';
 import { migrate } from '../db/migrate';
 import { base64url, randomBytes } from '../domain/bytes';
 import { openNodePostgres } from '../adapters/db-node-postgres';
-import { lockDataDir, ownerOnlyFiles, prepareDataDir } from './data-dir';
+import { lockDataDir, ownerOnlyFiles, prepareDataDir, tighten } from './data-dir';
 import { buildNodeDeps } from './node-deps';
 import { scheduleCleanup } from './node-cleanup';
 import { startServer } from './node-server';
@@ -40,6 +40,7 @@ export async function openDatabase(config: Config): Promise<{ db: Db; close(): P
   // Loaded only when used: a server on Postgres does not carry the embedded database's code.
   const { openPglite } = await import('../adapters/db-pglite');
   const handle = await openPglite({ dataDir: join(config.DATA_DIR, 'pglite') }).catch((err) => (lock.release(), Promise.reject(err)));
+  tighten(join(config.DATA_DIR, 'pglite'));
   return { ...handle, close: () => handle.close().finally(() => lock.release()), kind: 'pglite' };
 }
 

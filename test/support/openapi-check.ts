@@ -64,6 +64,8 @@ export class OpenApiChecker {
 
   /** The problems of one exchange; empty when the document describes it. */
   check(x: Exchange): string[] {
+    // OPTIONS is CORS preflight, answered by the CORS layer for browsers: not an operation of the API.
+    if (x.method === 'OPTIONS') return [];
     const method = x.method === 'HEAD' ? 'GET' : x.method;
     const matching = this.ops.filter((o) => o.pattern.test(x.path));
     const where = `${x.method} ${x.path} → ${x.status}`;

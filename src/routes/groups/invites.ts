@@ -40,7 +40,7 @@ const revokeRoute = defineRoute({
   method: 'delete',
   path: '/api/groups/{groupId}/invites/{code}',
   operationId: 'invites.revoke',
-  errors: ['FORBIDDEN'],
+  errors: ['FORBIDDEN', 'KEY_PENDING'],
   tags: ['invites'],
   summary: 'Revoke an invite by its code or its id (owner)',
   description: 'Revoking an invite that has already expired, been used up or been revoked is a no-op (204); an invite this orbit never had is 404.',

@@ -24,7 +24,7 @@ const removeRoute = defineRoute({
   method: 'delete',
   path: '/api/groups/{groupId}/members/{userId}',
   operationId: 'members.remove',
-  errors: ['FORBIDDEN', 'CONFLICT'],
+  errors: ['FORBIDDEN', 'KEY_PENDING', 'CONFLICT'],
   tags: ['members'],
   summary: 'Leave (yourself) or remove a member (owner)',
   description:

@@ -73,7 +73,7 @@ const transferRoute = defineRoute({
   method: 'put',
   path: '/api/groups/{groupId}/owner',
   operationId: 'orbits.transferOwnership',
-  errors: ['FORBIDDEN', 'CONFLICT'],
+  errors: ['FORBIDDEN', 'KEY_PENDING', 'CONFLICT'],
   tags: ['orbits'],
   summary: 'Hand the orbit to another member (owner)',
   description:

@@ -51,6 +51,7 @@ const readRoute = defineRoute({
   method: 'put',
   path: '/api/threads/{threadId}/read',
   operationId: 'threads.markRead',
+  errors: ['FORBIDDEN', 'KEY_PENDING'],
   tags: ['threads'],
   summary: 'Mark the thread read up to an orbit seq (moves forward only)',
   request: { params: threadIdParam, body: jsonBody(ReadBody) },
