@@ -223,7 +223,10 @@ export async function watch(ctx: Ctx) {
       if (status === 'reconnecting') ctx.note(`Connection lost${detail?.code ? ` (${detail.code})` : ''}; reconnecting in ${Math.round((detail?.retryInMs ?? 0) / 1000)} s…`);
     },
     onEvent: async (event) => {
-      if (event.type === 'member_joined') await refreshNames();
+      // Joins carry the name: kept, so a member removed since still has one in the replay.
+      const who = event.data as { user_id?: unknown; username?: unknown };
+      if (typeof who.user_id === 'string' && typeof who.username === 'string') names.set(who.user_id, who.username);
+      else if (event.type === 'member_joined') await refreshNames();
       const described = await secure.describeEvent(event);
       ctx.out(line(described), described);
       if (count !== undefined && ++seen >= count) sub.close();
