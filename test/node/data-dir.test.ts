@@ -5,12 +5,19 @@ import { chmodSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runEntry, startServerProcess, type ServerProcess } from '../support/server-process';
+import { runEntry as run, startServerProcess, type NodeProcess, type ServerProcess } from '../support/server-process';
 
 const base = mkdtempSync(join(tmpdir(), 'orbital-datadir-'));
 const dataDir = join(base, 'data');
 const env = { DATA_DIR: dataDir, DATABASE_URL: '', JWT_SECRET: '' };
 let server: ServerProcess;
+// Killed at the end whatever happened: a process that should have stopped must not outlive the test.
+const started: NodeProcess[] = [];
+const runEntry = (...args: Parameters<typeof run>) => {
+  const child = run(...args);
+  started.push(child);
+  return child;
+};
 
 /** Every path under `dir` whose mode lets anyone but the owner in. */
 function openToOthers(dir: string): { files: number; open: string[] } {
@@ -41,6 +48,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await server?.kill();
+  await Promise.all(started.map((child) => child.kill()));
   rmSync(base, { recursive: true, force: true });
 });
 
