@@ -114,7 +114,7 @@ const abortRoute = defineRoute({
   method: 'delete',
   path: '/api/media/upload/{mediaId}',
   operationId: 'media.abortUpload',
-  errors: ['FORBIDDEN', 'CONFLICT'],
+  errors: ['FORBIDDEN', 'KEY_PENDING', 'CONFLICT'],
   tags: ['media'],
   summary: 'Abort an upload (uploader or owner): reservation released, parts deleted',
   description: 'Aborting an aborted or expired upload is 204 too; a completed one is 409 (delete the media instead).',
