@@ -72,9 +72,12 @@ async function main() {
   process.on('SIGINT', () => void stop('SIGINT'));
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('runtime/node.ts')) {
+/** Runs the server as a process: the built entry (src/runtime/server.ts → dist/server.js) calls this. */
+export function start(): void {
   main().catch((err) => {
     console.error(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
     process.exit(1);
   });
 }
+
+if (process.argv[1]?.endsWith('runtime/node.ts')) start(); // run from source: `tsx src/runtime/node.ts`
