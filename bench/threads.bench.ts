@@ -21,7 +21,9 @@ const CONNECTIONS = 50;
 const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 2_000);
 const MEASURE_MS = Number(process.env.BENCH_MEASURE_MS ?? 2_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 8);
-/** A folder to write the Orbital server's `--cpu-prof` profile to (profiling only: not `npm start` then). */
+/** Another checkout of the project (with node_modules) to run as the `before` variant: before/after figures for a cut. */
+const BEFORE_DIR = process.env.BENCH_BEFORE_DIR;
+/** A folder to write each server's `--cpu-prof` profile to, one subfolder per variant (profiling only). */
 const CPU_PROF = process.env.BENCH_CPU_PROF;
 
 interface Variant {
@@ -31,7 +33,9 @@ interface Variant {
 
 const VARIANTS: Variant[] = [
   { name: 'app', label: 'Orbital, `npm start`' },
+  { name: 'app-silent', label: 'Orbital, `npm start` with LOG_LEVEL=silent (no access log)' },
   { name: 'app-semi2', label: 'Orbital, `npm start` + --max-semi-space-size=2' },
+  { name: 'before', label: `Orbital, \`npm start\`, before the cut (${process.env.BENCH_BEFORE_LABEL ?? 'BENCH_BEFORE_DIR'})` },
   { name: 'bare', label: 'bare node:http + pg + jose, same SQL (floor)' },
   { name: 'express', label: 'Express + pg, same SQL' },
 ];
@@ -74,7 +78,8 @@ async function buildBaselines(): Promise<string> {
 }
 
 async function startBaseline(script: string, variant: string, databaseUrl: string): Promise<Running> {
-  const child = spawn(process.execPath, [script, variant], { env: { ...process.env, BENCH_DATABASE_URL: databaseUrl }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const profile = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}/${variant}`] : [];
+  const child = spawn(process.execPath, [...profile, script, variant], { env: { ...process.env, BENCH_DATABASE_URL: databaseUrl }, stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
@@ -89,10 +94,13 @@ async function startBaseline(script: string, variant: string, databaseUrl: strin
 }
 
 async function startVariant(name: string, databaseUrl: string, baselines: string): Promise<Running> {
-  if (!name.startsWith('app')) return startBaseline(baselines, name, databaseUrl);
-  const nodeArgs = [...(name === 'app-semi2' ? ['--max-semi-space-size=2'] : []), ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : [])];
+  if (name === 'bare' || name === 'express') return startBaseline(baselines, name, databaseUrl);
+  const nodeArgs = [...(name === 'app-semi2' ? ['--max-semi-space-size=2'] : []), ...(CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}/${name}`] : [])];
   const dataDir = mkdtempSync(join(tmpdir(), 'orbital-bench-data-'));
-  return startAsNpmStart({ DATABASE_URL: databaseUrl, JWT_SECRET: BENCH_SECRET, RATE_LIMIT: 'off', DATA_DIR: dataDir }, { nodeArgs });
+  const cwd = name === 'before' ? BEFORE_DIR : undefined;
+  if (name === 'before' && !cwd) throw new Error('the before variant needs BENCH_BEFORE_DIR');
+  const env = { DATABASE_URL: databaseUrl, JWT_SECRET: BENCH_SECRET, RATE_LIMIT: 'off', DATA_DIR: dataDir, ...(name === 'app-silent' ? { LOG_LEVEL: 'silent' } : {}) };
+  return startAsNpmStart(env, { nodeArgs, cwd });
 }
 
 /** Keeps CONNECTIONS requests in flight for `ms`; returns the latencies of answers with the expected status. */
