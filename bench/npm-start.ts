@@ -1,7 +1,7 @@
 // The server as `npm start` starts it, for benchmarks: dist/ built by the same build step, then the
 // start script's own command (package.json `scripts.start`) with this Node, the environment given
 // (nothing inherited but PATH and HOME, so the log level is the default), stdout and stderr to a file.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, execSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,8 @@ export interface StartedServer {
   logFile: string;
   /** From spawn to the first 200 from /ready. */
   readyMs: number;
+  /** CPU time the server used until then (its own, whatever else the machine runs). */
+  readyCpuMs: number;
   stop(): Promise<void>;
 }
 
@@ -71,11 +73,12 @@ export async function startAsNpmStart(
     await new Promise((r) => setTimeout(r, 10));
   }
   const readyMs = performance.now() - started;
+  const readyCpuMs = cpuMs(child.pid!);
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await exited;
   };
-  return { url, child, logFile, readyMs, stop };
+  return { url, child, logFile, readyMs, readyCpuMs, stop };
 }
 
 /** A port nothing listens on right now (the OS picks it). */
@@ -85,4 +88,12 @@ async function freePort(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+const CLOCK_TICKS = Number(execSync('getconf CLK_TCK').toString().trim()) || 100;
+
+/** CPU time (user + system, all threads) a process has used, in ms, from /proc. */
+export function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
 }

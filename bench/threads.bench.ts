@@ -4,7 +4,7 @@
 // 10,000 threads), a thread create and a reply create. Each server runs in its own process, the
 // load generator (undici, 50 connections) in this one; rounds alternate between the servers so
 // drift on a shared machine hits all of them alike. Server CPU comes from /proc.
-import { execSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import pg from 'pg';
 import { Pool } from 'undici';
 import type { Bench, BenchResult } from './harness';
 import { percentile, round } from './harness';
-import { startAsNpmStart, startArgs } from './npm-start';
+import { cpuMs, startAsNpmStart, startArgs } from './npm-start';
 import { BENCH_SECRET, createBenchDatabase } from './threads-fixture';
 
 const BASE = process.env.BENCH_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -52,14 +52,6 @@ interface Scenario {
   label: string;
   status: number;
   request(i: number): Request;
-}
-
-const CLOCK_TICKS = Number(execSync('getconf CLK_TCK').toString().trim()) || 100;
-
-/** CPU time (user + system, all threads) a process has used, in ms. */
-function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
 }
 
 interface Running {
