@@ -2,7 +2,7 @@
 // start script's own command (package.json `scripts.start`) with this Node, the environment given
 // (nothing inherited but PATH and HOME, so the log level is the default), stdout and stderr to a file.
 import { execFileSync, execSync, spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,6 +24,7 @@ const built = new Set<string>();
 /** `npm run build:server` in `cwd`, once per benchmark run (what `prestart` does before every start). */
 export function buildOnce(cwd = '.'): void {
   if (built.has(cwd)) return;
+  if (!existsSync(join(cwd, 'scripts/build-server.mjs'))) return; // an older checkout: npm start ran TypeScript
   execFileSync(process.execPath, ['scripts/build-server.mjs'], { stdio: 'inherit', cwd });
   built.add(cwd);
 }

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { round, type Bench } from './harness';
-import { startAsNpmStart } from './npm-start';
+import { cpuMs, startAsNpmStart } from './npm-start';
 import { freshPostgres } from './postgres';
 
 const MiB = 1024 * 1024;
@@ -107,9 +107,10 @@ async function bareRun(size: number) {
   try {
     await waitUntilUp(`http://127.0.0.1:${port}/`, child, log);
     const before = rssMb(child.pid!);
+    const cpuBefore = cpuMs(child.pid!);
     const peak = sampleRss(child.pid!);
     const seconds = await sendChunks(size, (i) => `http://127.0.0.1:${port}/chunk/${i}`, {});
-    return { seconds, before, peak: peak() };
+    return { seconds, before, peak: peak(), cpu: cpuMs(child.pid!) - cpuBefore };
   } finally {
     await stop(child);
     rmSync(dir, { recursive: true, force: true });
@@ -117,7 +118,7 @@ async function bareRun(size: number) {
 }
 
 /** One upload against the server started as `npm start` starts it (default log level, log to a file). */
-async function orbitalRun(size: number, databaseUrl: string | undefined, withDigest = false) {
+async function orbitalRun(size: number, databaseUrl: string | undefined, withDigest = false, cwd?: string) {
   const dataDir = mkdtempSync(join(tmpdir(), 'orbital-bench-server-'));
   spawnSync('sync'); // the previous run's dirty pages must not be flushed on this run's time
   const server = await startAsNpmStart({
@@ -126,7 +127,7 @@ async function orbitalRun(size: number, databaseUrl: string | undefined, withDig
     RATE_LIMIT: 'off',
     MAX_MEDIA_BYTES: String(2 * 1024 * MiB),
     JWT_SECRET: 'bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz',
-  });
+  }, { cwd });
   const base = server.url;
   const child = server.child;
   try {
@@ -146,13 +147,14 @@ async function orbitalRun(size: number, databaseUrl: string | undefined, withDig
     const warm = await json('/api/media/upload', { group_id: orbit.group.id, key_epoch: 1, size_bytes: 10, encrypted_metadata: 'AAAA', encryption_iv: 'iv' }, auth);
     await sendChunks(10, (i) => `${base}/api/media/upload/${warm.media_id}/chunks/${i}`, auth);
     const before = rssMb(child.pid!);
+    const cpuBefore = cpuMs(child.pid!);
     const peak = sampleRss(child.pid!);
     const began = performance.now();
     const upload = await json('/api/media/upload', { group_id: orbit.group.id, key_epoch: 1, size_bytes: size, encrypted_metadata: 'AAAA', encryption_iv: 'iv' }, auth);
     await sendChunks(size, (i) => `${base}/api/media/upload/${upload.media_id}/chunks/${i}`, auth, withDigest);
     await json('/api/media/upload/complete', { media_id: upload.media_id }, auth);
     const seconds = (performance.now() - began) / 1000;
-    return { seconds, before, peak: peak() };
+    return { seconds, before, peak: peak(), cpu: cpuMs(child.pid!) - cpuBefore };
   } finally {
     await server.stop();
     rmSync(dataDir, { recursive: true, force: true });
@@ -166,11 +168,16 @@ const bench: Bench = {
     const postgres = await freshPostgres();
     const db = postgres ? 'Postgres' : 'PGlite';
     const rows: Array<Record<string, string | number>> = [];
-    type Run = { seconds: number; before: number; peak: number };
+    type Run = { seconds: number; before: number; peak: number; cpu: number };
     const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
     // The machine is shared: each configuration runs several times, interleaved, and the median
     // time counts; RSS is the worst peak seen.
-    const summary = (runs: Run[]): Run => ({ seconds: median(runs.map((r) => r.seconds)), before: Math.min(...runs.map((r) => r.before)), peak: Math.max(...runs.map((r) => r.peak)) });
+    const summary = (runs: Run[]): Run => ({
+      seconds: median(runs.map((r) => r.seconds)),
+      before: Math.min(...runs.map((r) => r.before)),
+      peak: Math.max(...runs.map((r) => r.peak)),
+      cpu: median(runs.map((r) => r.cpu)),
+    });
     const row = (server: string, size: number, runs: Run[], bareSeconds: number) => {
       const r = summary(runs);
       rows.push({
@@ -179,6 +186,7 @@ const bench: Bench = {
         runs: runs.length,
         'MiB/s (median)': round(size / MiB / r.seconds),
         'vs bare': (bareSeconds / r.seconds).toFixed(2),
+        'server CPU ms per MiB (median)': round(r.cpu / (size / MiB), 1),
         'RSS before (MB)': round(r.before),
         'peak RSS (MB)': round(r.peak),
         'growth (MB)': round(r.peak - r.before),
@@ -189,13 +197,17 @@ const bench: Bench = {
         const reps = Number(process.env.BENCH_UPLOAD_REPS ?? (size <= 256 * MiB ? 3 : 2));
         const bare: Run[] = [];
         const orbital: Run[] = [];
+        const before: Run[] = [];
         for (let rep = 0; rep < reps; rep++) {
           bare.push(await bareRun(size));
           orbital.push(await orbitalRun(size, postgres?.url));
+          // Another checkout (an older commit), interleaved: before/after figures for a change.
+          if (process.env.BENCH_BEFORE_DIR) before.push(await orbitalRun(size, postgres?.url, false, process.env.BENCH_BEFORE_DIR));
         }
         const bareSeconds = summary(bare).seconds;
         row('bare node:http PUT → disk', size, bare, bareSeconds);
         row(`orbital, \`npm start\` (Node, ${db})`, size, orbital, bareSeconds);
+        if (before.length) row(`orbital, \`npm start\`, before (${process.env.BENCH_BEFORE_LABEL ?? process.env.BENCH_BEFORE_DIR})`, size, before, bareSeconds);
         if (i === 0) {
           row(`orbital, \`npm start\`, client sends X-Chunk-SHA256 (Node, ${db})`, size, [await orbitalRun(size, postgres?.url, true)], bareSeconds);
         }
