@@ -18,8 +18,13 @@ const url = process.env.BENCH_DATABASE_URL!;
 const POOL = 10; // the app's pool size (openNodePostgres)
 
 // The statements the app sends for a thread or reply create, as captured from its pg client.
-const MEMBER_SQL = `select "group_members"."role", "group_members"."joined_at", "groups"."key_epoch", exists (select 1 from "member_keys" where "member_keys"."group_id" = "groups"."id" and "member_keys"."user_id" = "group_members"."user_id" and "member_keys"."key_epoch" = "groups"."key_epoch") from "group_members" inner join "groups" on "groups"."id" = "group_members"."group_id" where ("group_members"."group_id" = $1 and "group_members"."user_id" = $2) limit $3`;
-const SEQ_SQL = `update "groups" set "last_seq" = "groups"."last_seq" + 1 where "groups"."id" = $1 returning "last_seq"`;
+// The write gate: the orbit's next seq and the caller's membership and key in one statement.
+const GATE_SQL = `update "groups" g set last_seq = g.last_seq + 1 where g.id = $1 and g.roster_version = (select s.roster_version from "groups" s where s.id = $2)
+      returning g.last_seq as seq, 
+  g.key_epoch,
+  (select m.role from "group_members" m where m.group_id = g.id and m.user_id = $3) as role,
+  (select (extract(epoch from m.joined_at) * 1000)::float8 from "group_members" m where m.group_id = g.id and m.user_id = $4) as joined_ms,
+  exists (select 1 from "member_keys" k where k.group_id = g.id and k.user_id = $5 and k.key_epoch = g.key_epoch) as has_key`;
 const INSERT_THREAD_SQL = `insert into "threads" ("id", "group_id", "author_id", "key_epoch", "encrypted_title", "encrypted_body", "reply_count", "media_count", "last_activity_at", "last_activity_seq", "created_at", "seq") values (default, $1, $2, $3, $4, $5, default, default, $6, $7, $8, $9) returning "id"`;
 const THREAD_VIEW_SQL = `select "threads"."id", "threads"."group_id", "threads"."author_id", "users"."username", "threads"."key_epoch", "threads"."encrypted_title", "threads"."encrypted_body", "threads"."reply_count", "threads"."media_count", "threads"."last_activity_at", "threads"."last_activity_seq", "read_markers"."last_read_seq", (select count(*) from "replies" where "replies"."thread_id" = "threads"."id" and "replies"."seq" > coalesce("read_markers"."last_read_seq", 0) and not "replies"."deleted" and "replies"."author_id" is distinct from $1), "threads"."created_at", "threads"."seq" from "threads" left join "users" on "users"."id" = "threads"."author_id" left join "read_markers" on ("read_markers"."thread_id" = "threads"."id" and "read_markers"."user_id" = $2) where ("threads"."id" = $3 and exists (select 1 from "group_members" where "group_members"."group_id" = "threads"."group_id" and "group_members"."user_id" = $4)) limit $5`;
 const EVENT_SQL = `insert into "orbit_events" ("group_id", "seq", "type", "actor_id", "at", "data", "private", "subject_id", "thread_id") values ($1, $2, $3, $4, $5, $6, $7, $8, $9)`;
@@ -186,16 +191,14 @@ async function handlers() {
     return out;
   }
 
-  async function writer(c: pg.PoolClient, groupId: string, userId: string, keyEpoch: number) {
-    const { rows } = await c.query({ text: MEMBER_SQL, values: [groupId, userId, 1], rowMode: 'array' });
-    if (!rows.length) throw new Refused(404, 'NOT_FOUND');
-    if (!rows[0]![3]) throw new Refused(403, 'KEY_PENDING');
-    if (keyEpoch > rows[0]![2]) throw new Refused(400, 'VALIDATION_ERROR');
-  }
-
-  async function nextSeq(c: pg.PoolClient, groupId: string): Promise<number> {
-    const { rows } = await c.query({ text: SEQ_SQL, values: [groupId], rowMode: 'array' });
-    return Number(rows[0]![0]);
+  /** Takes the orbit's next seq and checks the caller may write with this key epoch (rolled back if not). */
+  async function gate(c: pg.PoolClient, groupId: string, userId: string, keyEpoch: number): Promise<number> {
+    const { rows } = await c.query({ text: GATE_SQL, values: [groupId, groupId, userId, userId, userId], rowMode: 'array' });
+    const row = rows[0];
+    if (!row || row[2] === null) throw new Refused(404, 'NOT_FOUND');
+    if (!row[4]) throw new Refused(403, 'KEY_PENDING');
+    if (keyEpoch > row[1]) throw new Refused(400, 'VALIDATION_ERROR');
+    return Number(row[0]);
   }
 
   const answer = async (res: ServerResponse, work: () => Promise<unknown>) => {
@@ -243,8 +246,7 @@ async function handlers() {
         write(
           async () => body.group_id,
           async (c, groupId) => {
-            await writer(c, groupId, sub, body.key_epoch);
-            const seq = await nextSeq(c, groupId);
+            const seq = await gate(c, groupId, sub, body.key_epoch);
             const now = new Date();
             const title = Buffer.from(body.encrypted_title, 'base64');
             const text = Buffer.from(body.encrypted_body, 'base64');
@@ -270,8 +272,7 @@ async function handlers() {
             return rows[0]![0] as string;
           },
           async (c, groupId) => {
-            await writer(c, groupId, sub, body.key_epoch);
-            const seq = await nextSeq(c, groupId);
+            const seq = await gate(c, groupId, sub, body.key_epoch);
             const now = new Date();
             const text = Buffer.from(body.encrypted_body, 'base64');
             const inserted = await c.query({ text: INSERT_REPLY_SQL, values: [threadId, groupId, sub, body.key_epoch, null, text, now, seq], rowMode: 'array' });
