@@ -7,6 +7,8 @@ import type { Db } from '../deps';
 import { migrate } from '../db/migrate';
 import { base64url, randomBytes } from '../domain/bytes';
 import { openNodePostgres } from '../adapters/db-node-postgres';
+import { jsonLogger } from '../adapters/logger-json';
+import { stdoutLines } from '../adapters/log-stdout';
 import { lockDataDir, ownerOnlyFiles, prepareDataDir, tighten } from './data-dir';
 import { buildNodeDeps } from './node-deps';
 import { scheduleCleanup } from './node-cleanup';
@@ -57,7 +59,8 @@ async function main() {
   }
   const database = await openDatabase(config);
   await migrate(database.db);
-  const deps = await buildNodeDeps({ config, db: database.db, databaseUrl: config.DATABASE_URL });
+  const logger = jsonLogger(config.LOG_LEVEL, stdoutLines()); // asynchronous: the access log must not block requests
+  const deps = await buildNodeDeps({ config, db: database.db, databaseUrl: config.DATABASE_URL, logger });
   const running = await startServer(deps, config.PORT, config.HOST);
   deps.logger.log('info', { msg: 'listening', url: running.url, database: database.kind, data_dir: config.DATA_DIR });
   // Hourly retention; with Postgres several processes may run, and the advisory lock picks one.
@@ -77,9 +80,12 @@ async function main() {
   process.on('SIGINT', () => void stop('SIGINT'));
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('runtime/node.ts')) {
+/** Runs the server as a process: the built entry (src/runtime/server.ts → dist/server.js) calls this. */
+export function start(): void {
   main().catch((err) => {
     console.error(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
     process.exit(1);
   });
 }
+
+if (process.argv[1]?.endsWith('runtime/node.ts')) start(); // run from source: `tsx src/runtime/node.ts`
