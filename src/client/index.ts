@@ -1,12 +1,14 @@
-// The Orbital relay client: typed calls for the whole contract (api.ts), Client profile v1
-// encryption (crypto.ts, secure.ts), chunked uploads, resumable downloads and live events.
-export { OrbitalClient, paginate, type CreateOptions } from './api';
-export { ApiError, NetworkError } from './errors';
-export { Transport, type TokenPair, type TransportOptions } from './http';
-export * from './crypto';
-export { SecureClient, KeyMissingError, type Identity, type DeliveryResult } from './secure';
-export { sendChunks, sha256Hex, type ChunkSource, type UploadProgress } from './upload';
+// The Orbital relay client on Node (the CLI's): the portable client (portable.ts) plus file
+// uploads and resumable downloads to disk, and live subscriptions over the `ws` package.
+import WebSocket from 'ws';
+import { subscribe as subscribeWith, type LiveOptions, type LiveSubscription, type WebSocketClass } from './live';
+import type { OrbitalClient } from './api';
+
+export * from './portable';
 export { downloadRaw, downloadDecrypted, type DownloadProgress } from './download';
 export { uploadEncryptedFile, downloadEncryptedFile, openMediaMetadata, type UploadJournal, type JournalStore } from './media-files';
-export { subscribe, type LiveOptions, type LiveSubscription, type LiveStatus } from './live';
-export type * from './types';
+
+/** subscribe() with `ws` as the WebSocket (Node 20 has no global one). */
+export function subscribe(client: OrbitalClient, groupId: string, options: LiveOptions): LiveSubscription {
+  return subscribeWith(client, groupId, { WebSocket: WebSocket as unknown as WebSocketClass, ...options });
+}
