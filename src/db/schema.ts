@@ -339,6 +339,24 @@ export const liveTickets = pgTable(
   (t) => [index('live_tickets_expires_idx').on(t.expiresAt)],
 );
 
+/**
+ * One row per open live socket on Node, so the per-user cap holds across processes and nodes.
+ * `holder` is the process; it pushes `expires_at` forward while it runs, so a crashed process's
+ * rows stop counting on their own.
+ */
+export const liveSocketLeases = pgTable(
+  'live_socket_leases',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    // No foreign keys: a lease must not wait on the orbit row that removals lock; it lapses instead.
+    groupId: uuid('group_id').notNull(),
+    userId: uuid('user_id').notNull(),
+    holder: uuid('holder').notNull(),
+    expiresAt: ts('expires_at').notNull(),
+  },
+  (t) => [index('live_socket_leases_member_idx').on(t.groupId, t.userId), index('live_socket_leases_expires_idx').on(t.expiresAt)],
+);
+
 export const idempotencyKeys = pgTable(
   'idempotency_keys',
   {
