@@ -122,11 +122,33 @@ const abortRoute = defineRoute({
   responses: { 204: { description: 'aborted' } },
 });
 
-/** Reads a body to its end without keeping it (a repeated chunk: answered, never stored again). */
-async function discard(body: ReadableStream<Uint8Array> | null): Promise<void> {
-  if (!body) return;
+/** Reads a body to its end without keeping it. */
+async function discard(body: ReadableStream<Uint8Array>): Promise<void> {
   const reader = body.getReader();
   while (!(await reader.read()).done);
+}
+
+/**
+ * Reads a repeated chunk's body to its end (it is answered, never stored again) and checks it as
+ * a first one would be: its size (a chunked body declares none) and its X-Chunk-SHA256.
+ */
+async function checkRepeat(body: ReadableStream<Uint8Array> | null, size: number, digest: string | undefined): Promise<'size' | 'digest' | null> {
+  const parts: Uint8Array[] = [];
+  let length = 0;
+  if (body) {
+    const reader = body.getReader();
+    for (let read = await reader.read(); !read.done; read = await reader.read()) {
+      length += read.value.byteLength;
+      if (digest && length <= size) parts.push(read.value);
+    }
+  }
+  if (length !== size) return 'size';
+  if (!digest) return null;
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) bytes.set(part, (at += part.byteLength) - part.byteLength);
+  const hex = [...new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))].map((b) => b.toString(16).padStart(2, '0')).join('');
+  return hex === digest ? null : 'digest';
 }
 
 const isOctetStream = (type: string | undefined) => type?.split(';')[0]?.trim().toLowerCase() === 'application/octet-stream';
@@ -187,8 +209,10 @@ export function register(app: OpenAPIHono<AppEnv>) {
       const declared = c.req.header('content-length');
       if (declared !== undefined && Number(declared) !== size) throw sizeError();
 
+      const digestError = () => new AppError('VALIDATION_ERROR', 'The chunk does not match X-Chunk-SHA256; it was not counted.', { field: 'x-chunk-sha256', index });
       if (stored) {
-        await discard(c.req.raw.body);
+        const refused = await checkRepeat(c.req.raw.body, size, digest);
+        if (refused) throw refused === 'size' ? sizeError() : digestError();
         const received = (await receivedChunks(deps.db, mediaId)).length;
         return c.json({ index, received, chunk_count: row.chunkCount }, 200);
       }
@@ -198,9 +222,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
         part = await deps.blobs.putPart(row.blobKey, row.uploadHandle, index, c.req.raw.body, size, digest);
       } catch (err) {
         if (err instanceof PartSizeError) throw sizeError();
-        if (err instanceof PartDigestError) {
-          throw new AppError('VALIDATION_ERROR', 'The chunk does not match X-Chunk-SHA256; it was not counted.', { field: 'x-chunk-sha256', index });
-        }
+        if (err instanceof PartDigestError) throw digestError();
         // An abort (or expiry) that removed the upload under this chunk is a 409/410, not a 500.
         await refuseIfClosed(deps, mediaId, deps.clock.now());
         throw err;
