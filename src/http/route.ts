@@ -20,6 +20,7 @@ const ERROR_RESPONSES = {
   415: { description: 'UNSUPPORTED_MEDIA_TYPE', content: errorContent },
   429: { description: 'RATE_LIMITED (see Retry-After)', content: errorContent },
   500: { description: 'INTERNAL', content: errorContent },
+  503: { description: 'UNAVAILABLE: the database is down or missing (see Retry-After)', content: errorContent },
 } as const;
 
 /** Refuses a body larger than the route can ever accept, counting the stream (no Content-Length needed). */
@@ -51,7 +52,7 @@ export function defineRoute<R extends RouteConfig>(config: R & Options) {
     ...route,
     middleware: [
       ...(isPublic ? [] : [requireAuth]),
-      ...(hasBody && !isPublic ? [writeLimit] : []),
+      ...(hasBody && !isPublic ? [writeLimit(cap ?? SMALL_BODY)] : []),
       ...(hasBody ? [maxBody(cap ?? SMALL_BODY)] : []),
       ...extra,
     ] as MiddlewareHandler[],

@@ -3,7 +3,8 @@
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, parseConfig, type Config } from '../config';
-import type { Db } from '../deps';
+import type { Db, Logger } from '../deps';
+import { databaseUnavailable, errorFields } from '../http/errors';
 import { migrate } from '../db/migrate';
 import { base64url, randomBytes } from '../domain/bytes';
 import { openNodePostgres } from '../adapters/db-node-postgres';
@@ -39,6 +40,26 @@ export async function openDatabase(config: Config): Promise<{ db: Db; close(): P
   return { ...(await openPglite({ dataDir: join(config.DATA_DIR, 'pglite') })), kind: 'pglite' };
 }
 
+/**
+ * Applies the migrations. A Postgres that is down or missing does not stop the start: the server
+ * answers 503 UNAVAILABLE (with Retry-After) and migrates once the database is back.
+ */
+async function migrateOrRetry(db: Db, logger: Logger): Promise<void> {
+  try {
+    await migrate(db);
+  } catch (err) {
+    if (!databaseUnavailable(err)) throw err;
+    logger.log('warn', { msg: 'database unavailable at start; answering 503 until it is back', ...errorFields(err) });
+    const retry = () => {
+      migrate(db).then(
+        () => logger.log('info', { msg: 'database available; migrations applied' }),
+        (again) => (databaseUnavailable(again) ? void setTimeout(retry, 5000).unref() : logger.log('error', { msg: 'migrations failed', ...errorFields(again) })),
+      );
+    };
+    setTimeout(retry, 5000).unref();
+  }
+}
+
 async function main() {
   let config: Config;
   try {
@@ -51,8 +72,8 @@ async function main() {
     throw err;
   }
   const database = await openDatabase(config);
-  await migrate(database.db);
   const deps = await buildNodeDeps({ config, db: database.db, databaseUrl: config.DATABASE_URL });
+  await migrateOrRetry(database.db, deps.logger);
   const running = await startServer(deps, config.PORT, config.HOST);
   deps.logger.log('info', { msg: 'listening', url: running.url, database: database.kind, data_dir: config.DATA_DIR });
   // Hourly retention; with Postgres several processes may run, and the advisory lock picks one.

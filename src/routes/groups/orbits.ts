@@ -1,7 +1,6 @@
 // Orbits: create, list, get, join, rename, hand over.
 import { z, type OpenAPIHono } from '@hono/zod-openapi';
-import { countFailedJoin, ensureJoinBudget } from '../../domain/auth';
-import { AppError } from '../../domain/errors';
+import { withinJoinBudget } from '../../domain/auth';
 import { createGroup, getGroup, joinByInvite, listGroups } from '../../domain/groups';
 import { inviteView } from '../../domain/invites';
 import { renameGroup, transferOwnership } from '../../domain/orbit-admin';
@@ -100,18 +99,14 @@ export function registerOrbits(app: OpenAPIHono<AppEnv>) {
     const deps = c.get('deps');
     const { userId } = c.get('auth');
     const ip = deps.clientIp(c);
-    await ensureJoinBudget(deps, userId, ip);
-    try {
-      const { group } = await write(deps, async (tx, outbox) => {
+    const { group } = await withinJoinBudget(deps, userId, ip, () =>
+      write(deps, async (tx, outbox) => {
         const joined = await joinByInvite(tx, deps.config.jwtSecret, { userId, code: c.req.valid('json').invite_code, now: deps.clock.now() });
         outbox.add(joined.event);
         return joined;
-      });
-      return c.json({ group: await getGroup(deps.db, group.id, userId), key_status: 'pending' as const }, 200);
-    } catch (err) {
-      if (err instanceof AppError && err.code === 'NOT_FOUND') await countFailedJoin(deps, userId, ip);
-      throw err;
-    }
+      }),
+    );
+    return c.json({ group: await getGroup(deps.db, group.id, userId), key_status: 'pending' as const }, 200);
   });
 
   app.openapi(getRoute, async (c) => {
