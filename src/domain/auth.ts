@@ -4,7 +4,7 @@ import { refreshTokens, retiredUsernames, sessions, users } from '../db/schema';
 import type { Deps, Executor } from '../deps';
 import { AppError } from './errors';
 import { joinByInvite } from './groups';
-import { limitKey, limits } from './limits';
+import { limitKey, limits, PASSWORD_SLOWDOWN } from './limits';
 import { consume, reserve } from './rate-limit';
 import { ACCESS_TTL_SEC, hashOpaqueToken, newOpaqueToken, signAccessToken } from './tokens';
 import type { StoredEvent } from './events';
@@ -102,22 +102,52 @@ export function isUniqueViolation(err: unknown): boolean {
   return false;
 }
 
+/** Who is checking a password: anyone at an address (login), or a holder of the account's session. */
+export type PasswordCheckFrom = { ip: string } | { userId: string };
+
 /**
- * Checks a password against the login budgets (login, password change, account deletion). The
- * username's budget is reserved before any argon2 work and refunded unless the check fails; the
- * per-IP budget is the route's (http/ip-limits.ts passwordIpBudget). An unknown user costs the
- * same argon2 work as a known one.
+ * Checks a password against the login budgets (login, password change, account deletion). Before
+ * any argon2 work it takes a unit of the refusing budget: (username, address) for a login, the
+ * account itself for a session holder (strangers cannot reach it). Failures from everywhere also
+ * count against the username's ceiling, which only slows (see slowDown). Units are given back
+ * unless the check fails. The per-IP login budget is the route's (http/ip-limits.ts). An unknown
+ * user costs the same argon2 work as a known one.
  */
-export async function checkPassword(deps: AuthDeps, user: UserRow | undefined, username: string, password: string): Promise<UserRow> {
-  const refund = await reserve(deps.limiter, deps.clock, [{ key: limitKey.passwordUser(username), window: limits(deps.config).passwordFailuresPerUsername }]);
+export async function checkPassword(deps: AuthDeps, user: UserRow | undefined, username: string, password: string, from: PasswordCheckFrom): Promise<UserRow> {
+  const budget = limits(deps.config);
+  const refusing =
+    'ip' in from
+      ? { key: limitKey.passwordUserIp(username, from.ip), window: budget.passwordFailuresPerUsernameIp }
+      : { key: limitKey.passwordAccount(from.userId), window: budget.passwordFailuresPerAccount };
+  const refund = await reserve(deps.limiter, deps.clock, [refusing]);
+  const unslow = await slowDown(deps, username).catch(async (err) => {
+    await refund();
+    throw err;
+  });
   const ok = await deps.hasher.verify(user?.passwordHash ?? DUMMY_HASH, password);
   if (!ok || !user) throw new AppError('INVALID_CREDENTIALS');
   await refund();
+  await unslow();
   return user;
 }
 
-export async function login(deps: AuthDeps, input: { username: string; password: string; userAgent?: string }) {
-  const user = await checkPassword(deps, await findUserByName(deps.db, input.username), input.username, input.password);
+/**
+ * Counts a password check against the username's ceiling; past it, waits longer the more checks
+ * failed (up to PASSWORD_SLOWDOWN.maxMs) instead of refusing, so a distributed guesser is slowed
+ * and the owner still gets in. Returns the refund for a check that succeeds.
+ */
+async function slowDown(deps: AuthDeps, username: string): Promise<() => Promise<void>> {
+  if (!deps.limiter.enabled) return async () => undefined;
+  const key = limitKey.passwordUser(username);
+  const window = limits(deps.config).passwordFailuresPerUsername;
+  const { total } = await deps.limiter.hit(key, window);
+  const over = total - window.limit;
+  if (over > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(PASSWORD_SLOWDOWN.maxMs, over * PASSWORD_SLOWDOWN.stepMs)));
+  return () => deps.limiter.release(key);
+}
+
+export async function login(deps: AuthDeps, input: { username: string; password: string; ip: string; userAgent?: string }) {
+  const user = await checkPassword(deps, await findUserByName(deps.db, input.username), input.username, input.password, { ip: input.ip });
   const now = deps.clock.now();
   const tokens = await deps.db.transaction((tx) => startSession(deps, tx, user.id, input.userAgent, now));
   return { user: userView(user), tokens };

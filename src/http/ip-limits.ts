@@ -77,7 +77,7 @@ function ipBudget(budget: IpBudget): MiddlewareHandler<AppEnv> {
 
 const failedPasswordCheck = (c: Context<AppEnv>) => c.error instanceof AppError && c.error.code === 'INVALID_CREDENTIALS';
 
-/** Failed password checks per IP (login, password change, account deletion share it). */
+/** Failed logins per IP (password change and account deletion use the account's own budget: strangers cannot spend it). */
 export const passwordIpBudget = ipBudget({
   key: limitKey.passwordIp,
   window: (b) => b.passwordFailuresPerIp,

@@ -2,7 +2,7 @@
 import { z, type OpenAPIHono } from '@hono/zod-openapi';
 import { withinJoinBudget } from '../../domain/auth';
 import { createGroup, getGroup, joinByInvite, listGroups } from '../../domain/groups';
-import { inviteView } from '../../domain/invites';
+import { inviteById, inviteView } from '../../domain/invites';
 import { renameGroup, transferOwnership } from '../../domain/orbit-admin';
 import { write } from '../../domain/tx';
 import type { AppEnv } from '../../http/env';
@@ -15,8 +15,9 @@ const createRoute = defineRoute({
   method: 'post',
   path: '/api/groups',
   tags: ['orbits'],
-  summary: 'Create an orbit; the caller becomes its owner at key epoch 1',
-  description: 'A user owns at most MAX_OWNED_GROUPS orbits (409 CONFLICT with details.max_owned_groups).',
+  summary: 'Create an orbit; the caller becomes its owner at key epoch 1 (Idempotency-Key supported)',
+  description:
+    'A user owns at most MAX_OWNED_GROUPS orbits (409 CONFLICT with details.max_owned_groups). A retry with the same Idempotency-Key answers 201 with the orbit and its first invite as they are now, with `invite.code: null` (codes are shown once and never stored); 404 when the orbit is gone.',
   request: { body: jsonBody(CreateGroupBody) },
   responses: { 201: jsonResponse('created', z.object({ group: Group, invite: Invite })) },
 });
@@ -75,19 +76,29 @@ export function registerOrbits(app: OpenAPIHono<AppEnv>) {
     const deps = c.get('deps');
     const body = c.req.valid('json');
     const { userId } = c.get('auth');
-    return await idempotent(c, body, async () => {
-      const out = await write(deps, (tx) =>
-        createGroup(tx, deps.config, {
-          userId,
-          encryptedName: body.encrypted_name,
-          encryptedGroupKey: body.encrypted_group_key,
-          keyCheck: body.key_check,
-          now: deps.clock.now(),
-        }),
-      );
-      const group = await getGroup(deps.db, out.group.id, userId);
-      return { status: 201, body: { group, invite: inviteView(out.invite.row, out.invite.code) }, resourceId: out.group.id };
-    }) as never;
+    return await idempotent(
+      c,
+      body,
+      async () => {
+        const out = await write(deps, (tx) =>
+          createGroup(tx, deps.config, {
+            userId,
+            encryptedName: body.encrypted_name,
+            encryptedGroupKey: body.encrypted_group_key,
+            keyCheck: body.key_check,
+            now: deps.clock.now(),
+          }),
+        );
+        const group = await getGroup(deps.db, out.group.id, userId);
+        // A retry gets the invite without its code: the code is shown once and never stored.
+        const kept = { invite_id: out.invite.row.id };
+        return { status: 201, body: { group, invite: inviteView(out.invite.row, out.invite.code) }, resourceId: out.group.id, kept };
+      },
+      async (id, kept) => ({
+        group: await getGroup(deps.db, id, userId),
+        invite: await inviteById(deps.db, id, (kept as { invite_id: string }).invite_id),
+      }),
+    ) as never;
   });
 
   app.openapi(listRoute, async (c) => {
