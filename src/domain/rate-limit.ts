@@ -95,12 +95,3 @@ export async function reserve(limiter: Limiter, clock: Clock, checks: Array<{ ke
   }
   return refund;
 }
-
-/** Refuses when any key has already reached its limit (failures counted elsewhere). */
-export async function ensureBelow(limiter: Limiter, clock: Clock, checks: Array<{ key: string; window: Window }>): Promise<void> {
-  if (!limiter.enabled) return;
-  for (const check of checks) {
-    const state = await limiter.peek(check.key);
-    if (state && state.total >= check.window.limit) throw rateLimited(state.resetAt, clock.now());
-  }
-}

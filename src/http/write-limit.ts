@@ -32,23 +32,28 @@ export const writeLimit =
     let read = 0;
     let charged = 0;
     let refused: AppError | undefined;
-    const counted = body.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        async transform(chunk, out) {
-          if (!charged) {
-            charged = maxBody;
-            try {
-              await consume(deps.limiter, deps.clock, [{ ...bytesWindow, cost: maxBody }]);
-            } catch (err) {
-              refused = err instanceof AppError ? err : undefined;
-              throw err;
-            }
+    const reader = body.getReader();
+    const counted = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const { done, value } = await reader.read();
+        if (done) return controller.close();
+        if (!charged) {
+          charged = maxBody;
+          try {
+            await consume(deps.limiter, deps.clock, [{ ...bytesWindow, cost: maxBody }]);
+          } catch (err) {
+            refused = err instanceof AppError ? err : undefined;
+            // Errored, not thrown: the reader of the body sees the failure, nothing else does.
+            controller.error(err);
+            await reader.cancel().catch(() => undefined);
+            return;
           }
-          read += chunk.byteLength;
-          out.enqueue(chunk);
-        },
-      }),
-    );
+        }
+        read += value.byteLength;
+        controller.enqueue(value);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    });
     c.req.raw = new Request(c.req.raw, { body: counted, duplex: 'half' } as RequestInit);
     try {
       await next();
