@@ -47,11 +47,17 @@ export function toAppError(err: unknown): AppError {
 const UNAVAILABLE_SQLSTATE = /^(08|53|28)|^(57P01|57P02|57P03|3D000|40001|40P01)$/;
 const UNAVAILABLE_SOCKET = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
 
+// pg's and the Neon driver's own fixed texts for a connection that failed or dropped (no code).
+const CONNECTION_LOST = /^(Connection terminated unexpectedly|Connection terminated due to connection timeout|timeout exceeded when trying to connect)$/;
+
 /** The database is down, missing or refusing us: worth a retry later, never a 500. */
 export function databaseUnavailable(err: unknown): boolean {
   for (let e: unknown = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_SOCKET.has(code))) return true;
+    if (e instanceof Error && CONNECTION_LOST.test(e.message)) return true;
+    // The Neon driver rejects with the WebSocket's ErrorEvent when it cannot reach its proxy.
+    if ((e as { constructor?: { name?: string } }).constructor?.name === 'ErrorEvent') return true;
     // AggregateError from a connect that tried several addresses (IPv4 and IPv6).
     const inner = (e as { errors?: unknown }).errors;
     if (Array.isArray(inner) && inner.some(databaseUnavailable)) return true;
@@ -85,7 +91,8 @@ function ownFrame(err: Error): string | undefined {
   const frames = (stack.startsWith(head) ? stack.slice(head.length) : stack).split('\n');
   for (const line of frames) {
     const frame = /^\s+at (?:.*? \()?(.*?):(\d+):(\d+)\)?$/.exec(line);
-    if (!frame || frame[1]!.includes('node_modules')) continue;
+    // Only our code: not a dependency's, not the runtime's own (node:internal/…).
+    if (!frame || /node_modules|^node:|^internal\/|^\[/.test(frame[1]!)) continue;
     const file = frame[1]!;
     const src = file.lastIndexOf('/src/');
     return `${src >= 0 ? file.slice(src + 1) : file.split('/').pop()}:${frame[2]}:${frame[3]}`;
