@@ -3,8 +3,8 @@
 // past a budget they do not fit in.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTarget } from '#target';
-import { b64, createOrbit, expectError, expectStatus, registerUser, type TestUser } from '../support/api';
-import { randomFile, startUpload } from '../support/media';
+import { b64, createOrbit, expectError, expectStatus, json, registerUser, type TestUser } from '../support/api';
+import { CHUNK, randomFile, startUpload } from '../support/media';
 import type { Target } from '../support/types';
 import { MESSAGE_BODY_CAP } from '../../src/routes/messages/schemas';
 
@@ -31,6 +31,18 @@ function chunked(bytes: Uint8Array): RequestInit {
 
 const bytesCharged = async (user: TestUser) =>
   Number((await t.sql<{ hits: string }>('select hits from rate_limits where key = $1 and window_end > now()', [`w:b:${user.id}`]))[0]?.hits ?? 0);
+
+/** Spends the user's byte budget down to `room` bytes; returns the bytes then charged. */
+async function fillBudget(user: TestUser, room: number): Promise<number> {
+  const limit = 2 * Number(t.env.MAX_MEDIA_BYTES ?? 524_288_000) + 256 * 1024 * 1024;
+  const start = limit - Math.floor(room);
+  await t.sql(
+    `insert into rate_limits (key, window_start, window_end, hits) values ($1, now(), now() + interval '1 hour', $2)
+     on conflict (key) do update set window_start = now(), window_end = now() + interval '1 hour', hits = $2`,
+    [`w:b:${user.id}`, start],
+  );
+  return start;
+}
 
 const message = (user: TestUser, groupId: string, body: Uint8Array, init: RequestInit) =>
   t.fetch(`/api/groups/${groupId}/messages`, { method: 'POST', headers: { ...user.auth, 'content-type': 'application/json' }, ...init, ip: randomIp() } as never);
@@ -63,17 +75,28 @@ describe('per-user byte budget', () => {
     expect(await bytesCharged(user)).toBe(before + size);
   });
 
+  it('a chunked media chunk the budget cannot cover is refused before anything is stored', async () => {
+    const user = await registerUser(t, { ip: randomIp() });
+    const orbit = await createOrbit(t, user);
+    const size = 300_000;
+    const upload = await startUpload(t, user, orbit.id, size);
+    const start = await fillBudget(user, CHUNK / 2);
+    const res = await t.fetch(`/api/media/upload/${upload.media_id}/chunks/0`, {
+      method: 'PUT',
+      headers: { ...user.auth, 'content-type': 'application/octet-stream' },
+      ...chunked(randomFile(size)),
+    } as never);
+    await expectError(res, 429, 'RATE_LIMITED');
+    expect(await bytesCharged(user)).toBe(start);
+    const status = await t.fetch(`/api/media/upload/${upload.media_id}`, { headers: user.auth });
+    expect((await json(status)).received).toEqual([]);
+  });
+
   it('chunked bodies the budget cannot cover are refused, all of them at once, and pay nothing', async () => {
     const user = await registerUser(t, { ip: randomIp() });
     const orbit = await createOrbit(t, user);
-    const limit = 2 * Number(t.env.MAX_MEDIA_BYTES ?? 524_288_000) + 256 * 1024 * 1024;
     // Room for half the route's cap: a body of unknown length must hold the whole cap while it runs.
-    const start = limit - Math.floor(MESSAGE_BODY_CAP / 2);
-    await t.sql(
-      `insert into rate_limits (key, window_start, window_end, hits) values ($1, now(), now() + interval '1 hour', $2)
-       on conflict (key) do update set window_start = now(), window_end = now() + interval '1 hour', hits = $2`,
-      [`w:b:${user.id}`, start],
-    );
+    const start = await fillBudget(user, MESSAGE_BODY_CAP / 2);
     const body = encoder.encode(JSON.stringify({ envelope: b64(30_000) }));
     const answers = await Promise.all(Array.from({ length: 12 }, () => message(user, orbit.id, body, chunked(body))));
     for (const res of answers) await expectError(res, 429, 'RATE_LIMITED');
