@@ -14,7 +14,7 @@ beforeAll(async () => {
 });
 afterAll(() => t?.close());
 
-const MIGRATION = new URL('../../drizzle/0001_events_actor_idx_scrub_idempotency.sql', import.meta.url);
+const MIGRATION = new URL('../../drizzle/0003_events_actor_idx_scrub_idempotency.sql', import.meta.url);
 
 /** The migration's data statements, run again (they are idempotent). */
 async function rerunScrub() {
