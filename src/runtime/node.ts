@@ -8,6 +8,9 @@ import { databaseUnavailable, errorFields } from '../http/errors';
 import { migrate } from '../db/migrate';
 import { base64url, randomBytes } from '../domain/bytes';
 import { openNodePostgres } from '../adapters/db-node-postgres';
+import { jsonLogger } from '../adapters/logger-json';
+import { stdoutLines } from '../adapters/log-stdout';
+import { lockDataDir, ownerOnlyFiles, prepareDataDir, tighten } from './data-dir';
 import { buildNodeDeps } from './node-deps';
 import { scheduleCleanup } from './node-cleanup';
 import { startServer } from './node-server';
@@ -28,16 +31,20 @@ async function persistedSecret(dataDir: string): Promise<string> {
 
 export async function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): Promise<Config> {
   parseConfig(env, 'x'.repeat(32)); // fail on bad values before touching the disk
+  ownerOnlyFiles();
   const dataDir = env.DATA_DIR || './data';
   return parseConfig(env, env.JWT_SECRET ? undefined : await persistedSecret(dataDir));
 }
 
 export async function openDatabase(config: Config): Promise<{ db: Db; close(): Promise<void>; kind: string }> {
   if (config.DATABASE_URL) return { ...openNodePostgres(config.DATABASE_URL), kind: 'postgres' };
-  await mkdir(config.DATA_DIR, { recursive: true });
+  prepareDataDir(config.DATA_DIR);
+  const lock = lockDataDir(config.DATA_DIR);
   // Loaded only when used: a server on Postgres does not carry the embedded database's code.
   const { openPglite } = await import('../adapters/db-pglite');
-  return { ...(await openPglite({ dataDir: join(config.DATA_DIR, 'pglite') })), kind: 'pglite' };
+  const handle = await openPglite({ dataDir: join(config.DATA_DIR, 'pglite') }).catch((err) => (lock.release(), Promise.reject(err)));
+  tighten(join(config.DATA_DIR, 'pglite'));
+  return { ...handle, close: () => handle.close().finally(() => lock.release()), kind: 'pglite' };
 }
 
 /**
@@ -72,7 +79,8 @@ async function main() {
     throw err;
   }
   const database = await openDatabase(config);
-  const deps = await buildNodeDeps({ config, db: database.db, databaseUrl: config.DATABASE_URL });
+  const logger = jsonLogger(config.LOG_LEVEL, stdoutLines()); // asynchronous: the access log must not block requests
+  const deps = await buildNodeDeps({ config, db: database.db, databaseUrl: config.DATABASE_URL, logger });
   await migrateOrRetry(database.db, deps.logger);
   const running = await startServer(deps, config.PORT, config.HOST);
   deps.logger.log('info', { msg: 'listening', url: running.url, database: database.kind, data_dir: config.DATA_DIR });
@@ -93,9 +101,12 @@ async function main() {
   process.on('SIGINT', () => void stop('SIGINT'));
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('runtime/node.ts')) {
+/** Runs the server as a process: the built entry (src/runtime/server.ts → dist/server.js) calls this. */
+export function start(): void {
   main().catch((err) => {
     console.error(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
     process.exit(1);
   });
 }
+
+if (process.argv[1]?.endsWith('runtime/node.ts')) start(); // run from source: `tsx src/runtime/node.ts`

@@ -8,6 +8,7 @@ import { DeleteAccountBody, PasswordBody, User } from './schemas';
 const meRoute = defineRoute({
   method: 'get',
   path: '/api/users/me',
+  operationId: 'account.get',
   tags: ['account'],
   summary: 'The caller’s account',
   responses: { 200: jsonResponse('account', User) },
@@ -16,6 +17,8 @@ const meRoute = defineRoute({
 const passwordRoute = defineRoute({
   method: 'put',
   path: '/api/users/me/password',
+  operationId: 'account.changePassword',
+  errors: ['INVALID_CREDENTIALS'],
   tags: ['account'],
   summary: 'Change the password; every other session ends',
   description:
@@ -27,6 +30,8 @@ const passwordRoute = defineRoute({
 const deleteRoute = defineRoute({
   method: 'delete',
   path: '/api/users/me',
+  operationId: 'account.delete',
+  errors: ['INVALID_CREDENTIALS', 'CONFLICT'],
   tags: ['account'],
   summary: 'Delete the account',
   description:
