@@ -53,7 +53,8 @@ function commonCodes(request: Request, isPublic: boolean, hasBody: boolean, idem
   if (hasBody) codes.push('PAYLOAD_TOO_LARGE');
   if (request.body) codes.push('UNSUPPORTED_MEDIA_TYPE');
   if (hasBody && !isPublic) codes.push('RATE_LIMITED');
-  if (idempotent) codes.push('CONFLICT');
+  // A retry whose resource was deleted since answers 404, as reading it would.
+  if (idempotent) codes.push('CONFLICT', 'NOT_FOUND');
   return codes;
 }
 
