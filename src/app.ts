@@ -9,6 +9,7 @@ import { AppError } from './domain/errors';
 import type { AppEnv } from './http/env';
 import { onError, sendError } from './http/errors';
 import { accessLog } from './http/access-log';
+import { mainPortMetrics, requestMetrics } from './http/metrics';
 import { securityHeaders } from './http/security-headers';
 import { validationHook } from './http/validation';
 import { registerRoutes } from './routes';
@@ -25,6 +26,7 @@ export function createApp(source: DepsSource) {
     await next();
   });
   app.use(accessLog);
+  app.use(requestMetrics);
   app.use(securityHeaders);
   const corsHeaders = cors({
     origin: (origin, c: Context<AppEnv>) => (c.get('deps').config.CORS_ORIGINS.includes(origin) ? origin : null),
@@ -49,6 +51,7 @@ export function createApp(source: DepsSource) {
   );
 
   registerRoutes(app);
+  app.get('/metrics', mainPortMetrics);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
   app.doc31('/openapi.json', {

@@ -6,10 +6,12 @@ import { ConfigError, parseConfig, type Config } from '../config';
 import type { Db } from '../deps';
 import { migrate } from '../db/migrate';
 import { base64url, randomBytes } from '../domain/bytes';
-import { openNodePostgres } from '../adapters/db-node-postgres';
+import { openNodePostgres, type NodePgHandle } from '../adapters/db-node-postgres';
 import { buildNodeDeps } from './node-deps';
 import { scheduleCleanup } from './node-cleanup';
 import { startServer } from './node-server';
+import { PromMetrics } from '../adapters/metrics-prom';
+import { observeNode } from './node-metrics';
 
 /** The JWT secret kept in DATA_DIR (mode 0600) when JWT_SECRET is unset, so restarts keep sessions. */
 async function persistedSecret(dataDir: string): Promise<string> {
@@ -31,7 +33,7 @@ export async function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): Prom
   return parseConfig(env, env.JWT_SECRET ? undefined : await persistedSecret(dataDir));
 }
 
-export async function openDatabase(config: Config): Promise<{ db: Db; close(): Promise<void>; kind: string }> {
+export async function openDatabase(config: Config): Promise<{ db: Db; close(): Promise<void>; kind: string; pool?: NodePgHandle['pool'] }> {
   if (config.DATABASE_URL) return { ...openNodePostgres(config.DATABASE_URL), kind: 'postgres' };
   await mkdir(config.DATA_DIR, { recursive: true });
   // Loaded only when used: a server on Postgres does not carry the embedded database's code.
@@ -52,8 +54,11 @@ async function main() {
   }
   const database = await openDatabase(config);
   await migrate(database.db);
-  const deps = await buildNodeDeps({ config, db: database.db, databaseUrl: config.DATABASE_URL });
+  const metrics = config.METRICS ? new PromMetrics() : undefined;
+  const deps = await buildNodeDeps({ config, db: database.db, databaseUrl: config.DATABASE_URL, metrics });
   const running = await startServer(deps, config.PORT, config.HOST);
+  const metricsListener = metrics && (await observeNode(deps, metrics, { running, pool: database.pool }));
+  if (metricsListener?.url) deps.logger.log('info', { msg: 'metrics listening', url: metricsListener.url });
   deps.logger.log('info', { msg: 'listening', url: running.url, database: database.kind, data_dir: config.DATA_DIR });
   // Hourly retention; with Postgres several processes may run, and the advisory lock picks one.
   const cleanup = scheduleCleanup(deps, { useLock: database.kind === 'postgres' });
@@ -64,6 +69,7 @@ async function main() {
     stopping = true;
     deps.logger.log('info', { msg: 'shutting down', signal });
     await running.close();
+    await metricsListener?.close();
     await cleanup.stop();
     await database.close();
     process.exit(0);
