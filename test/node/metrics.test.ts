@@ -4,9 +4,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTarget } from '#target';
+import { PromMetrics } from '../../src/adapters/metrics-prom';
 import { limitKey } from '../../src/domain/limits';
+import { scheduleCleanup } from '../../src/runtime/node-cleanup';
 import { limitName } from '../../src/domain/limit-metrics';
 import { createOrbit, post, registerUser } from '../support/api';
+import { uploadFile } from '../support/media';
 import { livePath } from '../support/live';
 import { connectSocket } from '../support/node-target';
 import { freshDatabase, startServerProcess, type ServerProcess } from '../support/server-process';
@@ -123,5 +127,24 @@ describe('GET /metrics with METRICS_TOKEN on its own METRICS_PORT', () => {
     expect(ok.status).toBe(200);
     expect(await ok.text()).toContain('orbital_live_sockets_open 0');
     expect((await fetch(metricsUrl.replace('/metrics', '/api/config'))).status).toBe(404);
+  });
+});
+
+describe('cleanup counters', () => {
+  it('count each scheduled run and what it removed, by kind', async () => {
+    const t = await createTarget();
+    try {
+      const owner = await registerUser(t);
+      const orbit = await createOrbit(t, owner);
+      const { mediaId } = await uploadFile(t, owner, orbit.id, 10);
+      await t.sql(`update media set expires_at = now() - interval '1 second' where id = $1`, [mediaId]);
+      const metrics = new PromMetrics({ processMetrics: false });
+      const schedule = scheduleCleanup({ ...t.deps, metrics }, { useLock: Boolean(t.databaseUrl), firstAfterMs: 10 });
+      await expect.poll(async () => sample((await metrics.scrape()).body, 'orbital_cleanup_runs_total'), { timeout: 15_000 }).toBe(1);
+      await schedule.stop();
+      expect((await metrics.scrape()).body).toContain('orbital_cleanup_removed_total{kind="media_expired"} 1');
+    } finally {
+      await t.close();
+    }
   });
 });
