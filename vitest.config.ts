@@ -9,6 +9,10 @@ const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 const workerdConditions = ['workerd', 'worker', 'module', 'browser'];
 
 export default defineConfig({
+  // pg's CommonJS `require('pg-cloudflare')` inside workerd resolves with the root's conditions,
+  // not the project's: without these it gets the empty build (`CloudflareSocket is not a constructor`).
+  resolve: { conditions: workerdConditions },
+  ssr: { resolve: { conditions: workerdConditions } },
   test: {
     projects: [
       {
@@ -32,7 +36,10 @@ export default defineConfig({
                 JWT_SECRET: 'orbital-test-secret-0123456789-abcdefghijklmnop',
                 RATE_LIMIT: 'off',
                 LOG_LEVEL: 'silent',
+                ROUND_TRIP_METER: inject<string>('meterUrl'),
               },
+              // The Hyperdrive path's binding, under another name: tests opt in (test/workerd/database-paths.test.ts).
+              hyperdrives: { TEST_HYPERDRIVE: inject<string>('hyperdriveUrl') },
             },
           })),
         ],

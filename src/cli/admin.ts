@@ -5,6 +5,7 @@ import { ConfigError } from '../config';
 import { migrate } from '../db/migrate';
 import { AppError } from '../domain/errors';
 import { buildNodeDeps } from '../runtime/node-deps';
+import { DataDirBusy } from '../runtime/data-dir';
 import { loadNodeConfig, openDatabase } from '../runtime/node';
 import { Declined, runAdmin, UsageError, type Invocation } from './admin-commands';
 import { closePrompts, confirm, NeedsTerminal } from './orbital-prompt';
@@ -99,7 +100,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err) => {
-    console.error(err instanceof ConfigError ? err.message : `admin failed: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
+    console.error(err instanceof ConfigError || err instanceof DataDirBusy ? err.message : `admin failed: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
     process.exit(1);
   },
 );

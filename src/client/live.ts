@@ -39,6 +39,13 @@ export interface LiveSubscription {
 /** Close codes after which reconnecting cannot help (a revoked session shows when the next ticket is refused). */
 const FINAL = new Map([[4403, 'removed from the orbit']]);
 const TYPING_EVERY_MS = 2000;
+/**
+ * After the server's close frame (answered at once), how long to wait for the server to end the
+ * connection before dropping it. Nothing can follow a close frame, so its code is final: on
+ * Workers the runtime keeps the TCP connection of a socket its Durable Object closed until the
+ * idle object is evicted, about 10 s later (README, "Live sockets on Workers").
+ */
+const CLOSE_GRACE_MS = 500;
 
 export function subscribe(client: OrbitalClient, groupId: string, options: LiveOptions): LiveSubscription {
   const initialMs = options.backoff?.initialMs ?? 500;
@@ -134,7 +141,8 @@ export function subscribe(client: OrbitalClient, groupId: string, options: LiveO
       return retry({ error });
     }
     if (stopped) return;
-    const socket = new WebSocket(client.liveUrl(groupId, ticket, lastSeq >= 0 ? lastSeq : undefined));
+    // `closeTimeout` (ws 8.23; not in @types/ws) bounds the wait after a close frame.
+    const socket = new WebSocket(client.liveUrl(groupId, ticket, lastSeq >= 0 ? lastSeq : undefined), { closeTimeout: CLOSE_GRACE_MS } as WebSocket.ClientOptions);
     ws = socket;
     let alive = true;
     socket.on('open', () => {

@@ -101,5 +101,13 @@ export const migrations: Migration[] = [
       "\nCREATE INDEX \"live_socket_leases_member_idx\" ON \"live_socket_leases\" USING btree (\"group_id\",\"user_id\");",
       "\nCREATE INDEX \"live_socket_leases_expires_idx\" ON \"live_socket_leases\" USING btree (\"expires_at\");"
     ]
+  },
+  {
+    "tag": "0002_groups_roster_version",
+    "when": 1796421127727,
+    "hash": "35911e08816ee63738ab134cf77f8a427ab1a0d1de7272cf0884a8a7a8d5bef8",
+    "statements": [
+      "ALTER TABLE \"groups\" ADD COLUMN \"roster_version\" integer DEFAULT 0 NOT NULL;"
+    ]
   }
 ];

@@ -82,6 +82,9 @@ export const groups = pgTable('groups', {
   keyCheck: bytea('key_check'),
   // The orbit's event counter: bumped in each writing transaction, so seq is gap-free.
   lastSeq: counter('last_seq').notNull().default(0),
+  // Bumped by lockGroup, i.e. by every change to who may write here (members, roles, keys): a
+  // writer whose snapshot saw another version knows its membership read may be stale (writer.ts).
+  rosterVersion: integer('roster_version').notNull().default(0),
   memberCount: integer('member_count').notNull().default(0),
   maxMembers: integer('max_members').notNull(),
   createdAt: ts('created_at').notNull().defaultNow(),

@@ -9,6 +9,13 @@ import type { Deps } from '../deps';
 import { UPGRADING } from '../adapters/live-node';
 import { LIVE } from '../domain/live/protocol';
 
+/** One line for the operator instead of an unhandled 'error' event's stack. */
+export class PortInUse extends Error {
+  constructor(port: number, host: string) {
+    super(`Port ${port} on ${host} is already in use (another server?): stop it, or set PORT to a free port.`);
+  }
+}
+
 export interface RunningServer {
   url: string;
   server: ServerType;
@@ -46,7 +53,7 @@ export async function startServer(
     else if (env.incoming && !env.incoming.complete && !res.headers.has('Connection')) res.headers.set('Connection', 'close');
     return res;
   };
-  const server = await new Promise<ServerType>((resolve) => {
+  const server = await new Promise<ServerType>((resolve, reject) => {
     const serverOptions = {
       // Never endless: a client that stalls mid-request (slow loris) loses its connection.
       requestTimeout: timeouts.requestMs ?? 10 * 60_000,
@@ -54,6 +61,7 @@ export async function startServer(
       connectionsCheckingInterval: timeouts.checkEveryMs ?? 30_000,
     };
     const s = serve({ fetch, port, hostname: host, websocket: { server: wss }, serverOptions }, () => resolve(s));
+    s.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? new PortInUse(port, host) : err));
   });
   // With a second 'upgrade' listener node-server leaves refused upgrades to us (see fetch above).
   server.on('upgrade', () => {});

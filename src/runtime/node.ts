@@ -7,6 +7,7 @@ import type { Db } from '../deps';
 import { migrate } from '../db/migrate';
 import { base64url, randomBytes } from '../domain/bytes';
 import { openNodePostgres, type NodePgHandle } from '../adapters/db-node-postgres';
+import { lockDataDir, ownerOnlyFiles, prepareDataDir, tighten } from './data-dir';
 import { buildNodeDeps } from './node-deps';
 import { scheduleCleanup } from './node-cleanup';
 import { startServer } from './node-server';
@@ -29,16 +30,20 @@ async function persistedSecret(dataDir: string): Promise<string> {
 
 export async function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): Promise<Config> {
   parseConfig(env, 'x'.repeat(32)); // fail on bad values before touching the disk
+  ownerOnlyFiles();
   const dataDir = env.DATA_DIR || './data';
   return parseConfig(env, env.JWT_SECRET ? undefined : await persistedSecret(dataDir));
 }
 
 export async function openDatabase(config: Config): Promise<{ db: Db; close(): Promise<void>; kind: string; pool?: NodePgHandle['pool'] }> {
   if (config.DATABASE_URL) return { ...openNodePostgres(config.DATABASE_URL), kind: 'postgres' };
-  await mkdir(config.DATA_DIR, { recursive: true });
+  prepareDataDir(config.DATA_DIR);
+  const lock = lockDataDir(config.DATA_DIR);
   // Loaded only when used: a server on Postgres does not carry the embedded database's code.
   const { openPglite } = await import('../adapters/db-pglite');
-  return { ...(await openPglite({ dataDir: join(config.DATA_DIR, 'pglite') })), kind: 'pglite' };
+  const handle = await openPglite({ dataDir: join(config.DATA_DIR, 'pglite') }).catch((err) => (lock.release(), Promise.reject(err)));
+  tighten(join(config.DATA_DIR, 'pglite'));
+  return { ...handle, close: () => handle.close().finally(() => lock.release()), kind: 'pglite' };
 }
 
 async function main() {

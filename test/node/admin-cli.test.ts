@@ -19,6 +19,7 @@ describe('npm run admin', () => {
   let server: ServerProcess | undefined;
   let alice: TestUser, bob: TestUser, carol: TestUser;
   let orbit: Awaited<ReturnType<typeof createOrbit>>;
+  let whileRunning: Awaited<ReturnType<typeof admin>> | undefined;
 
   async function admin(...args: string[]) {
     const run = runEntry('src/cli/admin.ts', env, args);
@@ -36,12 +37,21 @@ describe('npm run admin', () => {
     orbit = await createOrbit(t, alice);
     await joinOrbit(t, bob, orbit.inviteCode);
     // The embedded database belongs to one process at a time.
-    if (!database) await server.kill('SIGTERM');
+    if (!database) {
+      whileRunning = await admin('users', 'list');
+      await server.kill('SIGTERM');
+    }
   });
   afterAll(async () => {
     await server?.kill('SIGTERM');
     await database?.drop();
     rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it.skipIf(postgres)('on the embedded database, refuses with one clear line while the server runs', () => {
+    expect(whileRunning!.code).toBe(1);
+    expect(whileRunning!.out).toContain(`DATA_DIR ${dataDir}`);
+    expect(whileRunning!.out).not.toMatch(/\n\s+at /);
   });
 
   it('lists users with their orbit counts, and orbits by id without any ciphertext', async () => {

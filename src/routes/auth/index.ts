@@ -12,6 +12,8 @@ const result = (description: string) => jsonResponse(description, AuthResult);
 const registerRoute = defineRoute({
   method: 'post',
   path: '/api/auth/register',
+  operationId: 'auth.register',
+  errors: ['CONFLICT', 'FORBIDDEN', 'NOT_FOUND', 'RATE_LIMITED'],
   public: true,
   tags: ['auth'],
   summary: 'Create an account (joins the invite’s orbit when REGISTRATION=invite)',
@@ -23,6 +25,8 @@ const registerRoute = defineRoute({
 const loginRoute = defineRoute({
   method: 'post',
   path: '/api/auth/login',
+  operationId: 'auth.login',
+  errors: ['INVALID_CREDENTIALS', 'RATE_LIMITED'],
   public: true,
   tags: ['auth'],
   summary: 'Log in and start a session',
@@ -34,6 +38,8 @@ const loginRoute = defineRoute({
 const refreshRoute = defineRoute({
   method: 'post',
   path: '/api/auth/refresh',
+  operationId: 'auth.refresh',
+  errors: ['UNAUTHENTICATED', 'RATE_LIMITED'],
   public: true,
   tags: ['auth'],
   summary: 'Rotate a refresh token for a new pair',
@@ -45,6 +51,7 @@ const refreshRoute = defineRoute({
 const logoutRoute = defineRoute({
   method: 'post',
   path: '/api/auth/logout',
+  operationId: 'auth.logout',
   public: true,
   tags: ['auth'],
   summary: 'End the session of this refresh token',

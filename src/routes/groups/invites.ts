@@ -13,6 +13,9 @@ import { CreateInviteBody, groupIdParam, Invite, inviteParams, InvitePage } from
 const createRoute = defineRoute({
   method: 'post',
   path: '/api/groups/{groupId}/invites',
+  operationId: 'invites.create',
+  errors: ['FORBIDDEN', 'KEY_PENDING'],
+  idempotent: true,
   tags: ['invites'],
   summary: 'Create an invite code (owner)',
   description: `At most ${MAX_ACTIVE_INVITES} active (unrevoked, unexpired, not used up) invites per orbit; one more is 409 CONFLICT. The code appears only in this answer.`,
@@ -23,6 +26,8 @@ const createRoute = defineRoute({
 const listRoute = defineRoute({
   method: 'get',
   path: '/api/groups/{groupId}/invites',
+  operationId: 'invites.list',
+  errors: ['FORBIDDEN'],
   tags: ['invites'],
   summary: 'Active invites, oldest first (owner)',
   description:
@@ -34,6 +39,8 @@ const listRoute = defineRoute({
 const revokeRoute = defineRoute({
   method: 'delete',
   path: '/api/groups/{groupId}/invites/{code}',
+  operationId: 'invites.revoke',
+  errors: ['FORBIDDEN', 'KEY_PENDING'],
   tags: ['invites'],
   summary: 'Revoke an invite by its code or its id (owner)',
   description: 'Revoking an invite that has already expired, been used up or been revoked is a no-op (204); an invite this orbit never had is 404.',

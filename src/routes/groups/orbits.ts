@@ -15,6 +15,9 @@ import { CreateGroupBody, Group, GroupItem, groupIdParam, Invite, JoinBody, Tran
 const createRoute = defineRoute({
   method: 'post',
   path: '/api/groups',
+  operationId: 'orbits.create',
+  errors: ['FORBIDDEN'],
+  idempotent: true,
   tags: ['orbits'],
   summary: 'Create an orbit; the caller becomes its owner at key epoch 1',
   description: 'A user owns at most MAX_OWNED_GROUPS orbits (409 CONFLICT with details.max_owned_groups).',
@@ -25,6 +28,7 @@ const createRoute = defineRoute({
 const listRoute = defineRoute({
   method: 'get',
   path: '/api/groups',
+  operationId: 'orbits.list',
   tags: ['orbits'],
   summary: "The caller's orbits",
   responses: { 200: jsonResponse('orbits', z.object({ items: z.array(GroupItem) })) },
@@ -33,6 +37,7 @@ const listRoute = defineRoute({
 const getRoute = defineRoute({
   method: 'get',
   path: '/api/groups/{groupId}',
+  operationId: 'orbits.get',
   tags: ['orbits'],
   summary: 'One orbit',
   request: { params: groupIdParam },
@@ -42,6 +47,8 @@ const getRoute = defineRoute({
 const joinRoute = defineRoute({
   method: 'post',
   path: '/api/groups/join',
+  operationId: 'orbits.join',
+  errors: ['NOT_FOUND', 'ALREADY_MEMBER', 'CONFLICT', 'FORBIDDEN', 'GONE'],
   tags: ['orbits'],
   summary: 'Join with an invite code (key pending until a member delivers it)',
   description:
@@ -53,6 +60,8 @@ const joinRoute = defineRoute({
 const updateRoute = defineRoute({
   method: 'patch',
   path: '/api/groups/{groupId}',
+  operationId: 'orbits.update',
+  errors: ['FORBIDDEN', 'KEY_PENDING', 'CONFLICT'],
   tags: ['orbits'],
   summary: 'Rename the orbit (owner)',
   description: 'Emits `group_updated` with `{id, encrypted_name, reason: "renamed"}`.',
@@ -63,6 +72,8 @@ const updateRoute = defineRoute({
 const transferRoute = defineRoute({
   method: 'put',
   path: '/api/groups/{groupId}/owner',
+  operationId: 'orbits.transferOwnership',
+  errors: ['FORBIDDEN', 'KEY_PENDING', 'CONFLICT'],
   tags: ['orbits'],
   summary: 'Hand the orbit to another member (owner)',
   description:

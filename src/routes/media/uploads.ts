@@ -4,9 +4,21 @@ import { CHUNK_SIZE } from '../../config';
 import { PartDigestError, PartSizeError } from '../../deps';
 import { drainBlobDeletions } from '../../domain/blob-queue';
 import { AppError } from '../../domain/errors';
-import { chunkSizeOf, effectiveStatus, findMedia, mediaInfoFor, requireUploader, requireUploaderOrOwner, type MediaRow } from '../../domain/media';
-import { abortUpload, assertUploading, chunkTarget, completeUpload, listOpenUploads, receivedChunks, recordChunk, startUpload, uploadStatus } from '../../domain/media-uploads';
+import { chunkSizeOf, effectiveStatus, findMedia, mediaInfoFor, requireMediaWriter, requireUploader, type MediaRow } from '../../domain/media';
+import {
+  abortUpload,
+  assertUploading,
+  chunkTarget,
+  completeUpload,
+  listOpenUploads,
+  receivedChunks,
+  recordChunk,
+  refuseIfClosed,
+  startUpload,
+  uploadStatus,
+} from '../../domain/media-uploads';
 import { write } from '../../domain/tx';
+import { requireKey } from '../../domain/writer';
 import type { AppEnv } from '../../http/env';
 import { idempotent } from '../../http/idempotency';
 import { defineRoute } from '../../http/route';
@@ -27,6 +39,9 @@ import {
 const startRoute = defineRoute({
   method: 'post',
   path: '/api/media/upload',
+  operationId: 'media.startUpload',
+  errors: ['NOT_FOUND', 'FORBIDDEN', 'KEY_PENDING', 'QUOTA_EXCEEDED'],
+  idempotent: true,
   tags: ['media'],
   summary: "Start an upload: reserves its bytes and one file in the orbit's quota",
   description:
@@ -38,6 +53,8 @@ const startRoute = defineRoute({
 const chunkRoute = defineRoute({
   method: 'put',
   path: '/api/media/upload/{mediaId}/chunks/{index}',
+  operationId: 'media.putChunk',
+  errors: ['FORBIDDEN', 'KEY_PENDING', 'CONFLICT', 'GONE'],
   tags: ['media'],
   summary: 'Upload one chunk (uploader): exactly chunk_size bytes, the last one the remainder',
   description: 'Any order, any concurrency; a chunk already received answers 200 and changes nothing. 409 after complete or abort, 410 after expiry.',
@@ -53,13 +70,15 @@ const chunkRoute = defineRoute({
   },
   responses: {
     200: ok('chunk stored', ChunkReceived),
-    410: { description: 'GONE: the upload expired' },
+    410: { description: 'the upload expired' },
   },
 });
 
 const statusRoute = defineRoute({
   method: 'get',
   path: '/api/media/upload/{mediaId}',
+  operationId: 'media.uploadStatus',
+  errors: ['FORBIDDEN'],
   tags: ['media'],
   summary: "An upload's state, to resume it (uploader)",
   request: { params: mediaIdParam },
@@ -69,6 +88,7 @@ const statusRoute = defineRoute({
 const listRoute = defineRoute({
   method: 'get',
   path: '/api/media/uploads',
+  operationId: 'media.listUploads',
   tags: ['media'],
   summary: "The caller's open uploads, to resume or abort after losing local state",
   responses: { 200: ok('open uploads', z.object({ items: z.array(OpenUpload) })) },
@@ -77,6 +97,8 @@ const listRoute = defineRoute({
 const completeRoute = defineRoute({
   method: 'post',
   path: '/api/media/upload/complete',
+  operationId: 'media.completeUpload',
+  errors: ['NOT_FOUND', 'FORBIDDEN', 'KEY_PENDING', 'CONFLICT', 'UPLOAD_INCOMPLETE', 'GONE', 'QUOTA_EXCEEDED'],
   tags: ['media'],
   summary: 'Complete an upload (uploader): reservation becomes usage, emits media_uploaded',
   description: '201 the first time, 200 with the same media on a repeat; 409 UPLOAD_INCOMPLETE with details.missing.',
@@ -84,13 +106,15 @@ const completeRoute = defineRoute({
   responses: {
     200: ok('already complete', MediaInfo),
     201: ok('completed', MediaInfo),
-    410: { description: 'GONE: the upload expired' },
+    410: { description: 'the upload expired' },
   },
 });
 
 const abortRoute = defineRoute({
   method: 'delete',
   path: '/api/media/upload/{mediaId}',
+  operationId: 'media.abortUpload',
+  errors: ['FORBIDDEN', 'KEY_PENDING', 'CONFLICT'],
   tags: ['media'],
   summary: 'Abort an upload (uploader or owner): reservation released, parts deleted',
   description: 'Aborting an aborted or expired upload is 204 too; a completed one is 409 (delete the media instead).',
@@ -152,7 +176,8 @@ export function register(app: OpenAPIHono<AppEnv>) {
       const { mediaId, index } = c.req.valid('param');
       const digest = c.req.valid('header')['x-chunk-sha256']?.toLowerCase();
       if (!isOctetStream(c.req.header('content-type'))) throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Chunks are sent as application/octet-stream.');
-      const { row, stored } = await chunkTarget(deps.db, mediaId, c.get('auth').userId, index);
+      const { userId } = c.get('auth');
+      const { row, stored } = await chunkTarget(deps.db, mediaId, userId, index);
       assertUploading(row, deps.clock.now());
       if (index >= row.chunkCount) {
         throw new AppError('VALIDATION_ERROR', `index must be between 0 and ${row.chunkCount - 1}.`, { field: 'index', chunk_count: row.chunkCount });
@@ -176,10 +201,15 @@ export function register(app: OpenAPIHono<AppEnv>) {
         if (err instanceof PartDigestError) {
           throw new AppError('VALIDATION_ERROR', 'The chunk does not match X-Chunk-SHA256; it was not counted.', { field: 'x-chunk-sha256', index });
         }
+        // An abort (or expiry) that removed the upload under this chunk is a 409/410, not a 500.
+        await refuseIfClosed(deps, mediaId, deps.clock.now());
         throw err;
       }
       const now = deps.clock.now();
-      const received = await recordChunk(deps.db, row, index, part, now);
+      const received = await recordChunk(deps.db, row, userId, index, part, now).catch(async (err) => {
+        await refuseIfClosed(deps, mediaId, now);
+        throw err;
+      });
       return c.json({ index, received, chunk_count: row.chunkCount }, 200);
     };
     try {
@@ -207,7 +237,9 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(completeRoute, async (c) => {
     const deps = c.get('deps');
     const { userId } = c.get('auth');
-    const { row } = await requireUploader(deps.db, c.req.valid('json').media_id, userId);
+    // Refused early (before the store assembles the parts); the completing transaction checks again under the gate.
+    const { row, member } = await requireUploader(deps.db, c.req.valid('json').media_id, userId);
+    requireKey(member);
     const done = await completeUpload(deps, row, userId, deps.clock.now());
     return c.json(await mediaInfoFor(deps.db, done.row, userId), done.status);
   });
@@ -216,7 +248,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const deps = c.get('deps');
     const now = deps.clock.now();
     const keys = await write(deps, async (tx) => {
-      const { row } = await requireUploaderOrOwner(tx, c.req.valid('param').mediaId, c.get('auth').userId);
+      const { row } = await requireMediaWriter(tx, c.req.valid('param').mediaId, c.get('auth').userId, 'uploader or owner');
       return await abortUpload(tx, row, now);
     });
     // The queue holds the parts durably; deleting them now just saves cleanup the trip.

@@ -9,6 +9,7 @@ import { DeleteAccountBody, PasswordBody, User } from './schemas';
 const meRoute = defineRoute({
   method: 'get',
   path: '/api/users/me',
+  operationId: 'account.get',
   tags: ['account'],
   summary: 'The caller’s account',
   responses: { 200: jsonResponse('account', User) },
@@ -17,6 +18,8 @@ const meRoute = defineRoute({
 const passwordRoute = defineRoute({
   method: 'put',
   path: '/api/users/me/password',
+  operationId: 'account.changePassword',
+  errors: ['INVALID_CREDENTIALS'],
   tags: ['account'],
   summary: 'Change the password; every other session ends',
   description: 'The current password is checked against the login rate limits (per username and per IP).',
@@ -28,6 +31,8 @@ const passwordRoute = defineRoute({
 const deleteRoute = defineRoute({
   method: 'delete',
   path: '/api/users/me',
+  operationId: 'account.delete',
+  errors: ['INVALID_CREDENTIALS', 'CONFLICT'],
   tags: ['account'],
   summary: 'Delete the account',
   description:
