@@ -2,7 +2,7 @@
 // the response headers to every route, so the OpenAPI document and the behaviour cannot drift apart.
 import { createRoute, type OpenAPIHono, type RouteConfig } from '@hono/zod-openapi';
 import { bodyLimit } from 'hono/body-limit';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { AppError, type ErrorCode } from '../domain/errors';
 import { requireAuth } from './auth';
 import type { AppEnv } from './env';
@@ -10,15 +10,21 @@ import { writeLimit } from './write-limit';
 import { codesOfStatus, errorResponses, idempotencyKeyParam, withHeaders, type HeaderName } from './openapi';
 
 /** Refuses a body larger than the route can ever accept, counting the stream (no Content-Length needed). */
-export const maxBody = (maxSize: number): MiddlewareHandler =>
-  bodyLimit({
-    maxSize,
-    onError: (c) => {
-      // The rest of the body is never read: the connection cannot carry another request.
-      c.header('Connection', 'close');
-      throw new AppError('PAYLOAD_TOO_LARGE', `The request body is larger than ${maxSize} bytes.`, { limit: maxSize });
-    },
-  });
+export const maxBody = (maxSize: number): MiddlewareHandler => {
+  const tooLarge = (c: Context) => {
+    // The rest of the body is never read: the connection cannot carry another request.
+    c.header('Connection', 'close');
+    throw new AppError('PAYLOAD_TOO_LARGE', `The request body is larger than ${maxSize} bytes.`, { limit: maxSize });
+  };
+  const counted = bodyLimit({ maxSize, onError: tooLarge });
+  return (c, next) => {
+    // Both runtimes read no more than a declared length, so checking it is enough, and the body is
+    // left untouched: on Node, wrapping it in a stream (as counting does) builds a full web Request.
+    const declared = c.req.header('content-length');
+    if (declared === undefined || c.req.header('transfer-encoding') !== undefined) return counted(c, next);
+    return Number(declared) > maxSize ? tooLarge(c) : next();
+  };
+};
 
 /** Default body cap for JSON routes that carry no large ciphertext. */
 export const SMALL_BODY = 64 * 1024;

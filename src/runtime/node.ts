@@ -7,6 +7,8 @@ import type { Db } from '../deps';
 import { migrate } from '../db/migrate';
 import { base64url, randomBytes } from '../domain/bytes';
 import { openNodePostgres, type NodePgHandle } from '../adapters/db-node-postgres';
+import { jsonLogger } from '../adapters/logger-json';
+import { stdoutLines } from '../adapters/log-stdout';
 import { lockDataDir, ownerOnlyFiles, prepareDataDir, tighten } from './data-dir';
 import { buildNodeDeps } from './node-deps';
 import { scheduleCleanup } from './node-cleanup';
@@ -59,8 +61,9 @@ async function main() {
   }
   const database = await openDatabase(config);
   await migrate(database.db);
+  const logger = jsonLogger(config.LOG_LEVEL, stdoutLines()); // asynchronous: the access log must not block requests
   const metrics = config.METRICS ? new PromMetrics() : undefined;
-  const deps = await buildNodeDeps({ config, db: database.db, databaseUrl: config.DATABASE_URL, metrics });
+  const deps = await buildNodeDeps({ config, db: database.db, databaseUrl: config.DATABASE_URL, logger, metrics });
   const running = await startServer(deps, config.PORT, config.HOST);
   const metricsListener = metrics && (await observeNode(deps, metrics, { running, pool: database.pool }));
   if (metricsListener?.url) deps.logger.log('info', { msg: 'metrics listening', url: metricsListener.url });
@@ -83,9 +86,12 @@ async function main() {
   process.on('SIGINT', () => void stop('SIGINT'));
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('runtime/node.ts')) {
+/** Runs the server as a process: the built entry (src/runtime/server.ts → dist/server.js) calls this. */
+export function start(): void {
   main().catch((err) => {
     console.error(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
     process.exit(1);
   });
 }
+
+if (process.argv[1]?.endsWith('runtime/node.ts')) start(); // run from source: `tsx src/runtime/node.ts`

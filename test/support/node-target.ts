@@ -71,6 +71,10 @@ export async function createTarget(
     logger: options.logger,
   });
   const server = await startServer(deps, 0, '127.0.0.1', options.timeouts);
+  // The server and its client share this process, whose event loop PGlite blocks for seconds at a
+  // time: the server's 5 s keep-alive timer could then fire just as fetch reuses the idle
+  // connection, a reset no client of a server in another process sees. Idle connections stay.
+  if ('keepAliveTimeout' in server.server) server.server.keepAliveTimeout = 0;
   const withIp = (init: { ip?: string; headers?: HeadersInit } = {}) => {
     const headers = new Headers(init.headers);
     if (init.ip) headers.set('x-forwarded-for', init.ip);
