@@ -32,11 +32,16 @@ export async function changePassword(
 ): Promise<void> {
   const user = await requireUser(deps, input.userId);
   await checkPassword(deps, user, user.username, input.currentPassword, { userId: user.id });
-  const passwordHash = await deps.hasher.hash(input.newPassword);
+  await setPassword(deps, user.id, input.newPassword, input.sessionId);
+}
+
+/** A new password; every session but `keep` ends. Also `npm run admin -- users reset-password`. */
+export async function setPassword(deps: Pick<AccountDeps, 'db' | 'clock' | 'hasher' | 'sessions'>, userId: string, password: string, keep?: string): Promise<void> {
+  const passwordHash = await deps.hasher.hash(password);
   const now = deps.clock.now();
   const ended = await deps.db.transaction(async (tx) => {
-    await tx.update(users).set({ passwordHash }).where(eq(users.id, user.id));
-    return revokeSessions(tx, user.id, now, input.sessionId);
+    await tx.update(users).set({ passwordHash }).where(eq(users.id, userId));
+    return revokeSessions(tx, userId, now, keep);
   });
   for (const id of ended) deps.sessions.forget(id);
 }
@@ -65,6 +70,11 @@ async function scrubIdentity(tx: Executor, userId: string): Promise<void> {
 export async function deleteAccount(deps: AccountDeps, input: { userId: string; password: string }): Promise<void> {
   const user = await requireUser(deps, input.userId);
   await checkPassword(deps, user, user.username, input.password, { userId: user.id });
+  await eraseAccount(deps, user);
+}
+
+/** deleteAccount once the password is checked; `npm run admin -- users delete` starts here. */
+export async function eraseAccount(deps: Omit<AccountDeps, 'hasher' | 'limiter'>, user: UserRow): Promise<void> {
   const now = deps.clock.now();
   const ended = await write(deps, async (tx, outbox) => {
     // Holds off this user's joins and orbit creations until the row is gone.

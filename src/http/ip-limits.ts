@@ -63,7 +63,8 @@ function ipBudget(budget: IpBudget): MiddlewareHandler<AppEnv> {
       // Our error shape and Retry-After, through the app's one error handler.
       handler: (c) => {
         const info = c.get('rateLimit');
-        throw rateLimited(info?.resetTime ?? new Date(deps.clock.now().getTime() + window.windowSec * 1000), deps.clock.now());
+        const reset = info?.resetTime ?? new Date(deps.clock.now().getTime() + window.windowSec * 1000);
+        throw rateLimited(reset, deps.clock.now(), undefined, budget.key(deps.clientIp(c)));
       },
     }) as MiddlewareHandler<AppEnv>;
   };

@@ -7,13 +7,15 @@ import type { Db, Logger } from '../deps';
 import { databaseUnavailable, errorFields } from '../http/errors';
 import { migrate } from '../db/migrate';
 import { base64url, randomBytes } from '../domain/bytes';
-import { openNodePostgres } from '../adapters/db-node-postgres';
+import { openNodePostgres, type NodePgHandle } from '../adapters/db-node-postgres';
 import { jsonLogger } from '../adapters/logger-json';
 import { stdoutLines } from '../adapters/log-stdout';
 import { lockDataDir, ownerOnlyFiles, prepareDataDir, tighten } from './data-dir';
 import { buildNodeDeps } from './node-deps';
 import { scheduleCleanup } from './node-cleanup';
 import { startServer } from './node-server';
+import { PromMetrics } from '../adapters/metrics-prom';
+import { observeNode } from './node-metrics';
 
 /** The JWT secret kept in DATA_DIR (mode 0600) when JWT_SECRET is unset, so restarts keep sessions. */
 async function persistedSecret(dataDir: string): Promise<string> {
@@ -36,7 +38,7 @@ export async function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): Prom
   return parseConfig(env, env.JWT_SECRET ? undefined : await persistedSecret(dataDir));
 }
 
-export async function openDatabase(config: Config): Promise<{ db: Db; close(): Promise<void>; kind: string }> {
+export async function openDatabase(config: Config): Promise<{ db: Db; close(): Promise<void>; kind: string; pool?: NodePgHandle['pool'] }> {
   if (config.DATABASE_URL) return { ...openNodePostgres(config.DATABASE_URL), kind: 'postgres' };
   prepareDataDir(config.DATA_DIR);
   const lock = lockDataDir(config.DATA_DIR);
@@ -80,9 +82,12 @@ async function main() {
   }
   const database = await openDatabase(config);
   const logger = jsonLogger(config.LOG_LEVEL, stdoutLines()); // asynchronous: the access log must not block requests
-  const deps = await buildNodeDeps({ config, db: database.db, databaseUrl: config.DATABASE_URL, logger });
+  const metrics = config.METRICS ? new PromMetrics() : undefined;
+  const deps = await buildNodeDeps({ config, db: database.db, databaseUrl: config.DATABASE_URL, logger, metrics });
   await migrateOrRetry(database.db, deps.logger);
   const running = await startServer(deps, config.PORT, config.HOST);
+  const metricsListener = metrics && (await observeNode(deps, metrics, { running, pool: database.pool }));
+  if (metricsListener?.url) deps.logger.log('info', { msg: 'metrics listening', url: metricsListener.url });
   deps.logger.log('info', { msg: 'listening', url: running.url, database: database.kind, data_dir: config.DATA_DIR });
   // Hourly retention; with Postgres several processes may run, and the advisory lock picks one.
   const cleanup = scheduleCleanup(deps, { useLock: database.kind === 'postgres' });
@@ -93,6 +98,7 @@ async function main() {
     stopping = true;
     deps.logger.log('info', { msg: 'shutting down', signal });
     await running.close();
+    await metricsListener?.close();
     await cleanup.stop();
     await database.close();
     process.exit(0);
