@@ -1,5 +1,5 @@
-// `npm run build:server`: compiles the Node runtime code (server, `orbital` CLI, db:migrate and
-// cleanup) ahead of time into dist/, so nothing loads a TypeScript compiler at run time.
+// `npm run build:server`: compiles the Node runtime code (server, `orbital` CLI, db:migrate,
+// cleanup and admin) ahead of time into dist/, so nothing loads a TypeScript compiler at run time.
 // Packages stay external (loaded from node_modules); code shared by the entries goes into chunks.
 // Plain JavaScript so it runs before anything is built; `npm start`, `db:migrate` and `cleanup` run
 // it first. dist/ is not emptied: a server running from it may still load its lazy chunk (PGlite).
@@ -12,6 +12,7 @@ await build({
     orbital: 'src/cli/orbital.ts',
     migrate: 'src/cli/migrate.ts',
     cleanup: 'src/cli/cleanup.ts',
+    admin: 'src/cli/admin.ts',
   },
   outdir: 'dist',
   bundle: true,

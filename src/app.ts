@@ -9,6 +9,7 @@ import { AppError } from './domain/errors';
 import type { AppEnv } from './http/env';
 import { onError, sendError } from './http/errors';
 import { accessLog } from './http/access-log';
+import { mainPortMetrics, requestMetrics } from './http/metrics';
 import { OPENAPI_DOCUMENT, registerOpenApiComponents } from './http/openapi';
 import { securityHeaders } from './http/security-headers';
 import { validationHook } from './http/validation';
@@ -26,6 +27,7 @@ export function createApp(source: DepsSource) {
     await next();
   });
   app.use(accessLog);
+  app.use(requestMetrics);
   app.use(securityHeaders);
   const corsHeaders = cors({
     origin: (origin, c: Context<AppEnv>) => (c.get('deps').config.CORS_ORIGINS.includes(origin) ? origin : null),
@@ -50,6 +52,7 @@ export function createApp(source: DepsSource) {
   );
 
   registerRoutes(app);
+  app.get('/metrics', mainPortMetrics);
 
   registerOpenApiComponents(app);
   app.doc31('/openapi.json', OPENAPI_DOCUMENT);

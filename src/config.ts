@@ -29,6 +29,10 @@ export const configSchema = z.object({
   MAX_MEMBERS: int(100, 2, 100_000),
   MAX_OWNED_GROUPS: int(10, 1, 100_000),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  // GET /metrics (Node): off unless METRICS=on; a token, loopback only, or its own port.
+  METRICS: flag(false),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;

@@ -53,7 +53,8 @@ function commonCodes(request: Request, isPublic: boolean, hasBody: boolean, idem
   if (hasBody) codes.push('PAYLOAD_TOO_LARGE');
   if (request.body) codes.push('UNSUPPORTED_MEDIA_TYPE');
   if (hasBody && !isPublic) codes.push('RATE_LIMITED');
-  if (idempotent) codes.push('CONFLICT');
+  // A retry whose resource was deleted since answers 404, as reading it would.
+  if (idempotent) codes.push('CONFLICT', 'NOT_FOUND');
   return codes;
 }
 
@@ -87,7 +88,7 @@ export function defineRoute<R extends RouteConfig>(config: R & Options) {
     ...(idempotent ? { parameters: [...(route.parameters ?? []), idempotencyKeyParam] } : {}),
     middleware: [
       ...(isPublic ? [] : [requireAuth]),
-      ...(hasBody && !isPublic ? [writeLimit] : []),
+      ...(hasBody && !isPublic ? [writeLimit(cap ?? SMALL_BODY)] : []),
       ...(hasBody ? [maxBody(cap ?? SMALL_BODY)] : []),
       ...extra,
     ] as MiddlewareHandler[],

@@ -30,6 +30,8 @@ const loginRoute = defineRoute({
   public: true,
   tags: ['auth'],
   summary: 'Log in and start a session',
+  description:
+    'Failed password checks: at most 10 per (username, client address) and 50 per address in 15 min (429 with Retry-After). Failures of one username from everywhere beyond 10 in 15 min slow each check (up to 3 s) instead of refusing it, so strangers cannot lock the owner out.',
   request: { body: jsonBody(LoginBody) },
   middleware: [passwordIpBudget],
   responses: { 200: result('logged in') },
@@ -79,7 +81,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(loginRoute, async (c) => {
     const deps = c.get('deps');
     const body = c.req.valid('json');
-    const out = await login(deps, { ...body, userAgent: c.req.header('user-agent') });
+    const out = await login(deps, { ...body, ip: deps.clientIp(c), userAgent: c.req.header('user-agent') });
     c.header('Cache-Control', 'no-store');
     return c.json({ user: out.user, ...out.tokens }, 200);
   });

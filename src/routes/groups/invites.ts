@@ -1,7 +1,7 @@
 // Invites (owner): create, list the active ones, revoke.
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { lockGroup, requireOwner, requireOwnerWriter } from '../../domain/groups';
-import { createInvite, inviteView, listActiveInvites, MAX_ACTIVE_INVITES, revokeInvite } from '../../domain/invites';
+import { createInvite, inviteById, inviteView, listActiveInvites, MAX_ACTIVE_INVITES, revokeInvite } from '../../domain/invites';
 import { write } from '../../domain/tx';
 import { decodeCursor, pageOf, timeIdCursor } from '../../http/cursor';
 import type { AppEnv } from '../../http/env';
@@ -54,21 +54,27 @@ export function registerInvites(app: OpenAPIHono<AppEnv>) {
     const { groupId } = c.req.valid('param');
     const body = c.req.valid('json') ?? {};
     const { userId } = c.get('auth');
-    return await idempotent(c, { groupId, ...body }, async () => {
-      const invite = await write(deps, async (tx) => {
-        // The orbit row's lock makes the active-invite count and the insert one step.
-        await lockGroup(tx, groupId);
-        await requireOwnerWriter(tx, groupId, userId);
-        return createInvite(tx, deps.config.jwtSecret, {
-          groupId,
-          createdBy: userId,
-          now: deps.clock.now(),
-          expiresInSec: body.expires_in_seconds,
-          maxUses: body.max_uses,
+    return await idempotent(
+      c,
+      { groupId, ...body },
+      async () => {
+        const invite = await write(deps, async (tx) => {
+          // The orbit row's lock makes the active-invite count and the insert one step.
+          await lockGroup(tx, groupId);
+          await requireOwnerWriter(tx, groupId, userId);
+          return createInvite(tx, deps.config.jwtSecret, {
+            groupId,
+            createdBy: userId,
+            now: deps.clock.now(),
+            expiresInSec: body.expires_in_seconds,
+            maxUses: body.max_uses,
+          });
         });
-      });
-      return { status: 201, body: inviteView(invite.row, invite.code) };
-    }) as never;
+        return { status: 201, body: inviteView(invite.row, invite.code), resourceId: invite.row.id };
+      },
+      // A retry gets the invite as it is now, without its code: codes are never stored.
+      (id) => inviteById(deps.db, groupId, id),
+    ) as never;
   });
 
   app.openapi(listRoute, async (c) => {
