@@ -1,6 +1,6 @@
 // The account itself: profile, password change, deletion. Password checks go through the login
 // budgets (auth.ts checkPassword); every session they end is forgotten by this process at once.
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, ne, sql } from 'drizzle-orm';
 import { media, memberRemovals, orbitEvents, retiredUsernames, sessions, signalMessageRecipients, users } from '../db/schema';
 import type { Deps, Executor } from '../deps';
 import { checkPassword } from './auth';
@@ -50,7 +50,7 @@ export async function setPassword(deps: Pick<AccountDeps, 'db' | 'clock' | 'hash
 const IDENTITY_FIELDS = ['username', 'author_username', 'author_id', 'public_key'];
 
 /** Removes an account's name, key and id from every event it wrote, as thread deletion scrubs content. */
-async function scrubIdentity(tx: Executor, userId: string): Promise<void> {
+async function scrubIdentity(tx: Executor, userId: string, options: { keepLeaves?: boolean } = {}): Promise<void> {
   const names = sql.join(IDENTITY_FIELDS.map((f) => sql`${f}`), sql`, `);
   await tx
     .update(orbitEvents)
@@ -58,7 +58,7 @@ async function scrubIdentity(tx: Executor, userId: string): Promise<void> {
       actorId: null,
       data: sql`coalesce((select jsonb_object_agg(k, case when k in (${names}) then 'null'::jsonb else v end) from jsonb_each(${orbitEvents.data}) as f(k, v)), '{}'::jsonb)`,
     })
-    .where(eq(orbitEvents.actorId, userId));
+    .where(and(eq(orbitEvents.actorId, userId), options.keepLeaves ? ne(orbitEvents.type, 'member_left') : undefined));
 }
 
 /**
@@ -77,15 +77,26 @@ export async function deleteAccount(deps: AccountDeps, input: { userId: string; 
 export async function eraseAccount(deps: Omit<AccountDeps, 'hasher' | 'limiter'>, user: UserRow): Promise<void> {
   const now = deps.clock.now();
   const ended = await write(deps, async (tx, outbox) => {
-    // Holds off this user's joins and orbit creations until the row is gone.
-    const [locked] = await tx.select({ id: users.id }).from(users).where(eq(users.id, user.id)).for('update');
+    // Holds off this user's upload starts, key resets and orbit creations. Not FOR UPDATE yet:
+    // the user's writes in flight hold an orbit's row and then check their foreign key to this
+    // row (key share), so taking it exclusively before the orbits deadlocks with them.
+    const [locked] = await tx.select({ id: users.id }).from(users).where(eq(users.id, user.id)).for('no key update');
     if (!locked) throw new AppError('UNAUTHENTICATED', 'This account no longer exists.');
     // Earlier events keep ids only: names and keys go, in every orbit, left ones included.
     await scrubIdentity(tx, user.id);
-    for (const groupId of await orbitsOf(tx, user.id)) {
-      const out = await removeMember(tx, { groupId, userId: user.id, actorId: user.id, reason: 'deleted', now });
-      outbox.add(...out.events);
-    }
+    const leaveAll = async () => {
+      for (const groupId of await orbitsOf(tx, user.id)) {
+        const out = await removeMember(tx, { groupId, userId: user.id, actorId: user.id, reason: 'deleted', now });
+        outbox.add(...out.events);
+      }
+    };
+    await leaveAll();
+    // Now exclusively (holds off joins until the row is gone), and once more for a join that
+    // committed in between.
+    await tx.select({ id: users.id }).from(users).where(eq(users.id, user.id)).for('update');
+    await leaveAll();
+    // Writes in flight at the first scrub have committed by now (leaving waited for them).
+    await scrubIdentity(tx, user.id, { keepLeaves: true });
     // removeMember aborted the uploads in each orbit; this catches any left outside one.
     await removeMedia(tx, and(eq(media.authorId, user.id), eq(media.status, 'uploading'))!, now);
     // Rows keyed by this user without a foreign key: nobody can use them any more.
