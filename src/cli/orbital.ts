@@ -108,8 +108,16 @@ function commandHelp(key: string): string {
   return `${lines.join('\n') || `orbital ${key}`}${note}\n\nSee orbital --help for the options every command takes.`;
 }
 
+/** The package's version; this file runs as src/cli/orbital.ts (dev) or bundled as dist/orbital.js. */
 function version(): string {
-  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  for (const path of ['../package.json', '../../package.json']) {
+    try {
+      return (JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as { version: string }).version;
+    } catch {
+      // not at this level
+    }
+  }
+  return 'unknown';
 }
 
 function pick(positionals: string[]): { command: Command; rest: string[] } | undefined {

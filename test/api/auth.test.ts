@@ -142,10 +142,11 @@ describe('login', () => {
     const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
     const detail = `known ${known.map(Math.round)} unknown ${unknown.map(Math.round)}`;
     // Skipping the argon2 verification for an unknown user would open a gap of the whole hash,
-    // most of a login's time (about three quarters here). The allowance is 10 ms on a quiet
-    // machine; on a loaded one, where every request takes several times longer, it grows with
-    // the measured time (a third of it), so only such a gap, not the machine's noise, fails.
-    const allowance = Math.max(10, median(known) / 3);
+    // most of a login's time (about three quarters here): the first check catches that. The
+    // allowance is 10 ms on a quiet machine; on a loaded one (test files run side by side),
+    // where every request takes several times longer, it grows with the slower side's time (a
+    // half of it), so only a skipped hash, not the machine's noise, fails.
+    const allowance = Math.max(10, Math.max(median(known), median(unknown)) / 2);
     expect(median(unknown), detail).toBeGreaterThan(median(known) / 2);
     expect(Math.abs(median(known) - median(unknown)), detail).toBeLessThan(allowance);
   });

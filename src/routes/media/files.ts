@@ -83,7 +83,7 @@ const deleteRoute = defineRoute({
   method: 'delete',
   path: '/api/media/{mediaId}',
   operationId: 'media.delete',
-  errors: ['FORBIDDEN', 'KEY_PENDING'],
+  errors: ['FORBIDDEN', 'KEY_PENDING', 'GONE'],
   tags: ['media'],
   summary: 'Delete a file (uploader or owner): quota released at once, emits media_deleted',
   request: { params: mediaIdParam },
