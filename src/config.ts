@@ -29,6 +29,8 @@ export const configSchema = z.object({
   MAX_MEMBERS: int(100, 2, 100_000),
   MAX_OWNED_GROUPS: int(10, 1, 100_000),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  // Server processes on one port (Node, node:cluster); more than 1 needs DATABASE_URL.
+  WORKERS: z.union([z.literal('auto'), z.coerce.number().int().min(1).max(256)]).default(1),
   // Media on Node: the disk under DATA_DIR, or an S3-compatible object store (several nodes).
   BLOB_STORE: z.enum(['disk', 's3']).default('disk'),
   S3_ENDPOINT: z.string().url().optional(),

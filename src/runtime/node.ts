@@ -10,6 +10,7 @@ import { openNodePostgres } from '../adapters/db-node-postgres';
 import { buildNodeDeps } from './node-deps';
 import { scheduleCleanup } from './node-cleanup';
 import { startServer } from './node-server';
+import { startClusterPrimary } from './node-cluster';
 
 /** The JWT secret kept in DATA_DIR (mode 0600) when JWT_SECRET is unset, so restarts keep sessions. */
 async function persistedSecret(dataDir: string): Promise<string> {
@@ -50,6 +51,7 @@ async function main() {
     }
     throw err;
   }
+  if (startClusterPrimary(config)) return; // WORKERS > 1: this process supervises the workers
   const database = await openDatabase(config);
   await migrate(database.db);
   const deps = await buildNodeDeps({ config, db: database.db, databaseUrl: config.DATABASE_URL });
