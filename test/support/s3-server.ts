@@ -67,7 +67,7 @@ function unavailable(reason: string): S3Availability {
 }
 
 /** A port the OS has just handed out (Ceph takes addresses from its configuration, not port 0). */
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -76,6 +76,19 @@ function freePort(): Promise<number> {
       server.close(() => resolve(port));
     });
   });
+}
+
+/** Tries `work` until it succeeds, for up to three minutes. */
+async function retrying<T>(what: string, work: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 180_000;
+  for (;;) {
+    try {
+      return await work();
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`${what} kept failing: ${err instanceof Error ? err.message : String(err)}`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
 }
 
 async function startRadosGateway(): Promise<TestS3> {
@@ -139,7 +152,10 @@ rgw frontends = beast endpoint=127.0.0.1:${rgwPort}
     daemon('radosgw', ['-n', 'client.rgw']);
     const accessKeyId = 'orbital-test';
     const secretAccessKey = randomUUID();
-    await ceph('radosgw-admin', ['user', 'create', '--uid=orbital', '--display-name=orbital', `--access-key=${accessKeyId}`, `--secret=${secretAccessKey}`]);
+    // Waits for the OSD to be up and the gateway's pools to exist; slow on a loaded machine.
+    await retrying('radosgw-admin user create', () =>
+      run('radosgw-admin', ['-c', conf, 'user', 'create', '--uid=orbital', '--display-name=orbital', `--access-key=${accessKeyId}`, `--secret=${secretAccessKey}`], { timeout: 30_000 }),
+    );
     const options: S3Options = {
       endpoint: `http://127.0.0.1:${rgwPort}`,
       bucket: 'orbital-test',
@@ -150,16 +166,10 @@ rgw frontends = beast endpoint=127.0.0.1:${rgwPort}
     };
     // The gateway creates its pools first; until then it refuses connections or answers 5xx.
     const client = new AwsClient({ accessKeyId, secretAccessKey, service: 's3', region: options.region, retries: 0 });
-    const deadline = Date.now() + 120_000;
-    for (;;) {
-      const status = await client
-        .fetch(`${options.endpoint}/${options.bucket}`, { method: 'PUT' })
-        .then((r) => r.status)
-        .catch(() => 0);
-      if (status === 200) break;
-      if (Date.now() > deadline) throw new Error(`bucket creation answered ${status} for 120 s (logs in ${dir}/log)`);
-      await new Promise((r) => setTimeout(r, 500));
-    }
+    await retrying('bucket creation', async () => {
+      const res = await client.fetch(`${options.endpoint}/${options.bucket}`, { method: 'PUT' });
+      if (res.status !== 200) throw new Error(`answered ${res.status}: ${await res.text()}`);
+    });
     return { options, env: s3Env(options), close: stop };
   } catch (err) {
     await stop();
