@@ -21,6 +21,9 @@ const tracked: Tracked[] = [];
 const latencies: number[] = [];
 const sockets: WebSocket[] = [];
 let errors = 0;
+/** Why sockets failed to open: HTTP status of a refused upgrade, close code, or error. */
+const failures: Record<string, number> = {};
+const fail = (why: string) => (failures[why] = (failures[why] ?? 0) + 1);
 let unexpectedCloses = 0;
 let closing = false;
 
@@ -55,9 +58,18 @@ function openOne(s: { url: string; token: string; groupId: string }): Promise<vo
       sockets.push(ws);
       tracked.push(state);
     });
-    ws.on('error', () => done(false));
-    ws.on('close', () => {
+    ws.on('unexpected-response', (_req, res) => {
+      fail(`HTTP ${res.statusCode}`);
+      res.resume();
+      ws.terminate();
+    });
+    ws.on('error', (err) => {
+      if (!settled) fail(`error ${(err as NodeJS.ErrnoException).code ?? err.message}`);
+      done(false);
+    });
+    ws.on('close', (code) => {
       if (!closing) unexpectedCloses++;
+      if (!settled) fail(`closed ${code} before ready`);
       done(false);
     });
   });
@@ -69,7 +81,7 @@ async function open(c: Extract<Command, { cmd: 'open' }>) {
     while (next < c.sockets.length) await openOne(c.sockets[next++]!);
   };
   await Promise.all(Array.from({ length: c.concurrency }, worker));
-  return { opened: sockets.length, errors };
+  return { opened: sockets.length, errors, failures };
 }
 
 /** Waits until every socket has its orbit's last seq (or the timeout), then reports. */

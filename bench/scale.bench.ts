@@ -186,6 +186,8 @@ async function deliveryRun(workers: number) {
     const opened = await Promise.all(clients.map((c, i) => c.ask({ cmd: 'open', sockets: sockets.slice(i * share, (i + 1) * share), concurrency: 50 })));
     const openSeconds = (performance.now() - openStarted) / 1000;
     const openErrors = opened.reduce((a, o) => a + o.errors, 0);
+    const openFailures: Record<string, number> = {};
+    for (const o of opened) for (const [why, n] of Object.entries(o.failures as Record<string, number>)) openFailures[why] = (openFailures[why] ?? 0) + n;
 
     watcher.reset();
     const writes = await writeLoad(server.url, seeded.orbits);
@@ -198,6 +200,7 @@ async function deliveryRun(workers: number) {
       workers,
       sockets: sum('sockets'),
       openErrors,
+      openFailures,
       openSeconds,
       writes,
       delivered: latencies.length,
@@ -258,7 +261,7 @@ async function run(): Promise<BenchResult> {
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const row = (r: typeof single) => ({
     setup: `WORKERS=${r.workers}`,
-    sockets: `${r.sockets}${r.openErrors ? ` (${r.openErrors} failed)` : ''}`,
+    sockets: `${r.sockets}${r.openErrors ? ` (${r.openErrors} failed to open: ${Object.entries(r.openFailures).map(([w, n]) => `${n}× ${w}`).join(', ')})` : ''}`,
     'writes (ok/failed, per s)': `${r.writes.ok}/${r.writes.failed}, ${round(r.writes.ok / r.writes.seconds, 0)}`,
     'events delivered': r.delivered,
     'lost / dup / out of order': `${r.lost} / ${r.duplicates} / ${r.gaps}`,
@@ -269,7 +272,8 @@ async function run(): Promise<BenchResult> {
   });
   const ratio = four.p99 / single.p99;
   const speedup = median(rps[2]!) / median(rps[1]!);
-  const clean = (r: typeof single) => r.lost === 0 && r.duplicates === 0 && r.gaps === 0 && r.openErrors === 0;
+  const clean = (r: typeof single) => r.lost === 0 && r.duplicates === 0 && r.gaps === 0;
+  const unopened = single.openErrors + four.openErrors;
   return {
     title: 'Scale-out: WORKERS=4 vs 1 process, 10,000 sockets over 1,000 orbits (bench:scale)',
     rows: [
@@ -292,7 +296,8 @@ async function run(): Promise<BenchResult> {
       `(after_seq=0: each replays its orbit, then is checked seq by seq), writes open-loop at ${WRITES_PER_S}/s for ${SECONDS} s over random orbits`,
       '(threads, replies and relay messages in turn), latency = event `at` (commit) to arrival, live events only. Everything, load generators',
       'included, shares this 2-core machine, which other work was loading heavily during the run: treat the numbers as noisy.',
-      `Goals: 0 lost, 0 duplicates, 0 out of order on 4 processes — ${clean(four) && clean(single) ? 'met' : 'NOT met'};`,
+      `Goals: 0 lost, 0 duplicates, 0 out of order on 4 processes — ${clean(four) && clean(single) ? 'met' : 'NOT met'}`,
+      `${unopened ? `(over the sockets that opened; ${unopened} did not, see the table)` : ''};`,
       `p99 within 2× of one process — ${round(ratio, 2)}× (${ratio <= 2 ? 'met' : 'not met'});`,
       `thread-list throughput at 2 processes ≥ 1.6× one — ${round(speedup, 2)}× (${speedup >= 1.6 ? 'met' : 'not met'}; the load generator runs on the same two cores).`,
     ].join(' '),
