@@ -109,22 +109,27 @@ export function s3BlobStore(options: S3Options): BlobStore {
 
     async putPart(key, handle, index, body, size, expected) {
       if (!handle) throw new Error('S3 parts need an upload id');
-      // Counted and hashed on the way through; a wrong size or digest errors the stream before
-      // its end, so the store drops the request and never keeps a rejected copy of the part.
+      // Counted and hashed on the way through. The digest is checked before the last bytes go
+      // out, so a wrong size or digest always leaves the request short of its Content-Length: the
+      // store drops it and never keeps a rejected copy of the part.
       const hash = expected ? createHash('sha256') : null;
       let received = 0;
       let refused: Error | undefined;
+      const verify = () => {
+        if (hash && hash.digest('hex') !== expected!.toLowerCase()) throw (refused = new PartDigestError('part does not match its SHA-256'));
+      };
       const checked = body.pipeThrough(
         new TransformStream<Uint8Array, Uint8Array>({
           transform(chunk, controller) {
             received += chunk.byteLength;
             if (received > size) throw (refused = new PartSizeError(`part is larger than ${size} bytes`));
             hash?.update(chunk);
+            if (received === size) verify();
             controller.enqueue(chunk);
           },
           flush() {
             if (received !== size) throw (refused = new PartSizeError(`part has ${received} bytes, expected ${size}`));
-            if (hash && hash.digest('hex') !== expected!.toLowerCase()) throw (refused = new PartDigestError('part does not match its SHA-256'));
+            if (size === 0) verify();
           },
         }),
       );
