@@ -41,17 +41,28 @@ function superviseWorkers(count: number, config: Config, logger: Logger) {
   const startedAt = new Map<Worker, number>();
   let restartDelay = 0;
   let stopping = false;
+  let served = false;
 
   const fork = () => {
     const worker = cluster.fork(env);
     startedAt.set(worker, Date.now());
-    worker.once('listening', () => logger.log('info', { msg: 'worker listening', pid: worker.process.pid }));
+    worker.once('listening', () => {
+      served = true;
+      logger.log('info', { msg: 'worker listening', pid: worker.process.pid });
+    });
   };
 
   cluster.on('exit', (worker, code, signal) => {
     const lived = Date.now() - (startedAt.get(worker) ?? 0);
     startedAt.delete(worker);
     if (stopping) return;
+    if (!served) {
+      // No worker ever started (bad database URL, port in use …): restarting would only repeat
+      // the worker's own error line, which is already printed.
+      stopping = true;
+      for (const other of startedAt.keys()) other.process.kill('SIGTERM');
+      process.exit(code || 1);
+    }
     logger.log('warn', { msg: 'worker died', pid: worker.process.pid, code, signal, lived_ms: lived });
     restartDelay = lived < QUICK_DEATH_MS ? Math.min(MAX_RESTART_DELAY_MS, Math.max(250, restartDelay * 2)) : 0;
     setTimeout(() => !stopping && fork(), restartDelay).unref();

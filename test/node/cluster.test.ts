@@ -93,7 +93,21 @@ describe.skipIf(!postgres)('WORKERS=2 on Postgres', () => {
   });
 });
 
-describe('WORKERS on the embedded database', () => {
+describe('WORKERS start-up failures', () => {
+  it('stops with the worker\'s error when no worker can start, instead of restarting forever', () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'orbital-cluster-'));
+    const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/runtime/node.ts'], {
+      // Nothing listens on port 1: every worker fails to open the database.
+      env: { ...process.env, DATA_DIR: dataDir, WORKERS: '2', DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none', PORT: '0', LOG_LEVEL: 'silent' },
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    rmSync(dataDir, { recursive: true, force: true });
+    expect(result.status, result.stderr).toBe(1);
+    expect(result.stderr).toMatch(/ECONNREFUSED|connect/);
+  });
+
+
   it('stops start-up with one line saying DATABASE_URL is needed', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'orbital-cluster-'));
     const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/runtime/node.ts'], {
