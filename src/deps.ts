@@ -77,10 +77,11 @@ export interface LiveRequest {
 
 /** Turns an authorized request into a live socket; runtime-specific. */
 export interface LiveGateway {
-  /** Throws AppError RATE_LIMITED when the user already has the most sockets allowed in this orbit. */
+  /**
+   * Throws AppError RATE_LIMITED when the user already has the most sockets allowed in this orbit,
+   * counted across every process (Node: leases in Postgres; Workers: the orbit's Durable Object).
+   */
   upgrade(c: Context, request: LiveRequest): Promise<Response> | Response;
-  /** Sockets of this user in this orbit on this server (Node) or in the room (Workers). */
-  countSockets(groupId: string, userId: string): Promise<number>;
 }
 
 export interface PasswordHasher {

@@ -39,8 +39,8 @@ export function fsBlobStore(root: string): BlobStore {
     },
 
     async putPart(key, _handle, index, body, size, expected) {
+      // No mkdir: an upload whose folder is gone was aborted, and must not be brought back.
       const folder = dir(key);
-      await mkdir(folder, { recursive: true });
       const temp = join(folder, `${String(index).padStart(6, '0')}.${randomUUID()}.tmp`);
       const hash = expected ? createHash('sha256') : null;
       const file = await open(temp, 'w');

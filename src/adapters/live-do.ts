@@ -20,12 +20,5 @@ export function durableObjectLive(ns: DurableObjectNamespace): LiveGateway {
       if (res.status !== 101) throw new AppError('UNAVAILABLE', 'The live room is not available; retry shortly.');
       return res as unknown as Response;
     },
-    async countSockets(groupId: string, userId: string) {
-      const res = await roomStub(ns, groupId).fetch(`https://orbit-room/count?user=${encodeURIComponent(userId)}`, {
-        headers: { [ORBIT_HEADER]: groupId },
-      });
-      if (!res.ok) throw new AppError('UNAVAILABLE', 'The live room is not available; retry shortly.');
-      return ((await res.json()) as { count: number }).count;
-    },
   };
 }

@@ -2,6 +2,7 @@
 // in-process fan-out (this process's writes) and from NOTIFY hints of other processes; a poll of
 // last_seq catches anything a lost notification would have delayed. Sockets are @hono/node-server's
 // built-in upgrade on the `ws` server (@hono/node-ws does not install beside node-server 2).
+import { randomUUID } from 'node:crypto';
 import { upgradeWebSocket } from '@hono/node-server';
 import { inArray } from 'drizzle-orm';
 import type { Context } from 'hono';
@@ -10,10 +11,11 @@ import { groups } from '../db/schema';
 import type { Clock, Db, LiveGateway, LiveRequest, Logger } from '../deps';
 import type { StoredEvent } from '../domain/events';
 import { BehindCheck } from '../domain/live/backpressure';
+import { enforceAccess, socketAccess } from '../domain/live/access';
+import { LEASE_TTL_MS, releaseLeases, renewLeases, takeLease } from '../domain/live/leases';
 import { CLOSE, LIVE, tooManySockets } from '../domain/live/protocol';
 import { LiveRoom, type LivePeer } from '../domain/live/room';
 import { newSocketState, type LiveSocketState } from '../domain/live/socket-state';
-import { liveSessionIds } from '../domain/sessions';
 import type { LocalFanout } from './fanout-local';
 
 /** Set on the request's env by an accepted upgrade; other upgrade requests are answered in full by node-server.ts. */
@@ -24,12 +26,14 @@ export interface NodeLiveHubOptions {
   clock: Clock;
   logger: Logger;
   jwtSecret: Uint8Array;
-  /** How often sessions are checked against the database (default 20 s; the contract allows 30). */
+  /** How often sessions and memberships are checked against the database (default 20 s; the contract allows 30). */
   livenessIntervalMs?: number;
   /** How often last_seq is polled for orbits with sockets (default 1 s; 0: never). */
   pollIntervalMs?: number;
   /** Bytes a reader may have queued before it is closed 1013 (default 4 MiB). */
   maxBehindBytes?: number;
+  /** How long a socket's lease (its place under the per-user cap) counts without renewal (default 30 s). */
+  leaseTtlMs?: number;
   /** A typing frame was relayed here: tell the other processes. */
   onTyping?(groupId: string, userId: string, threadId: string): void;
 }
@@ -80,15 +84,19 @@ interface Room {
 
 export class NodeLiveHub implements LiveGateway {
   private readonly rooms = new Map<string, Room>();
-  /** Sockets per orbit and user: accepted upgrades not yet open count too, so the cap holds under concurrency. */
-  private readonly perUser = new Map<string, number>();
+  /** This process's socket leases (accepted upgrades not yet open hold one too). */
+  private readonly leases = new Set<string>();
+  private readonly holder = randomUUID();
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private readonly maxBehind: number;
+  private readonly leaseTtlMs: number;
 
   constructor(private readonly options: NodeLiveHubOptions) {
     this.maxBehind = options.maxBehindBytes ?? LIVE.maxBehindBytes;
-    this.every(options.livenessIntervalMs ?? LIVE.livenessIntervalMs, () => this.checkSessions());
+    this.leaseTtlMs = options.leaseTtlMs ?? LEASE_TTL_MS;
+    this.every(options.livenessIntervalMs ?? LIVE.livenessIntervalMs, () => this.checkAccess());
     if (options.pollIntervalMs !== 0) this.every(options.pollIntervalMs ?? 1000, () => this.poll());
+    this.every(this.leaseTtlMs / 3, () => renewLeases(options.db, [...this.leases], this.leaseTtlMs));
   }
 
   /** Takes this process's committed events from the fan-out. */
@@ -111,23 +119,25 @@ export class NodeLiveHub implements LiveGateway {
     this.rooms.get(groupId)?.room.relayTyping(userId, threadId);
   }
 
-  async countSockets(groupId: string, userId: string): Promise<number> {
-    return this.count(groupId, userId);
+  /** Open sockets of this user in this orbit on this process. */
+  countSockets(groupId: string, userId: string): number {
+    let n = 0;
+    for (const p of this.rooms.get(groupId)?.peers ?? []) if (p.open && p.state.userId === userId) n++;
+    return n;
   }
 
-  upgrade(c: Context, request: LiveRequest): Promise<Response> {
+  async upgrade(c: Context, request: LiveRequest): Promise<Response> {
     const { groupId, userId } = request;
-    const key = `${groupId}:${userId}`;
-    if (this.count(groupId, userId) >= LIVE.socketsPerUser) throw tooManySockets();
-    // The slot is held from now until the socket closes; a handshake that never completes gives it back.
-    this.perUser.set(key, (this.perUser.get(key) ?? 0) + 1);
-    let held = true;
+    const { db, logger } = this.options;
+    // The cap counts every process's sockets: one lease row each in Postgres.
+    const lease = await takeLease(db, { groupId, userId, holder: this.holder, ttlMs: this.leaseTtlMs });
+    if (!lease) throw tooManySockets();
+    // The lease is held from now until the socket closes; a handshake that never completes gives it back.
+    this.leases.add(lease);
     const release = () => {
-      if (!held) return;
-      held = false;
-      const n = (this.perUser.get(key) ?? 1) - 1;
-      if (n > 0) this.perUser.set(key, n);
-      else this.perUser.delete(key);
+      if (!this.leases.delete(lease)) return;
+      // Should this fail, the lease lapses by itself: it is no longer renewed.
+      releaseLeases(db, [lease]).catch((err) => logger.log('warn', { msg: 'live lease release failed', error: err instanceof Error ? err.name : String(err) }));
     };
     let peer: NodePeer | undefined;
     setTimeout(() => peer || release(), 10_000).unref();
@@ -147,20 +157,19 @@ export class NodeLiveHub implements LiveGateway {
     });
   }
 
-  /** Runs the periodic checks now (session liveness, then the last_seq poll). */
+  /** Runs the periodic checks now (sessions and memberships, then the last_seq poll). */
   async runChecks(): Promise<void> {
-    await this.checkSessions();
+    await this.checkAccess();
     await this.poll();
   }
 
-  /** Stops the timers (the server closes the sockets themselves with 1001). */
-  close(): void {
+  /** Stops the timers and gives back this process's leases (the server closes the sockets themselves with 1001). */
+  async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     for (const { peers } of this.rooms.values()) for (const p of peers) clearTimeout(p.expiry);
-  }
-
-  private count(groupId: string, userId: string): number {
-    return this.perUser.get(`${groupId}:${userId}`) ?? 0;
+    const held = [...this.leases];
+    this.leases.clear();
+    await releaseLeases(this.options.db, held).catch(() => undefined);
   }
 
   private open(ws: WebSocket, request: LiveRequest, release: () => void): NodePeer {
@@ -214,15 +223,22 @@ export class NodeLiveHub implements LiveGateway {
     peer.expiry.unref();
   }
 
-  /** One query for every socket's session: ended sessions close 4401. */
-  private async checkSessions() {
-    const peers = [...this.rooms.values()].flatMap((r) => [...r.peers]).filter((p) => p.open);
-    const ids = [...new Set(peers.map((p) => p.state.sessionId))];
-    const live = new Set<string>();
-    for (let i = 0; i < ids.length; i += 1000) {
-      for (const id of await liveSessionIds(this.options.db, ids.slice(i, i + 1000))) live.add(id);
+  /** Every socket's session and membership, a few hundred orbits per query: ended sessions close 4401, former members 4403. */
+  private async checkAccess() {
+    let batch: NodePeer[] = [];
+    let orbits = new Set<string>();
+    const flush = async () => {
+      const access = await socketAccess(this.options.db, [...new Set(batch.map((p) => p.state.sessionId))], [...orbits]);
+      for (const p of batch) enforceAccess(p, access);
+      batch = [];
+      orbits = new Set();
+    };
+    for (const [groupId, { peers }] of [...this.rooms]) {
+      for (const p of peers) if (p.open) batch.push(p);
+      orbits.add(groupId);
+      if (batch.length >= 500 || orbits.size >= 500) await flush();
     }
-    for (const p of peers) if (!live.has(p.state.sessionId)) p.close(CLOSE.unauthorized, 'session ended');
+    if (batch.length) await flush();
   }
 
   /** Backstop for lost notifications: any orbit whose last_seq is ahead of its sockets catches up. */

@@ -91,5 +91,23 @@ export const migrations: Migration[] = [
       "\nCREATE UNIQUE INDEX \"threads_group_seq_idx\" ON \"threads\" USING btree (\"group_id\",\"seq\");",
       "\nCREATE INDEX \"threads_group_activity_idx\" ON \"threads\" USING btree (\"group_id\",\"last_activity_seq\");"
     ]
+  },
+  {
+    "tag": "0001_worthless_slipstream",
+    "when": 1796417317519,
+    "hash": "6c132e7f528b3d7924e3582d9f47c1cdd54926d2537d75c999da8de859faf1ab",
+    "statements": [
+      "CREATE TABLE \"live_socket_leases\" (\n\t\"id\" uuid PRIMARY KEY DEFAULT gen_random_uuid() NOT NULL,\n\t\"group_id\" uuid NOT NULL,\n\t\"user_id\" uuid NOT NULL,\n\t\"holder\" uuid NOT NULL,\n\t\"expires_at\" timestamp with time zone NOT NULL\n);\n",
+      "\nCREATE INDEX \"live_socket_leases_member_idx\" ON \"live_socket_leases\" USING btree (\"group_id\",\"user_id\");",
+      "\nCREATE INDEX \"live_socket_leases_expires_idx\" ON \"live_socket_leases\" USING btree (\"expires_at\");"
+    ]
+  },
+  {
+    "tag": "0002_groups_roster_version",
+    "when": 1796421127727,
+    "hash": "35911e08816ee63738ab134cf77f8a427ab1a0d1de7272cf0884a8a7a8d5bef8",
+    "statements": [
+      "ALTER TABLE \"groups\" ADD COLUMN \"roster_version\" integer DEFAULT 0 NOT NULL;"
+    ]
   }
 ];

@@ -82,6 +82,9 @@ export const groups = pgTable('groups', {
   keyCheck: bytea('key_check'),
   // The orbit's event counter: bumped in each writing transaction, so seq is gap-free.
   lastSeq: counter('last_seq').notNull().default(0),
+  // Bumped by lockGroup, i.e. by every change to who may write here (members, roles, keys): a
+  // writer whose snapshot saw another version knows its membership read may be stale (writer.ts).
+  rosterVersion: integer('roster_version').notNull().default(0),
   memberCount: integer('member_count').notNull().default(0),
   maxMembers: integer('max_members').notNull(),
   createdAt: ts('created_at').notNull().defaultNow(),
@@ -337,6 +340,24 @@ export const liveTickets = pgTable(
     usedAt: ts('used_at'),
   },
   (t) => [index('live_tickets_expires_idx').on(t.expiresAt)],
+);
+
+/**
+ * One row per open live socket on Node, so the per-user cap holds across processes and nodes.
+ * `holder` is the process; it pushes `expires_at` forward while it runs, so a crashed process's
+ * rows stop counting on their own.
+ */
+export const liveSocketLeases = pgTable(
+  'live_socket_leases',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    // No foreign keys: a lease must not wait on the orbit row that removals lock; it lapses instead.
+    groupId: uuid('group_id').notNull(),
+    userId: uuid('user_id').notNull(),
+    holder: uuid('holder').notNull(),
+    expiresAt: ts('expires_at').notNull(),
+  },
+  (t) => [index('live_socket_leases_member_idx').on(t.groupId, t.userId), index('live_socket_leases_expires_idx').on(t.expiresAt)],
 );
 
 export const idempotencyKeys = pgTable(

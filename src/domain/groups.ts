@@ -1,6 +1,6 @@
 // Orbits and membership. Every membership change locks the orbit's row first, so member counts,
 // invite uses and ownership hold under any concurrency.
-import { and, count, eq, sql } from 'drizzle-orm';
+import { and, count, eq, getTableColumns, sql } from 'drizzle-orm';
 import { groupMembers, groupQuotas, groups, memberKeys, memberRemovals, users } from '../db/schema';
 import type { Config } from '../config';
 import type { Executor } from '../deps';
@@ -38,13 +38,6 @@ export async function requireMember(db: Executor, groupId: string, userId: strin
   return { groupId, userId, role: row.role, joinedAt: row.joinedAt, keyEpoch: row.keyEpoch, hasKey: Boolean(row.hasKey) };
 }
 
-/** A member allowed to write: holds the current key (else 403 KEY_PENDING). */
-export async function requireWriter(db: Executor, groupId: string, userId: string): Promise<Membership> {
-  const m = await requireMember(db, groupId, userId);
-  if (!m.hasKey) throw new AppError('KEY_PENDING');
-  return m;
-}
-
 export async function requireOwner(db: Executor, groupId: string, userId: string): Promise<Membership> {
   const m = await requireMember(db, groupId, userId);
   if (m.role !== 'owner') throw new AppError('FORBIDDEN', 'Only the orbit owner can do this.');
@@ -66,9 +59,20 @@ export function checkEpoch(m: Membership, keyEpoch: number): void {
   }
 }
 
-/** Locks the orbit row for a membership change. */
+/**
+ * Locks the orbit row for a change to who may write (members, roles, keys) or to the orbit
+ * itself, and bumps its roster version so writers whose snapshot predates it re-read (writer.ts).
+ */
 export async function lockGroup(tx: Executor, groupId: string): Promise<GroupRow> {
-  const [row] = await tx.select().from(groups).where(eq(groups.id, groupId)).for('update');
+  // FOR UPDATE, not just the update's own lock: that one would not wait for writers' key-share locks.
+  const locked = tx.$with('locked').as(tx.select({ id: groups.id }).from(groups).where(eq(groups.id, groupId)).for('update'));
+  const [row] = await tx
+    .with(locked)
+    .update(groups)
+    .set({ rosterVersion: sql`${groups.rosterVersion} + 1` })
+    .from(locked)
+    .where(eq(groups.id, locked.id))
+    .returning(getTableColumns(groups));
   if (!row) throw new AppError('NOT_FOUND', 'No such orbit.');
   return row;
 }

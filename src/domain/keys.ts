@@ -4,15 +4,18 @@ import { and, asc, eq, gt, inArray } from 'drizzle-orm';
 import { groupMembers, groups, memberKeys } from '../db/schema';
 import type { Executor } from '../deps';
 import { AppError } from './errors';
-import { appendEvent, type StoredEvent } from './events';
-import { lockGroup, requireOwnerWriter, type Membership } from './groups';
+import { appendEvent, recordEvent, type StoredEvent } from './events';
+import { lockGroup, requireOwnerWriter } from './groups';
+import { enterAppend } from './writer';
 
 export async function deliverKeys(
   tx: Executor,
-  input: { caller: Membership; memberId: string; keys: Array<{ key_epoch: number; encrypted_group_key: string }>; now: Date },
+  input: { groupId: string; callerId: string; memberId: string; keys: Array<{ key_epoch: number; encrypted_group_key: string }>; now: Date },
 ): Promise<StoredEvent> {
-  const { caller, memberId, keys, now } = input;
-  const groupId = caller.groupId;
+  const { groupId, memberId, keys, now } = input;
+  // Under the write gate, ordered against the caller's removal and a key reset; a pending member
+  // passes it, as it may deliver its own key (checked below).
+  const { member: caller, seq } = await enterAppend(tx, groupId, input.callerId, { pending: true });
   const epochs = keys.map((k) => k.key_epoch);
   if (new Set(epochs).size !== epochs.length) throw new AppError('VALIDATION_ERROR', 'Each key_epoch may appear once.');
   const tooNew = epochs.filter((e) => e > caller.keyEpoch);
@@ -45,7 +48,7 @@ export async function deliverKeys(
       delivered_key_epochs: epochs.filter((e) => !inserted.some((i) => i.epoch === e)),
     });
   }
-  return appendEvent(tx, {
+  return recordEvent(tx, seq, {
     groupId,
     type: 'member_key_delivered',
     actorId: caller.userId,

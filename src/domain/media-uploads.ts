@@ -6,14 +6,15 @@ import { and, asc, count, eq, inArray, lte, min, sql, sum, type SQL } from 'driz
 import { groupMembers, media, mediaChunks, users } from '../db/schema';
 import type { Config } from '../config';
 import type { BlobStore, Deps, Executor, StoredPart } from '../deps';
-import { enqueueBlobDeletions } from './blob-queue';
+import { drainBlobDeletions, enqueueBlobDeletions } from './blob-queue';
 import { allocateSeq, recordEvent, type StoredEvent } from './events';
 import { AppError } from './errors';
-import { checkEpoch, requireWriter } from './groups';
+import { checkEpoch, requireMember } from './groups';
 import {
   blobKeyOf,
   chunkCountOf,
   effectiveStatus,
+  findMedia,
   MAX_OPEN_UPLOADS,
   MAX_RESERVED_FACTOR,
   mediaInfo,
@@ -25,6 +26,7 @@ import {
 } from './media';
 import { adjustQuota, adjustQuotas, bumpThreads, getQuota, quotaView, reserveQuota, type QuotaDelta } from './quota';
 import { write } from './tx';
+import { enterWrite, holdsCurrentKey, notFoundAs, requireKey } from './writer';
 
 export interface StartInput {
   userId: string;
@@ -46,14 +48,16 @@ export interface StartInput {
 export async function startUpload(tx: Executor, deps: { config: Config; blobs: BlobStore }, input: StartInput): Promise<MediaRow> {
   const { config } = deps;
   const { userId, groupId, sizeBytes, now } = input;
-  const member = await requireWriter(tx, groupId, userId);
+  // The user row first (as key resets and account deletion lock it, before any orbit), then the
+  // orbit's write gate, which orders this start against the caller's removal.
+  await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for('update');
+  const member = await enterWrite(tx, groupId, userId);
   checkEpoch(member, input.keyEpoch);
   if (sizeBytes > config.MAX_MEDIA_BYTES) {
     throw new AppError('PAYLOAD_TOO_LARGE', `Files may be at most ${config.MAX_MEDIA_BYTES} bytes.`, { field: 'size_bytes', limit: config.MAX_MEDIA_BYTES });
   }
   const target = await resolveAttachment(tx, groupId, input);
 
-  await tx.select({ id: users.id }).from(users).where(eq(users.id, userId)).for('update');
   // Sessions past their deadline hold no reservation, even before cleanup gets to them.
   await expireUploads(tx, and(eq(media.groupId, groupId), eq(media.status, 'uploading'), lte(media.uploadExpiresAt, now))!, now);
   const [open] = await tx
@@ -204,6 +208,7 @@ export async function chunkTarget(db: Executor, mediaId: string, userId: string,
     .select({
       row: media,
       member: sql<boolean>`exists (select 1 from ${groupMembers} where ${groupMembers.groupId} = ${outer('group_id')} and ${groupMembers.userId} = ${userId})`,
+      hasKey: holdsCurrentKey(outer('group_id'), userId).mapWith(Boolean),
       stored: sql<boolean>`exists (select 1 from ${mediaChunks} where ${mediaChunks.mediaId} = ${outer('id')} and ${mediaChunks.index} = ${index})`,
     })
     .from(media)
@@ -212,21 +217,23 @@ export async function chunkTarget(db: Executor, mediaId: string, userId: string,
   if (!hit) await requireMediaAccess(db, mediaId, userId);
   if (!hit || !hit.member) throw new AppError('NOT_FOUND', 'No such upload.');
   if (hit.row.authorId !== userId) throw new AppError('FORBIDDEN', 'Only the uploader can do this.');
+  if (!hit.hasKey) throw new AppError('KEY_PENDING');
   return { row: hit.row, stored: Boolean(hit.stored) };
 }
 
 /**
  * Counts a stored chunk in one statement: the session stays open (deadline pushed out) only
- * while it is still uploading — complete, abort and expiry lock the same row — and the chunk
- * row is upserted so the latest accepted copy of a part is the one completion names. Returns
- * how many chunks the upload holds now.
+ * while it is still uploading and its uploader may still write — complete, abort, expiry and the
+ * uploader's removal lock the same row — and the chunk row is upserted so the latest accepted
+ * copy of a part is the one completion names. Returns how many chunks the upload holds now.
  */
-export async function recordChunk(db: Executor, row: MediaRow, index: number, part: StoredPart, now: Date): Promise<number> {
+export async function recordChunk(db: Executor, row: MediaRow, userId: string, index: number, part: StoredPart, now: Date): Promise<number> {
   const result = await db.execute(sql`
     with open as (
       update ${media}
          set last_chunk_at = ${now}, upload_expires_at = least(${media.createdAt} + interval '24 hours', ${now}::timestamptz + interval '1 hour')
        where ${media.id} = ${row.id} and ${media.status} = 'uploading' and ${media.uploadExpiresAt} > ${now}
+         and ${holdsCurrentKey(sql`${media}.group_id`, userId)}
       returning ${media.id}
     ), stored as (
       insert into ${mediaChunks} (media_id, index, size_bytes, etag, received_at)
@@ -242,10 +249,27 @@ export async function recordChunk(db: Executor, row: MediaRow, index: number, pa
     const [current] = await db.select().from(media).where(eq(media.id, row.id));
     if (!current) throw new AppError('NOT_FOUND', 'No such upload.');
     assertUploading(current, now);
+    requireKey(await requireMember(db, row.groupId, userId).catch(notFoundAs('No such upload.')));
     throw new AppError('CONFLICT', 'This upload changed; retry.');
   }
   // The count's snapshot predates this statement's own insert.
   return Number(counts.before) + (counts.added ? 1 : 0);
+}
+
+/**
+ * After a chunk failed to store or to count: when abort, completion or expiry closed the upload
+ * meanwhile, answers as its state says (409/410), not with the store's error. For an aborted or
+ * expired upload the blob is queued again, as the closing deletion may have run before the part
+ * landed. Returns when the upload is still open (the caller rethrows its own error).
+ */
+export async function refuseIfClosed(deps: Pick<Deps, 'db' | 'blobs'>, mediaId: string, now: Date): Promise<void> {
+  const current = await findMedia(deps.db, mediaId);
+  if (!current) throw new AppError('NOT_FOUND', 'No such upload.');
+  if (current.status === 'aborted' || current.status === 'expired') {
+    await enqueueBlobDeletions(deps.db, [current], now);
+    await drainBlobDeletions(deps.db, deps.blobs, now, { keys: [current.blobKey] }).catch(() => 0);
+  }
+  assertUploading(current, now);
 }
 
 export interface Completed {
@@ -270,14 +294,24 @@ export async function completeUpload(deps: Pick<Deps, 'db' | 'blobs' | 'config' 
       missing_count: missing.length,
     });
   }
-  await deps.blobs.completeUpload(
-    row.blobKey,
-    row.uploadHandle,
-    chunks.map((c) => ({ index: c.index, etag: c.etag })),
-    chunks.map((c) => c.sizeBytes),
-  );
+  try {
+    await deps.blobs.completeUpload(
+      row.blobKey,
+      row.uploadHandle,
+      chunks.map((c) => ({ index: c.index, etag: c.etag })),
+      chunks.map((c) => c.sizeBytes),
+    );
+  } catch (err) {
+    // An abort or expiry that took the parts away first is a 409/410; a completion that won is the repeat's 200.
+    const current = await findMedia(deps.db, row.id);
+    if (current?.status === 'complete') return { status: 200, row: current };
+    await refuseIfClosed(deps, row.id, now);
+    throw err;
+  }
 
   return write(deps, async (tx, outbox) => {
+    // The write gate first (before the media row), as removal locks the orbit before the uploads.
+    await enterWrite(tx, row.groupId, actorId).catch(notFoundAs('No such upload.'));
     const expiresAt = new Date(now.getTime() + deps.config.MEDIA_RETENTION_DAYS * 86_400_000);
     // Locked first and then written once: a second write of a row this transaction already wrote
     // makes Postgres re-check all its foreign keys, and the key-share lock on the uploader's row

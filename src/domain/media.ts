@@ -6,6 +6,7 @@ import { groupMembers, media, mediaDownloads, orbitEvents, replies, threads } fr
 import type { Executor } from '../deps';
 import { AppError } from './errors';
 import { requireMember, type Membership } from './groups';
+import { enterWrite, notFoundAs, requireKey } from './writer';
 
 export type MediaRow = typeof media.$inferSelect;
 
@@ -58,17 +59,31 @@ export async function requireMediaAccess(db: Executor, mediaId: string, userId: 
   return { row, member, isAuthor: row.authorId === userId };
 }
 
-/** The uploader (an upload session belongs to whoever started it). */
-export async function requireUploader(db: Executor, mediaId: string, userId: string): Promise<MediaAccess> {
-  const access = await requireMediaAccess(db, mediaId, userId);
-  if (!access.isAuthor) throw new AppError('FORBIDDEN', 'Only the uploader can do this.');
+export type MediaActor = 'uploader' | 'uploader or owner';
+
+function requireActor(access: MediaAccess, who: MediaActor): MediaAccess {
+  if (!access.isAuthor && (who === 'uploader' || access.member.role !== 'owner')) {
+    throw new AppError('FORBIDDEN', who === 'uploader' ? 'Only the uploader can do this.' : 'Only the uploader or the orbit owner can do this.');
+  }
   return access;
 }
 
-/** The uploader or the orbit's owner. */
-export async function requireUploaderOrOwner(db: Executor, mediaId: string, userId: string): Promise<MediaAccess> {
-  const access = await requireMediaAccess(db, mediaId, userId);
-  if (!access.isAuthor && access.member.role !== 'owner') throw new AppError('FORBIDDEN', 'Only the uploader or the orbit owner can do this.');
+/** The uploader (an upload session belongs to whoever started it). */
+export async function requireUploader(db: Executor, mediaId: string, userId: string): Promise<MediaAccess> {
+  return requireActor(await requireMediaAccess(db, mediaId, userId), 'uploader');
+}
+
+/**
+ * For changing a file or an upload: the caller passes the orbit's write gate (writer.ts), so the
+ * change is ordered against their removal, and must hold the current key (403 KEY_PENDING, after
+ * the role check: a member who may not do this at all is told so first).
+ */
+export async function requireMediaWriter(tx: Executor, mediaId: string, userId: string, who: MediaActor): Promise<MediaAccess> {
+  const row = await findMedia(tx, mediaId);
+  if (!row) return requireMediaAccess(tx, mediaId, userId);
+  const member = await enterWrite(tx, row.groupId, userId, { pending: true }).catch(notFoundAs('No such media.'));
+  const access = requireActor({ row, member, isAuthor: row.authorId === userId }, who);
+  requireKey(member);
   return access;
 }
 

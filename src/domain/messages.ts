@@ -5,8 +5,9 @@ import { and, asc, eq, gt, inArray, isNotNull, or } from 'drizzle-orm';
 import { groupMembers, signalMessageRecipients, signalMessages } from '../db/schema';
 import type { Executor } from '../deps';
 import { AppError } from './errors';
-import { allocateSeq, recordEvent, type StoredEvent } from './events';
-import { checkEpoch, requireMember, requireWriter } from './groups';
+import { recordEvent, type StoredEvent } from './events';
+import { checkEpoch, requireMember } from './groups';
+import { enterAppend } from './writer';
 
 export interface MessageItem {
   id: string;
@@ -26,12 +27,12 @@ export async function sendMessage(
   input: { groupId: string; senderId: string; message: MessageInput; now: Date },
 ): Promise<{ message: MessageItem; event: StoredEvent }> {
   const { groupId, senderId, message, now } = input;
-  const member = await requireWriter(tx, groupId, senderId);
+  // The check and the seq in one statement, under the lock that orders the message against removal.
+  const { member, seq } = await enterAppend(tx, groupId, senderId);
   if (message.keyEpoch !== undefined) checkEpoch(member, message.keyEpoch);
   const recipients = 'recipients' in message ? message.recipients : null;
   if (recipients) await requireRecipientsAreMembers(tx, groupId, recipients.map((r) => r.userId));
 
-  const seq = await allocateSeq(tx, groupId);
   const [row] = await tx
     .insert(signalMessages)
     .values({

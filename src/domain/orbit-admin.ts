@@ -1,7 +1,7 @@
 // Owner-only changes to the orbit itself: its (encrypted) name and who owns it. Both lock the orbit
 // row first, so an owner who is concurrently handing the orbit over cannot also act as its owner.
 import { and, eq } from 'drizzle-orm';
-import { groupMembers, groups, memberKeys } from '../db/schema';
+import { groupMembers, groups, memberKeys, users } from '../db/schema';
 import type { Config } from '../config';
 import type { Executor } from '../deps';
 import { AppError } from './errors';
@@ -35,6 +35,8 @@ export async function transferOwnership(
   input: { groupId: string; actorId: string; newOwnerId: string; now: Date },
 ): Promise<StoredEvent | null> {
   const { groupId, actorId, newOwnerId, now } = input;
+  // The new owner's user row before the orbit, the order upload starts and key resets lock them in.
+  await tx.select({ id: users.id }).from(users).where(eq(users.id, newOwnerId)).for('update');
   const group = await lockGroup(tx, groupId);
   await requireOwnerWriter(tx, groupId, actorId);
   if (newOwnerId === actorId) return null;

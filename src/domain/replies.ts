@@ -5,10 +5,11 @@ import { and, asc, desc, eq, gt, lt, sql } from 'drizzle-orm';
 import { groupMembers, media, replies, threads, users } from '../db/schema';
 import type { Executor } from '../deps';
 import { AppError } from './errors';
-import { allocateSeq, appendEvent, recordEvent, scrubEvents, type StoredEvent } from './events';
+import { appendEvent, recordEvent, scrubEvents, type StoredEvent } from './events';
 import { checkEpoch } from './groups';
 import { removeMedia } from './quota';
-import { mediaGone, requireAuthorOrOwner, requireThreadMember } from './threads';
+import { asThreadError, findThread, lockThreadForWrite, mediaGone, requireAuthorOrOwner, requireThreadMember } from './threads';
+import { enterAppend } from './writer';
 
 export interface ReplyView {
   id: string;
@@ -95,7 +96,8 @@ export async function createReply(
   tx: Executor,
   input: { threadId: string; userId: string; keyEpoch: number; encryptedBody: string; parentReplyId?: string; now: Date },
 ): Promise<{ reply: ReplyView; event: StoredEvent }> {
-  const { groupId, member } = await requireThreadMember(tx, input.threadId, input.userId, { write: true, lock: true });
+  const { groupId } = await findThread(tx, input.threadId, true);
+  const { member, seq } = await enterAppend(tx, groupId, input.userId).catch(asThreadError);
   checkEpoch(member, input.keyEpoch);
   if (input.parentReplyId) {
     const [parent] = await tx
@@ -105,7 +107,6 @@ export async function createReply(
     // Same answer whether the id exists elsewhere or nowhere: nothing about other threads leaks.
     if (!parent) throw new AppError('VALIDATION_ERROR', 'parent_reply_id must be a reply of this thread.', { field: 'parent_reply_id' });
   }
-  const seq = await allocateSeq(tx, groupId);
   const [row] = await tx
     .insert(replies)
     .values({
@@ -144,7 +145,7 @@ export async function deleteReply(tx: Executor, input: { replyId: string; userId
     .where(eq(replies.id, input.replyId));
   if (!found || found.deleted) throw noSuchReply();
   // Lock the thread (as a new reply does), then re-read the reply under it.
-  const { groupId, member } = await requireThreadMember(tx, found.threadId, input.userId, { write: true, lock: true }).catch((err) => {
+  const { groupId, member } = await lockThreadForWrite(tx, found.threadId, input.userId).catch((err) => {
     throw err instanceof AppError && err.code === 'NOT_FOUND' ? noSuchReply() : err;
   });
   requireAuthorOrOwner(member, found.authorId);

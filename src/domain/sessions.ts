@@ -1,6 +1,6 @@
 // Session liveness: logout, revocation, password change and deletion take effect everywhere
 // within the cache's lifetime (≤ 30 s by contract).
-import { and, eq, inArray, isNull } from 'drizzle-orm';
+import { and, eq, isNull } from 'drizzle-orm';
 import { sessions } from '../db/schema';
 import type { Deps, Executor } from '../deps';
 import { AppError } from './errors';
@@ -27,14 +27,4 @@ export async function authenticate(deps: Pick<Deps, 'db' | 'sessions' | 'clock' 
     throw new AppError('UNAUTHENTICATED', 'This session has ended; please log in again.');
   }
   return claims;
-}
-
-/** Which of these sessions are still live, straight from the database (no cache): live sockets check in batches. */
-export async function liveSessionIds(db: Executor, sessionIds: string[]): Promise<Set<string>> {
-  if (!sessionIds.length) return new Set();
-  const rows = await db
-    .select({ id: sessions.id })
-    .from(sessions)
-    .where(and(inArray(sessions.id, sessionIds), isNull(sessions.revokedAt)));
-  return new Set(rows.map((r) => r.id));
 }

@@ -5,9 +5,10 @@ import { and, desc, eq, inArray, lt, or, sql, type Placeholder, type SQL } from 
 import { groupMembers, groupQuotas, groups, media, readMarkers, replies, threads, users } from '../db/schema';
 import type { Executor } from '../deps';
 import { AppError } from './errors';
-import { allocateSeq, appendEvent, recordEvent, scrubEvents, type StoredEvent } from './events';
-import { checkEpoch, requireMember, requireWriter, type Membership } from './groups';
+import { appendEvent, recordEvent, scrubEvents, type StoredEvent } from './events';
+import { checkEpoch, requireMember, type Membership } from './groups';
 import { quotaView, removeMedia } from './quota';
+import { enterAppend, enterWrite, holdsCurrentKey, notFoundAs } from './writer';
 
 export interface ThreadView {
   id: string;
@@ -31,23 +32,29 @@ export type ThreadSort = 'created' | 'activity';
 
 const noSuchThread = () => new AppError('NOT_FOUND', 'No such thread.');
 
-/** The caller's membership in the thread's orbit; a thread of an orbit they are not in does not exist for them. */
-export async function requireThreadMember(
-  db: Executor,
-  threadId: string,
-  userId: string,
-  options: { write?: boolean; lock?: boolean } = {},
-): Promise<{ groupId: string; authorId: string | null; member: Membership }> {
+/** A thread's orbit and author (404 when there is none). Locking it orders a reply against the thread's deletion. */
+export async function findThread(db: Executor, threadId: string, lock = false): Promise<{ groupId: string; authorId: string | null }> {
   const query = db.select({ groupId: threads.groupId, authorId: threads.authorId }).from(threads).where(eq(threads.id, threadId));
-  // The row lock orders a reply against a concurrent deletion of its thread.
-  const [thread] = options.lock ? await query.for('update') : await query;
+  const [thread] = lock ? await query.for('update') : await query;
   if (!thread) throw noSuchThread();
-  try {
-    const member = await (options.write ? requireWriter : requireMember)(db, thread.groupId, userId);
-    return { ...thread, member };
-  } catch (err) {
-    throw err instanceof AppError && err.code === 'NOT_FOUND' ? noSuchThread() : err;
-  }
+  return thread;
+}
+
+/** A thread of an orbit the caller is not in does not exist for them. */
+export const asThreadError = notFoundAs('No such thread.');
+
+/** The caller's membership in the thread's orbit, for reading. */
+export async function requireThreadMember(db: Executor, threadId: string, userId: string): Promise<{ groupId: string; authorId: string | null; member: Membership }> {
+  const thread = await findThread(db, threadId);
+  const member = await requireMember(db, thread.groupId, userId).catch(asThreadError);
+  return { ...thread, member };
+}
+
+/** Locks the thread, then passes the orbit's write gate (writer.ts). */
+export async function lockThreadForWrite(tx: Executor, threadId: string, userId: string): Promise<{ groupId: string; authorId: string | null; member: Membership }> {
+  const thread = await findThread(tx, threadId, true);
+  const member = await enterWrite(tx, thread.groupId, userId).catch(asThreadError);
+  return { ...thread, member };
 }
 
 /** Authors delete their own records; the owner deletes anything in the orbit. */
@@ -184,8 +191,8 @@ export async function createThread(
   tx: Executor,
   input: { groupId: string; userId: string; keyEpoch: number; encryptedTitle: string; encryptedBody: string; now: Date },
 ): Promise<{ thread: ThreadView; event: StoredEvent }> {
-  checkEpoch(await requireWriter(tx, input.groupId, input.userId), input.keyEpoch);
-  const seq = await allocateSeq(tx, input.groupId);
+  const { member, seq } = await enterAppend(tx, input.groupId, input.userId);
+  checkEpoch(member, input.keyEpoch);
   const [row] = await tx
     .insert(threads)
     .values({
@@ -214,17 +221,28 @@ export async function createThread(
   return { thread, event };
 }
 
-/** Moves the caller's read marker forward (never back, never past the orbit's last seq). */
+/**
+ * Moves the caller's read marker forward (never back, never past the orbit's last seq) in one
+ * statement that checks the caller may write. Markers are no events and removal leaves them
+ * alone, so the statement's snapshot is order enough against a removal.
+ */
 export async function markRead(db: Executor, input: { threadId: string; userId: string; seq: number; now: Date }): Promise<void> {
-  const { groupId } = await requireThreadMember(db, input.threadId, input.userId, { write: true });
-  const capped = sql`least(${input.seq}::bigint, (select ${groups.lastSeq} from ${groups} where ${groups.id} = ${groupId}))`;
-  await db
-    .insert(readMarkers)
-    .values({ threadId: input.threadId, userId: input.userId, lastReadSeq: capped, updatedAt: input.now })
-    .onConflictDoUpdate({
-      target: [readMarkers.threadId, readMarkers.userId],
-      set: { lastReadSeq: sql`greatest(${readMarkers.lastReadSeq}, excluded.last_read_seq)`, updatedAt: input.now },
-    });
+  const mark = async () => {
+    const result = await db.execute(sql`
+      insert into ${readMarkers} (thread_id, user_id, last_read_seq, updated_at)
+      select t.id, ${input.userId}, least(${input.seq}::bigint, g.last_seq), ${input.now}
+        from ${threads} t join ${groups} g on g.id = t.group_id
+       where t.id = ${input.threadId} and ${holdsCurrentKey(sql`t.group_id`, input.userId)}
+      on conflict (thread_id, user_id) do update
+         set last_read_seq = greatest(${readMarkers}.last_read_seq, excluded.last_read_seq), updated_at = excluded.updated_at
+      returning 1 as ok`);
+    return (result as unknown as { rows: unknown[] }).rows.length > 0;
+  };
+  if (await mark()) return;
+  // Refused: say why (no such thread for this caller, or a pending key), or retry once when the
+  // caller was admitted in the meantime.
+  const { member } = await requireThreadMember(db, input.threadId, input.userId);
+  if (!member.hasKey || !(await mark())) throw new AppError('KEY_PENDING');
 }
 
 /**
@@ -232,7 +250,7 @@ export async function markRead(db: Executor, input: { threadId: string; userId: 
  * earlier event about them to `{id, deleted: true}`, all in the caller's transaction.
  */
 export async function deleteThread(tx: Executor, input: { threadId: string; userId: string; now: Date }): Promise<StoredEvent[]> {
-  const { groupId, authorId, member } = await requireThreadMember(tx, input.threadId, input.userId, { write: true, lock: true });
+  const { groupId, authorId, member } = await lockThreadForWrite(tx, input.threadId, input.userId);
   requireAuthorOrOwner(member, authorId);
   const replyIds = tx.select({ id: replies.id }).from(replies).where(eq(replies.threadId, input.threadId));
   const { removed, quotas } = await removeMedia(tx, or(eq(media.threadId, input.threadId), inArray(media.replyId, replyIds))!, input.now);

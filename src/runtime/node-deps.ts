@@ -137,7 +137,7 @@ async function buildLive(options: NodeDepsOptions, clock: Clock, logger: Logger)
     live: hub,
     async stop() {
       unlisten();
-      hub.close();
+      await hub.close();
       if (listener) await listener.close();
     },
   };

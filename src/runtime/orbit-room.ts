@@ -84,9 +84,6 @@ export class OrbitRoom extends DurableObject<WorkerEnv> {
       await this.liveRoom(groupId).publish(events);
       return new Response(null, { status: 204 });
     }
-    if (url.pathname === '/count') {
-      return Response.json({ count: this.countOf(url.searchParams.get('user') ?? '') });
-    }
     if (url.pathname === '/connect' && request.headers.get('upgrade') === 'websocket') {
       return this.connect(groupId, JSON.parse(request.headers.get(IDENTITY_HEADER) ?? 'null') as LiveRequest);
     }
@@ -113,18 +110,19 @@ export class OrbitRoom extends DurableObject<WorkerEnv> {
     this.wrapped.delete(ws);
   }
 
-  /** Token expiry and session liveness; re-armed while sockets remain. */
+  /** Token expiry, session liveness and membership; re-armed while sockets remain. */
   override async alarm(): Promise<void> {
     const peers = this.peers();
     if (!peers.length) return;
     const room = this.liveRoom(peers[0]!.state.groupId);
     room.expireTokens();
-    await room.checkSessions();
+    await room.checkAccess();
     await this.scheduleAlarm();
   }
 
   private async connect(groupId: string, who: LiveRequest | null): Promise<Response> {
     if (!who || who.groupId !== groupId) return new Response('identity missing', { status: 400 });
+    // The object is the orbit's single point: counting and accepting with no await in between holds the cap.
     if (this.countOf(who.userId) >= LIVE.socketsPerUser) return new Response(null, { status: 429 });
     const pair = new WebSocketPair();
     const [client, server] = [pair[0], pair[1]];

@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { createTarget } from '#target';
+import type { NodeLiveHub } from '../../src/adapters/live-node';
 import { appendEvent } from '../../src/domain/events';
 import { bearer, createOrbit, post, registerUser } from '../support/api';
 import { livePath, openLive, range, seqsUntil, writeEvents } from '../support/live';
@@ -51,7 +52,7 @@ describe('Node live hub', () => {
     // Rounds of 8 MiB until the server gives up on it (the kernel absorbs a few MiB first).
     const blob = 'x'.repeat(1024 * 1024);
     let written = 0;
-    const slowOpen = async () => (await t.deps.live.countSockets(orbit.id, owner.id)) === 2;
+    const slowOpen = async () => (t.deps.live as NodeLiveHub).countSockets(orbit.id, owner.id) === 2;
     while (written < 96 && (await slowOpen())) {
       await writeEvents(t, orbit.id, owner.id, 8, { data: (i) => ({ i, blob }) });
       written += 8;

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTarget } from '#target';
 import { LiveRoom, type LivePeer } from '../../src/domain/live/room';
 import { admitFrame, admitTyping, newSocketState, type LiveSocketState } from '../../src/domain/live/socket-state';
-import { createOrbit, registerUser } from '../support/api';
+import { createOrbit, registerUser, type TestUser } from '../support/api';
 import { writeEvents } from '../support/live';
 
 let t: Awaited<ReturnType<typeof createTarget>>;
@@ -43,16 +43,22 @@ function roomWith(groupId: string, peers: FakePeer[]) {
   });
 }
 
-const peerAt = (groupId: string, userId: string, lastSeq: number) =>
-  new FakePeer({ ...newSocketState({ groupId, userId, sessionId: crypto.randomUUID(), tokenExpiresAt: 2e9, joinedAt: 0, afterSeq: null }), lastSeq, ready: true });
+/** The socket state of the user's real session and membership (the room checks both when it skips ahead). */
+async function stateOf(groupId: string, user: TestUser, afterSeq: number | null): Promise<LiveSocketState> {
+  const sessionId = JSON.parse(Buffer.from(user.access.split('.')[1]!, 'base64url').toString()).sid as string;
+  const [member] = await t.sql<{ joined_at: Date }>('select joined_at from group_members where group_id = $1 and user_id = $2', [groupId, user.id]);
+  return newSocketState({ groupId, userId: user.id, sessionId, tokenExpiresAt: 2e9, joinedAt: new Date(member!.joined_at).getTime(), afterSeq });
+}
+
+const peerAt = async (groupId: string, user: TestUser, lastSeq: number) => new FakePeer({ ...(await stateOf(groupId, user, null)), lastSeq, ready: true });
 
 describe('live room rules', () => {
   it('a socket more than 1,000 events behind the log gets resync_required, one close by gets the events', async () => {
     const owner = await registerUser(t);
     const orbit = await createOrbit(t, owner);
     await writeEvents(t, orbit.id, owner.id, 1005, { perTx: 1005 });
-    const far = peerAt(orbit.id, owner.id, 2);
-    const near = peerAt(orbit.id, owner.id, 1000);
+    const far = await peerAt(orbit.id, owner, 2);
+    const near = await peerAt(orbit.id, owner, 1000);
     await roomWith(orbit.id, [far, near]).catchUpTo(1005);
     expect(far.sent).toEqual([{ type: 'resync_required', seq: 1005 }]);
     expect(near.sent.map((e) => e.seq)).toEqual([1001, 1002, 1003, 1004, 1005]);
@@ -65,10 +71,10 @@ describe('live room rules', () => {
     const orbit = await createOrbit(t, owner);
     await writeEvents(t, orbit.id, owner.id, 6, { perTx: 6 });
     await t.sql('delete from orbit_events where group_id = $1 and seq <= 3', [orbit.id]); // past retention
-    const peer = peerAt(orbit.id, owner.id, 1);
+    const peer = await peerAt(orbit.id, owner, 1);
     await roomWith(orbit.id, [peer]).catchUpTo(6);
     expect(peer.sent).toEqual([{ type: 'resync_required', seq: 6 }]);
-    const resumed = new FakePeer(newSocketState({ groupId: orbit.id, userId: owner.id, sessionId: 's', tokenExpiresAt: 2e9, joinedAt: 0, afterSeq: 1 }));
+    const resumed = new FakePeer(await stateOf(orbit.id, owner, 1));
     await roomWith(orbit.id, [resumed]).connect(resumed);
     expect(resumed.sent).toEqual([
       { type: 'resync_required', seq: 6 },
@@ -79,7 +85,7 @@ describe('live room rules', () => {
   it('a member_left older than the current membership is history: it does not close the socket', async () => {
     const owner = await registerUser(t);
     const orbit = await createOrbit(t, owner);
-    const peer = peerAt(orbit.id, owner.id, 0);
+    const peer = await peerAt(orbit.id, owner, 0);
     peer.state.joinedAt = Date.now();
     const left = { groupId: orbit.id, seq: 1, type: 'member_left' as const, actorId: owner.id, at: new Date(peer.state.joinedAt - 1000), data: { user_id: owner.id, reason: 'left' } };
     await roomWith(orbit.id, [peer]).publish([left]);

@@ -56,12 +56,29 @@ describe('orbit room (Durable Object)', () => {
     socket.close();
   });
 
-  it('counts a user\'s sockets in the room', async () => {
+  it('holds the cap of 5 per user itself: a sixth socket handed over is refused 429 until one closes', async () => {
     const owner = await registerUser(t);
     const orbit = await createOrbit(t, owner);
-    const sockets = [await openLive(t, livePath(orbit.id), owner.auth), await openLive(t, livePath(orbit.id), owner.auth)];
-    const res = await stubOf(orbit.id).fetch(`https://orbit-room/count?user=${owner.id}`, { headers: { 'x-orbit-id': orbit.id } });
-    expect(await res.json()).toEqual({ count: 2 });
-    for (const s of sockets) s.socket.close();
+    const sockets = [];
+    for (let i = 0; i < 5; i++) sockets.push((await openLive(t, livePath(orbit.id), owner.auth)).socket);
+    // What the Worker hands over after authorizing an upgrade (no count is asked first).
+    const sid = JSON.parse(Buffer.from(owner.access.split('.')[1]!, 'base64url').toString()).sid;
+    const identity = { groupId: orbit.id, userId: owner.id, sessionId: sid, tokenExpiresAt: 2e9, joinedAt: 0, afterSeq: null };
+    const connect = () =>
+      stubOf(orbit.id).fetch('https://orbit-room/connect', {
+        headers: { upgrade: 'websocket', 'x-orbit-id': orbit.id, 'x-orbital-live-identity': JSON.stringify(identity) },
+      });
+    expect((await connect()).status).toBe(429);
+    sockets[0]!.close();
+    await sockets[0]!.closed;
+    let status = 0;
+    for (let attempt = 0; attempt < 50 && status !== 101; attempt++) {
+      const res = await connect();
+      status = res.status;
+      if (status === 101) res.webSocket!.accept();
+      else await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(status).toBe(101);
+    for (const s of sockets.slice(1)) s.close();
   });
 });

@@ -1,14 +1,8 @@
-// The reads a live room makes: the orbit's head, ranges of its log, and thread membership for typing.
+// The reads a live room makes: ranges of the orbit's log, and thread membership for typing.
 import { and, eq, min } from 'drizzle-orm';
-import { groups, orbitEvents, threads } from '../../db/schema';
+import { orbitEvents, threads } from '../../db/schema';
 import type { Executor } from '../../deps';
 import { readEvents, type StoredEvent } from '../events';
-
-/** The orbit's last seq; null when the orbit is gone. */
-export async function orbitHead(db: Executor, groupId: string): Promise<number | null> {
-  const [row] = await db.select({ last: groups.lastSeq }).from(groups).where(eq(groups.id, groupId));
-  return row ? row.last : null;
-}
 
 /** The oldest seq the orbit's log still holds (`last + 1` when it holds none). */
 export async function oldestKept(db: Executor, groupId: string, last: number): Promise<number> {

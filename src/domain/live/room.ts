@@ -5,9 +5,9 @@
 import type { Executor, LogLevel } from '../../deps';
 import { AppError } from '../errors';
 import { viewEvent, type StoredEvent } from '../events';
-import { liveSessionIds } from '../sessions';
 import { verifyAccessToken } from '../tokens';
-import { oldestKept, orbitHead, readRange, threadInOrbit } from './log';
+import { enforceAccess, socketAccess, startingPoint } from './access';
+import { oldestKept, readRange, threadInOrbit } from './log';
 import { CLOSE, frameBytes, LIVE, parseClientFrame, PONG, serverFrame } from './protocol';
 import { admitFrame, admitTyping, type LiveSocketState } from './socket-state';
 
@@ -133,12 +133,28 @@ export class LiveRoom {
     for (const p of this.host.peers()) if (p.open && p.state.ready && p.state.userId !== userId) p.send(text);
   }
 
-  /** Closes 4401 every socket whose session has ended (logout, revocation, deleted account). */
-  async checkSessions(): Promise<void> {
+  /** The periodic check, one query: ended sessions close 4401, former members 4403. */
+  async checkAccess(): Promise<void> {
     const open = [...this.host.peers()].filter((p) => p.open);
-    if (!open.length) return;
-    const live = await this.host.withDb((db) => liveSessionIds(db, [...new Set(open.map((p) => p.state.sessionId))]));
-    for (const p of open) if (!live.has(p.state.sessionId)) p.close(CLOSE.unauthorized, 'session ended');
+    if (open.length) await this.host.withDb((db) => this.keepEntitled(db, open));
+  }
+
+  /** Closes the sockets that may no longer stay open; returns the others. */
+  private async keepEntitled(db: Executor, peers: LivePeer[]): Promise<LivePeer[]> {
+    const access = await socketAccess(db, [...new Set(peers.map((p) => p.state.sessionId))], [this.host.groupId]);
+    return peers.filter((p) => enforceAccess(p, access));
+  }
+
+  /**
+   * Skips sockets to `target` with resync_required. What they skip may hold their own member_left,
+   * so their membership is checked first: a former member is closed instead.
+   */
+  private async resync(peers: LivePeer[], target: number): Promise<void> {
+    for (const p of await this.host.withDb((db) => this.keepEntitled(db, peers))) {
+      p.send(serverFrame.resync(target));
+      p.state.lastSeq = target;
+      p.save();
+    }
   }
 
   /** Closes 4401 every socket whose token has expired (and was not renewed). */
@@ -164,8 +180,13 @@ export class LiveRoom {
   private async replay(peer: LivePeer, db: Executor): Promise<void> {
     const s = peer.state;
     if (s.ready) return; // replayed already (a cut-short replay and its connect may both ask)
-    const last = await orbitHead(db, this.host.groupId);
-    if (last === null) return peer.close(CLOSE.removed, 'orbit deleted');
+    // Membership and head in one snapshot: a removal committed before it leaves no member here,
+    // one committed after it puts member_left above `last`, where live delivery finds it.
+    const start = await startingPoint(db, s);
+    if (!start) return peer.close(CLOSE.removed, 'orbit deleted');
+    if (!start.sessionLive) return peer.close(CLOSE.unauthorized, 'session ended');
+    if (start.joinedAt !== s.joinedAt) return peer.close(CLOSE.removed, 'no longer a member');
+    const last = start.last;
     const want = s.afterSeq;
     const views = new Views();
     let resync = false;
@@ -210,34 +231,33 @@ export class LiveRoom {
     const farewell = incoming.find(isFarewell);
     const stored = incoming.filter((e) => !isFarewell(e));
     const target = stored.reduce((max, e) => Math.max(max, e.seq), upTo);
-    const ready = [...this.host.peers()].filter((p) => p.open && p.state.ready);
+    let ready = [...this.host.peers()].filter((p) => p.open && p.state.ready);
     const views = new Views();
 
+    // Far behind (e.g. notifications lost for a long time): the same rule as a replay.
+    const far = ready.filter((p) => target - p.state.lastSeq > LIVE.replayMaxEvents);
+    if (far.length) {
+      await this.resync(far, target);
+      ready = ready.filter((p) => p.open);
+    }
     if (ready.length) {
-      // Far behind (e.g. notifications lost for a long time): the same rule as a replay.
-      for (const p of ready) {
-        if (target - p.state.lastSeq > LIVE.replayMaxEvents) {
-          p.send(serverFrame.resync(target));
-          p.state.lastSeq = target;
-          p.save();
-        }
-      }
       const floor = Math.min(...ready.map((p) => p.state.lastSeq));
       if (target > floor) {
         const events = await this.range(stored, floor, target);
+        // The log no longer holds what these sockets missed: they reload.
+        const gapped: LivePeer[] = [];
         for (const p of ready) {
           for (const e of events) {
             if (e.seq <= p.state.lastSeq) continue;
             if (e.seq !== p.state.lastSeq + 1) {
-              // The log no longer holds what this socket missed: tell it to reload.
-              p.send(serverFrame.resync(target));
-              p.state.lastSeq = target;
+              gapped.push(p);
               break;
             }
             if (!this.sendEvent(p, e, views)) break;
           }
           p.save();
         }
+        if (gapped.length) await this.resync(gapped, target);
       }
     }
 
@@ -275,8 +295,11 @@ export class LiveRoom {
     try {
       const claims = await verifyAccessToken(this.host.jwtSecret, token, new Date(this.host.now()));
       if (claims.userId !== s.userId) throw new AppError('UNAUTHENTICATED', 'This token belongs to another user.');
-      const live = await this.host.withDb((db) => liveSessionIds(db, [claims.sessionId]));
-      if (!live.has(claims.sessionId)) throw new AppError('UNAUTHENTICATED', 'This session has ended; please log in again.');
+      // Renewal re-checks membership too: it must not carry a removed member's socket forward.
+      const access = await this.host.withDb((db) => socketAccess(db, [claims.sessionId], [this.host.groupId]));
+      const orbits = access.get(claims.sessionId);
+      if (!orbits) throw new AppError('UNAUTHENTICATED', 'This session has ended; please log in again.');
+      if (orbits.get(this.host.groupId) !== s.joinedAt) return peer.close(CLOSE.removed, 'no longer a member');
       if (!peer.open) return;
       s.sessionId = claims.sessionId;
       s.tokenExpiresAt = claims.expiresAt;

@@ -50,8 +50,7 @@ export function registerKeys(app: OpenAPIHono<AppEnv>) {
     const { groupId, userId: memberId } = c.req.valid('param');
     const { userId } = c.get('auth');
     await write(deps, async (tx, outbox) => {
-      const caller = await requireMember(tx, groupId, userId);
-      outbox.add(await deliverKeys(tx, { caller, memberId, keys: c.req.valid('json').keys, now: deps.clock.now() }));
+      outbox.add(await deliverKeys(tx, { groupId, callerId: userId, memberId, keys: c.req.valid('json').keys, now: deps.clock.now() }));
     });
     return c.body(null, 204);
   });

@@ -11,8 +11,7 @@ import {
   recordDownload,
   requireAvailable,
   requireMediaAccess,
-  requireUploader,
-  requireUploaderOrOwner,
+  requireMediaWriter,
 } from '../../domain/media';
 import { attachMedia, deleteMedia } from '../../domain/media-files';
 import { write } from '../../domain/tx';
@@ -86,7 +85,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const body = c.req.valid('json');
     const { userId } = c.get('auth');
     const row = await write(deps, async (tx) => {
-      await requireUploader(tx, mediaId, userId);
+      await requireMediaWriter(tx, mediaId, userId, 'uploader');
       return await attachMedia(tx, mediaId, { threadId: body.thread_id, replyId: body.reply_id }, deps.clock.now());
     });
     return c.json(await mediaInfoFor(deps.db, row, userId), 200);
@@ -153,7 +152,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const { userId } = c.get('auth');
     const now = deps.clock.now();
     const key = await write(deps, async (tx, outbox) => {
-      const { row } = await requireUploaderOrOwner(tx, c.req.valid('param').mediaId, userId);
+      const { row } = await requireMediaWriter(tx, c.req.valid('param').mediaId, userId, 'uploader or owner');
       outbox.add(...(await deleteMedia(tx, row, userId, now)));
       return row.blobKey;
     });

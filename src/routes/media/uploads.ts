@@ -4,9 +4,21 @@ import { CHUNK_SIZE } from '../../config';
 import { PartDigestError, PartSizeError } from '../../deps';
 import { drainBlobDeletions } from '../../domain/blob-queue';
 import { AppError } from '../../domain/errors';
-import { chunkSizeOf, effectiveStatus, findMedia, mediaInfoFor, requireUploader, requireUploaderOrOwner, type MediaRow } from '../../domain/media';
-import { abortUpload, assertUploading, chunkTarget, completeUpload, listOpenUploads, receivedChunks, recordChunk, startUpload, uploadStatus } from '../../domain/media-uploads';
+import { chunkSizeOf, effectiveStatus, findMedia, mediaInfoFor, requireMediaWriter, requireUploader, type MediaRow } from '../../domain/media';
+import {
+  abortUpload,
+  assertUploading,
+  chunkTarget,
+  completeUpload,
+  listOpenUploads,
+  receivedChunks,
+  recordChunk,
+  refuseIfClosed,
+  startUpload,
+  uploadStatus,
+} from '../../domain/media-uploads';
 import { write } from '../../domain/tx';
+import { requireKey } from '../../domain/writer';
 import type { AppEnv } from '../../http/env';
 import { idempotent } from '../../http/idempotency';
 import { defineRoute } from '../../http/route';
@@ -152,7 +164,8 @@ export function register(app: OpenAPIHono<AppEnv>) {
       const { mediaId, index } = c.req.valid('param');
       const digest = c.req.valid('header')['x-chunk-sha256']?.toLowerCase();
       if (!isOctetStream(c.req.header('content-type'))) throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Chunks are sent as application/octet-stream.');
-      const { row, stored } = await chunkTarget(deps.db, mediaId, c.get('auth').userId, index);
+      const { userId } = c.get('auth');
+      const { row, stored } = await chunkTarget(deps.db, mediaId, userId, index);
       assertUploading(row, deps.clock.now());
       if (index >= row.chunkCount) {
         throw new AppError('VALIDATION_ERROR', `index must be between 0 and ${row.chunkCount - 1}.`, { field: 'index', chunk_count: row.chunkCount });
@@ -176,10 +189,15 @@ export function register(app: OpenAPIHono<AppEnv>) {
         if (err instanceof PartDigestError) {
           throw new AppError('VALIDATION_ERROR', 'The chunk does not match X-Chunk-SHA256; it was not counted.', { field: 'x-chunk-sha256', index });
         }
+        // An abort (or expiry) that removed the upload under this chunk is a 409/410, not a 500.
+        await refuseIfClosed(deps, mediaId, deps.clock.now());
         throw err;
       }
       const now = deps.clock.now();
-      const received = await recordChunk(deps.db, row, index, part, now);
+      const received = await recordChunk(deps.db, row, userId, index, part, now).catch(async (err) => {
+        await refuseIfClosed(deps, mediaId, now);
+        throw err;
+      });
       return c.json({ index, received, chunk_count: row.chunkCount }, 200);
     };
     try {
@@ -207,7 +225,9 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(completeRoute, async (c) => {
     const deps = c.get('deps');
     const { userId } = c.get('auth');
-    const { row } = await requireUploader(deps.db, c.req.valid('json').media_id, userId);
+    // Refused early (before the store assembles the parts); the completing transaction checks again under the gate.
+    const { row, member } = await requireUploader(deps.db, c.req.valid('json').media_id, userId);
+    requireKey(member);
     const done = await completeUpload(deps, row, userId, deps.clock.now());
     return c.json(await mediaInfoFor(deps.db, done.row, userId), done.status);
   });
@@ -216,7 +236,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const deps = c.get('deps');
     const now = deps.clock.now();
     const keys = await write(deps, async (tx) => {
-      const { row } = await requireUploaderOrOwner(tx, c.req.valid('param').mediaId, c.get('auth').userId);
+      const { row } = await requireMediaWriter(tx, c.req.valid('param').mediaId, c.get('auth').userId, 'uploader or owner');
       return await abortUpload(tx, row, now);
     });
     // The queue holds the parts durably; deleting them now just saves cleanup the trip.

@@ -1,0 +1,1 @@
+ALTER TABLE "groups" ADD COLUMN "roster_version" integer DEFAULT 0 NOT NULL;

@@ -1,0 +1,89 @@
+// The cap of 5 live sockets per user per orbit holds across Node processes on one Postgres: leases
+// in the database, given back on close, and lapsing when the process that held them is gone.
+// Needs a real Postgres: PGlite is one process.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createOrbit, registerUser } from '../support/api';
+import { livePath } from '../support/live';
+import { connectSocket } from '../support/node-target';
+import { freshDatabase, startServerProcess, type ServerProcess } from '../support/server-process';
+import { SocketRefused, TEST_ENV, type Target, type TestSocket } from '../support/types';
+
+const postgres = process.env.TEST_DATABASE_URL;
+if (!postgres) console.warn('live-socket-cap: skipped, it needs a real Postgres (set TEST_DATABASE_URL)');
+
+/** Just enough of a target for the API helpers, pointed at one server process. */
+const targetOf = (server: ServerProcess) =>
+  ({ name: 'node', env: TEST_ENV, fetch: (path: string, init: RequestInit = {}) => fetch(server.url + path, init) }) as unknown as Target;
+
+describe.skipIf(!postgres)('the socket cap across two Node processes on one Postgres', () => {
+  let database: Awaited<ReturnType<typeof freshDatabase>>;
+  let db: pg.Client;
+  let a: ServerProcess;
+  let b: ServerProcess;
+  const dataDirs = [0, 1].map(() => mkdtempSync(join(tmpdir(), 'orbital-cap-')));
+
+  beforeAll(async () => {
+    database = await freshDatabase(postgres!, 'orbital_cap');
+    const env = { ...TEST_ENV, LOG_LEVEL: 'info', DATABASE_URL: database.url };
+    a = await startServerProcess({ ...env, DATA_DIR: dataDirs[0]! });
+    b = await startServerProcess({ ...env, DATA_DIR: dataDirs[1]! });
+    db = new pg.Client({ connectionString: database.url });
+    await db.connect();
+  });
+  afterAll(async () => {
+    await db?.end();
+    await a?.kill('SIGTERM');
+    await b?.kill('SIGTERM');
+    await database?.drop();
+    for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Opens sockets on both processes at once; returns the opened ones and the refusal statuses. */
+  async function openMany(user: { auth: Record<string, string> }, groupId: string, perProcess: number) {
+    const attempts = [a, b].flatMap((server) => Array.from({ length: perProcess }, () => connectSocket(server.url, livePath(groupId), user.auth)));
+    const results = await Promise.allSettled(attempts);
+    const opened = results.filter((r): r is PromiseFulfilledResult<TestSocket> => r.status === 'fulfilled').map((r) => r.value);
+    const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason instanceof SocketRefused ? r.reason.status : String(r.reason)));
+    return { opened, refused };
+  }
+
+  it('of 8 simultaneous upgrades spread over both processes, 5 open and 3 get 429; a close frees a place on the other process', async () => {
+    const owner = await registerUser(targetOf(a));
+    const orbit = await createOrbit(targetOf(a), owner);
+    const { opened, refused } = await openMany(owner, orbit.id, 4);
+    expect([opened.length, refused]).toEqual([5, [429, 429, 429]]);
+
+    opened[0]!.close();
+    await opened[0]!.closed;
+    let reopened: TestSocket | undefined;
+    for (let attempt = 0; attempt < 50 && !reopened; attempt++) {
+      reopened = await connectSocket((attempt % 2 ? a : b).url, livePath(orbit.id), owner.auth).catch(() => undefined);
+      if (!reopened) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(reopened).toBeDefined();
+    const sixth = await connectSocket(a.url, livePath(orbit.id), owner.auth).catch((e: unknown) => e);
+    expect(sixth).toBeInstanceOf(SocketRefused);
+    expect((sixth as SocketRefused).status).toBe(429);
+    for (const s of [...opened.slice(1), reopened!]) s.close();
+  });
+
+  it("a crashed process's leases stop counting once they expire", async () => {
+    const owner = await registerUser(targetOf(a));
+    const orbit = await createOrbit(targetOf(a), owner);
+    // Five leases of a process that died without giving them back, still within their lifetime.
+    const insert = `insert into live_socket_leases (group_id, user_id, holder, expires_at)
+      select $1, $2, gen_random_uuid(), now() + $3::interval from generate_series(1, 5)`;
+    await db.query(insert, [orbit.id, owner.id, '1 minute']);
+    const refused = await connectSocket(b.url, livePath(orbit.id), owner.auth).catch((e: unknown) => e);
+    expect((refused as SocketRefused).status).toBe(429);
+    // Their lifetime has passed (no process renews them): places are free again.
+    await db.query(`update live_socket_leases set expires_at = now() - interval '1 second' where group_id = $1`, [orbit.id]);
+    const { opened, refused: over } = await openMany(owner, orbit.id, 3);
+    expect([opened.length, over]).toEqual([5, [429]]);
+    for (const s of opened) s.close();
+  });
+});
