@@ -6,7 +6,7 @@
 // When neither can be had, callers skip with the reason; ORBITAL_REQUIRE_S3=1 (CI) makes it a failure.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,10 +54,40 @@ export async function startTestS3(): Promise<S3Availability> {
   }
   const missing = CEPH_TOOLS.filter((tool) => !existsSync(tool));
   if (missing.length) return unavailable(`Ceph's radosgw is not installed (apt-get install radosgw ceph-mon ceph-osd; missing ${missing.join(', ')})`);
+  // Two throw-away clusters at once on one machine do not come up (the second's gateway never
+  // answers): test files that need one take turns.
+  const release = await takeTurn();
   try {
-    return { server: await startRadosGateway() };
+    const server = await startRadosGateway();
+    return { server: { ...server, close: () => server.close().finally(release) } };
   } catch (err) {
+    release();
     return unavailable(`radosgw did not start: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+const TURN = join(tmpdir(), 'orbital-radosgw.turn');
+
+/** Waits until no other live process holds the radosgw turn, takes it, and answers its release. */
+async function takeTurn(): Promise<() => void> {
+  for (;;) {
+    try {
+      writeFileSync(TURN, String(process.pid), { flag: 'wx' });
+      return () => rmSync(TURN, { force: true });
+    } catch {
+      const holder = Number(readFileSync(TURN, 'utf8') || 0);
+      if (!holder || !alive(holder)) rmSync(TURN, { force: true });
+      else await new Promise((r) => setTimeout(r, 500));
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -108,7 +138,7 @@ async function startRadosGateway(): Promise<TestS3> {
     const [monPort, rgwPort] = [await freePort(), await freePort()];
     const fsid = randomUUID();
     const conf = join(dir, 'ceph.conf');
-    for (const sub of ['mon', 'osd', 'run', 'log']) mkdirSync(join(dir, sub));
+    for (const sub of ['mon', 'osd', 'run', 'log', 'rgw']) mkdirSync(join(dir, sub));
     writeFileSync(
       conf,
       `[global]
@@ -129,6 +159,9 @@ memstore device bytes = 2147483648
 run dir = ${dir}/run
 log file = ${dir}/log/$name.log
 admin socket = ${dir}/run/$name.asok
+pid file = ${dir}/run/$name.pid
+keyring = ${dir}/keyring
+rgw data = ${dir}/rgw
 [mon.a]
 mon data = ${dir}/mon
 [osd.0]
