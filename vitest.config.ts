@@ -1,14 +1,22 @@
 // One suite, several targets: `node` (PGlite, or real Postgres with TEST_DATABASE_URL) and
 // `workerd` (the Worker, its Durable Object, R2 and the Neon driver, through Cloudflare's plugin).
 // API tests in test/api import '#target' and run on both.
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+// Node test files spend most of their time waiting (sockets, child processes, the database), so
+// more run at once than there are cores; vitest's default (cores − 1) ran them one by one here.
+const nodeWorkers = Number(process.env.TEST_WORKERS) || Math.max(3, availableParallelism() + 1);
 const workerdConditions = ['workerd', 'worker', 'module', 'browser'];
 
 export default defineConfig({
+  // pg's CommonJS `require('pg-cloudflare')` inside workerd resolves with the root's conditions,
+  // not the project's: without these it gets the empty build (`CloudflareSocket is not a constructor`).
+  resolve: { conditions: workerdConditions },
+  ssr: { resolve: { conditions: workerdConditions } },
   test: {
     projects: [
       {
@@ -17,6 +25,10 @@ export default defineConfig({
           name: 'node',
           include: ['test/api/**/*.test.ts', 'test/node/**/*.test.ts'],
           globalSetup: ['test/setup/global-node.ts'],
+          maxWorkers: nodeWorkers,
+          // Files in one worker share loaded modules (the app, drizzle, zod …): each file used to
+          // import them anew. Every file still builds its own server and database.
+          isolate: false,
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },
@@ -32,7 +44,10 @@ export default defineConfig({
                 JWT_SECRET: 'orbital-test-secret-0123456789-abcdefghijklmnop',
                 RATE_LIMIT: 'off',
                 LOG_LEVEL: 'silent',
+                ROUND_TRIP_METER: inject<string>('meterUrl'),
               },
+              // The Hyperdrive path's binding, under another name: tests opt in (test/workerd/database-paths.test.ts).
+              hyperdrives: { TEST_HYPERDRIVE: inject<string>('hyperdriveUrl') },
             },
           })),
         ],

@@ -1,15 +1,15 @@
 // Upload throughput and server memory: a file in 5 MiB chunks, 4 in flight, against the Node
 // server in a child process (its RSS read from /proc), beside a bare node:http server that
-// streams the same PUTs to disk, in the same run. Goals: ≥ 0.7× the bare throughput; server
-// peak RSS < 150 MB and flat from 200 MiB to 1 GiB.
+// streams the same PUTs to disk, in the same run. Goals: ≥ 0.85× the bare throughput; server
+// RSS growth < 64 MB and flat from 200 MiB to 1 GiB.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
 import { round, type Bench } from './harness';
+import { cpuMs, startAsNpmStart } from './npm-start';
 import { freshPostgres } from './postgres';
 
 const MiB = 1024 * 1024;
@@ -107,46 +107,30 @@ async function bareRun(size: number) {
   try {
     await waitUntilUp(`http://127.0.0.1:${port}/`, child, log);
     const before = rssMb(child.pid!);
+    const cpuBefore = cpuMs(child.pid!);
     const peak = sampleRss(child.pid!);
     const seconds = await sendChunks(size, (i) => `http://127.0.0.1:${port}/chunk/${i}`, {});
-    return { seconds, before, peak: peak() };
+    return { seconds, before, peak: peak(), cpu: cpuMs(child.pid!) - cpuBefore };
   } finally {
     await stop(child);
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-/**
- * The Node entry bundled (as a deployment would run it), beside node_modules so packages
- * resolve. `npm start` runs through tsx instead, whose loader adds ~40 MB of RSS by itself.
- */
-/** The V8 flags `npm start` runs the server with (package.json): a small young generation. */
-const NODE_FLAGS = ['--max-semi-space-size=2'];
-
-async function bundleServer(): Promise<string> {
-  const dir = join('node_modules', '.cache', 'orbital-bench');
-  mkdirSync(dir, { recursive: true });
-  const outfile = join(dir, 'node.mjs');
-  await build({ entryPoints: ['src/runtime/node.ts'], bundle: true, platform: 'node', format: 'esm', packages: 'external', outfile, logLevel: 'warning' });
-  return outfile;
-}
-
-async function orbitalRun(size: number, databaseUrl: string | undefined, entry: string[], withDigest = false) {
+/** One upload against the server started as `npm start` starts it (default log level, log to a file). */
+async function orbitalRun(size: number, databaseUrl: string | undefined, withDigest = false, cwd?: string) {
   const dataDir = mkdtempSync(join(tmpdir(), 'orbital-bench-server-'));
-  const port = await freePort();
-  const base = `http://127.0.0.1:${port}`;
-  const { child, log } = start(entry, {
-    PORT: String(port),
-    HOST: '127.0.0.1',
+  spawnSync('sync'); // the previous run's dirty pages must not be flushed on this run's time
+  const server = await startAsNpmStart({
     DATA_DIR: dataDir,
     DATABASE_URL: databaseUrl ?? '',
     RATE_LIMIT: 'off',
     MAX_MEDIA_BYTES: String(2 * 1024 * MiB),
     JWT_SECRET: 'bench-secret-0123456789-abcdefghijklmnopqrstuvwxyz',
-    LOG_LEVEL: 'warn',
-  });
+  }, { cwd });
+  const base = server.url;
+  const child = server.child;
   try {
-    await waitUntilUp(`${base}/health`, child, log);
     const json = async (path: string, body: unknown, headers: Record<string, string> = {}) => {
       const res = await fetch(base + path, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
       if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
@@ -163,15 +147,16 @@ async function orbitalRun(size: number, databaseUrl: string | undefined, entry: 
     const warm = await json('/api/media/upload', { group_id: orbit.group.id, key_epoch: 1, size_bytes: 10, encrypted_metadata: 'AAAA', encryption_iv: 'iv' }, auth);
     await sendChunks(10, (i) => `${base}/api/media/upload/${warm.media_id}/chunks/${i}`, auth);
     const before = rssMb(child.pid!);
+    const cpuBefore = cpuMs(child.pid!);
     const peak = sampleRss(child.pid!);
     const began = performance.now();
     const upload = await json('/api/media/upload', { group_id: orbit.group.id, key_epoch: 1, size_bytes: size, encrypted_metadata: 'AAAA', encryption_iv: 'iv' }, auth);
     await sendChunks(size, (i) => `${base}/api/media/upload/${upload.media_id}/chunks/${i}`, auth, withDigest);
     await json('/api/media/upload/complete', { media_id: upload.media_id }, auth);
     const seconds = (performance.now() - began) / 1000;
-    return { seconds, before, peak: peak() };
+    return { seconds, before, peak: peak(), cpu: cpuMs(child.pid!) - cpuBefore };
   } finally {
-    await stop(child);
+    await server.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
@@ -181,14 +166,18 @@ const bench: Bench = {
   async run() {
     const sizes = (process.env.BENCH_UPLOAD_MIB ?? '200,1024').split(',').map((s) => Number(s) * MiB);
     const postgres = await freshPostgres();
-    const bundled = await bundleServer();
     const db = postgres ? 'Postgres' : 'PGlite';
     const rows: Array<Record<string, string | number>> = [];
-    type Run = { seconds: number; before: number; peak: number };
+    type Run = { seconds: number; before: number; peak: number; cpu: number };
     const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
     // The machine is shared: each configuration runs several times, interleaved, and the median
     // time counts; RSS is the worst peak seen.
-    const summary = (runs: Run[]): Run => ({ seconds: median(runs.map((r) => r.seconds)), before: Math.min(...runs.map((r) => r.before)), peak: Math.max(...runs.map((r) => r.peak)) });
+    const summary = (runs: Run[]): Run => ({
+      seconds: median(runs.map((r) => r.seconds)),
+      before: Math.min(...runs.map((r) => r.before)),
+      peak: Math.max(...runs.map((r) => r.peak)),
+      cpu: median(runs.map((r) => r.cpu)),
+    });
     const row = (server: string, size: number, runs: Run[], bareSeconds: number) => {
       const r = summary(runs);
       rows.push({
@@ -197,6 +186,7 @@ const bench: Bench = {
         runs: runs.length,
         'MiB/s (median)': round(size / MiB / r.seconds),
         'vs bare': (bareSeconds / r.seconds).toFixed(2),
+        'server CPU ms per MiB (median)': round(r.cpu / (size / MiB), 1),
         'RSS before (MB)': round(r.before),
         'peak RSS (MB)': round(r.peak),
         'growth (MB)': round(r.peak - r.before),
@@ -207,16 +197,19 @@ const bench: Bench = {
         const reps = Number(process.env.BENCH_UPLOAD_REPS ?? (size <= 256 * MiB ? 3 : 2));
         const bare: Run[] = [];
         const orbital: Run[] = [];
+        const before: Run[] = [];
         for (let rep = 0; rep < reps; rep++) {
           bare.push(await bareRun(size));
-          orbital.push(await orbitalRun(size, postgres?.url, [...NODE_FLAGS, bundled]));
+          orbital.push(await orbitalRun(size, postgres?.url));
+          // Another checkout (an older commit), interleaved: before/after figures for a change.
+          if (process.env.BENCH_BEFORE_DIR) before.push(await orbitalRun(size, postgres?.url, false, process.env.BENCH_BEFORE_DIR));
         }
         const bareSeconds = summary(bare).seconds;
         row('bare node:http PUT → disk', size, bare, bareSeconds);
-        row(`orbital, bundled (Node, ${db})`, size, orbital, bareSeconds);
+        row(`orbital, \`npm start\` (Node, ${db})`, size, orbital, bareSeconds);
+        if (before.length) row(`orbital, \`npm start\`, before (${process.env.BENCH_BEFORE_LABEL ?? process.env.BENCH_BEFORE_DIR})`, size, before, bareSeconds);
         if (i === 0) {
-          row(`orbital, bundled, client sends X-Chunk-SHA256 (Node, ${db})`, size, [await orbitalRun(size, postgres?.url, [...NODE_FLAGS, bundled], true)], bareSeconds);
-          row(`orbital via tsx, as npm start (Node, ${db})`, size, [await orbitalRun(size, postgres?.url, [...NODE_FLAGS, '--import', 'tsx', 'src/runtime/node.ts'])], bareSeconds);
+          row(`orbital, \`npm start\`, client sends X-Chunk-SHA256 (Node, ${db})`, size, [await orbitalRun(size, postgres?.url, true)], bareSeconds);
         }
       }
     } finally {
@@ -226,11 +219,11 @@ const bench: Bench = {
       title: 'Upload: 5 MiB chunks, 4 in flight (Node server)',
       rows,
       notes:
-        'Goals: throughput ≥ 0.7× the bare server; peak server RSS < 150 MB and flat as the file grows. Client and servers share the machine; ' +
+        'Goals: throughput ≥ 0.85× the bare server; server RSS growth while uploading < 64 MB and flat as the file grows. Client and servers share the machine; ' +
         'the orbital time includes start and complete (quota reservation, per chunk an access query and one recording statement; ' +
         'SHA-256 verification only where the client sends X-Chunk-SHA256). ' +
-        'RSS is sampled every 20 ms from /proc during the upload. The bundled server is src/runtime/node.ts built by esbuild with packages external, run with the V8 flag npm start uses (--max-semi-space-size=2: a 2 MiB young generation, about 10 MB less RSS at no measured throughput cost); ' +
-        'under tsx (npm start) the loader itself holds ~40 MB more, before any request.',
+        'RSS is sampled every 20 ms from /proc during the upload; growth is the peak minus the RSS after one warm-up chunk. ' +
+        'The server runs as `npm start` runs it (`node dist/server.js`, no V8 flags, default log level, output to a file).',
     };
   },
 };

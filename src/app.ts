@@ -9,6 +9,8 @@ import { AppError } from './domain/errors';
 import type { AppEnv } from './http/env';
 import { onError, sendError } from './http/errors';
 import { accessLog } from './http/access-log';
+import { mainPortMetrics, requestMetrics } from './http/metrics';
+import { OPENAPI_DOCUMENT, registerOpenApiComponents } from './http/openapi';
 import { securityHeaders } from './http/security-headers';
 import { validationHook } from './http/validation';
 import { registerRoutes } from './routes';
@@ -25,6 +27,7 @@ export function createApp(source: DepsSource) {
     await next();
   });
   app.use(accessLog);
+  app.use(requestMetrics);
   app.use(securityHeaders);
   const corsHeaders = cors({
     origin: (origin, c: Context<AppEnv>) => (c.get('deps').config.CORS_ORIGINS.includes(origin) ? origin : null),
@@ -49,16 +52,10 @@ export function createApp(source: DepsSource) {
   );
 
   registerRoutes(app);
+  app.get('/metrics', mainPortMetrics);
 
-  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
-  app.doc31('/openapi.json', {
-    openapi: '3.1.0',
-    info: {
-      title: 'Orbital relay API',
-      version: '1',
-      description: 'Zero-knowledge relay for end-to-end encrypted orbits. Every ciphertext field is standard base64.',
-    },
-  });
+  registerOpenApiComponents(app);
+  app.doc31('/openapi.json', OPENAPI_DOCUMENT);
 
   app.notFound((c) => sendError(c, new AppError('NOT_FOUND', 'No such route.')));
   app.onError(onError);

@@ -39,6 +39,10 @@ export const configSchema = z.object({
   S3_ACCESS_KEY_ID: z.string().min(1).optional(),
   S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   S3_FORCE_PATH_STYLE: flag(false),
+  // GET /metrics (Node): off unless METRICS=on; a token, loopback only, or its own port.
+  METRICS: flag(false),
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
 
 /** What BLOB_STORE=s3 cannot do without. */

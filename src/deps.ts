@@ -97,6 +97,21 @@ export interface Logger {
 /** Static files of the docs page (swagger-ui-dist), served from the package on Node and from Workers assets. */
 export type DocsAssets = (file: string) => Promise<Response | null>;
 
+/**
+ * Operational counters (Prometheus on Node with METRICS=on). Label values are route templates,
+ * limit names and kinds, never user, orbit or resource ids. Absent from Deps: nothing is measured.
+ */
+export interface Metrics {
+  /** One answered request, by its route template (never the path). */
+  request(method: string, route: string, status: number, seconds: number): void;
+  /** A request refused by a rate limit, by the limit's name. */
+  rateLimited(limit: string): void;
+  /** One cleanup run and how many of each kind it removed. */
+  cleanupRun(report: Record<string, number>): void;
+  /** The exposition text, for GET /metrics. */
+  scrape(): Promise<{ contentType: string; body: string }>;
+}
+
 export interface Deps {
   config: Config;
   db: Db;
@@ -109,6 +124,8 @@ export interface Deps {
   sessions: SessionCache;
   logger: Logger;
   docsAssets: DocsAssets;
+  /** Absent (Workers, most tests): nothing is measured and nothing is paid. */
+  metrics?: Metrics;
   /** The client's address (CF-Connecting-IP on Workers; socket or trusted proxy header on Node). */
   clientIp(c: Context): string;
   /** Work that may finish after the response (Workers: waitUntil). Never throws. */

@@ -11,7 +11,9 @@ export interface NodePgHandle {
 }
 
 export function openNodePostgres(connectionString: string, max = 10): NodePgHandle {
-  const pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: 30_000 });
+  // A database host that does not answer at all (or a pool queue that does not move for 30 s)
+  // fails the request with 503 instead of hanging it.
+  const pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 30_000 });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
   const db = drizzle({ client: pool, schema }) as unknown as Db;

@@ -60,7 +60,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err) => {
-    console.error(err instanceof ConfigError ? err.message : `cleanup failed: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
+    console.error(err instanceof ConfigError ? err.message : `cleanup failed: ${err instanceof Error ? err.message : String(err)}`);
     process.exit(1);
   },
 );

@@ -13,7 +13,12 @@ async function password(ctx: Ctx, twice = false): Promise<string> {
 }
 
 async function recoverySecret(ctx: Ctx, question: string): Promise<string> {
-  return ctx.env.ORBITAL_RECOVERY_SECRET || (await askHidden(question));
+  if (ctx.env.ORBITAL_RECOVERY_SECRET) return ctx.env.ORBITAL_RECOVERY_SECRET;
+  ctx.note(
+    'This device has no private key, and your account has a key backup on the server. It opens with the recovery secret ' +
+      '(XXXX-XXXX-…, printed once by `orbital register --backup` or `orbital keys backup`; it is not your password).',
+  );
+  return askHidden(question);
 }
 
 function sameKey(a: JsonWebKey | Record<string, unknown>, b: JsonWebKey | Record<string, unknown>) {
@@ -22,14 +27,26 @@ function sameKey(a: JsonWebKey | Record<string, unknown>, b: JsonWebKey | Record
 
 export async function register(ctx: Ctx) {
   const username = ctx.arg(0, 'username');
+  if (!/^[A-Za-z0-9_]{3,50}$/.test(username)) throw new UsageError('a username is 3–50 letters, digits or underscores');
   const existing = ctx.home.identity();
   if (existing?.user_id) throw new UsageError(`${ctx.home.dir} already holds the key of ${existing.username}; use --home for another account`);
   const pass = await password(ctx, true);
+  // The server's rule, said plainly before anything is sent or written.
+  if (pass.length < 12 || pass.length > 256) throw new UsageError('the password must be 12 to 256 characters long');
   const api = ctx.api();
   // The key pair is on disk before the account exists: a crash in between loses nothing (login adopts it).
-  const keys = existing && existing.username.toLowerCase() === username.toLowerCase() ? { publicJwk: existing.public_key, privateJwk: existing.private_key } : await generateUserKeys();
+  const reuse = existing && existing.username.toLowerCase() === username.toLowerCase();
+  const keys = reuse ? { publicJwk: existing.public_key, privateJwk: existing.private_key } : await generateUserKeys();
   ctx.home.saveIdentity(api.server, { id: '', username }, keys);
-  const auth = await api.register({ username, password: pass, public_key: keys.publicJwk as PublicJwk, ...(ctx.values.invite ? { invite_code: ctx.values.invite } : {}) });
+  let auth: Awaited<ReturnType<typeof api.register>>;
+  try {
+    auth = await api.register({ username, password: pass, public_key: keys.publicJwk as PublicJwk, ...(ctx.values.invite ? { invite_code: ctx.values.invite } : {}) });
+  } catch (err) {
+    // A refusal (name taken, bad invite …) created no account: leave no key pair behind. A lost
+    // answer (network, 5xx) may have created one, so the key stays for login to adopt.
+    if (err instanceof ApiError && err.status < 500 && !reuse) ctx.home.forgetIdentity();
+    throw err;
+  }
   ctx.home.saveIdentity(api.server, auth.user, keys);
   const fingerprint = await keyFingerprint(keys.publicJwk);
   const data: Record<string, unknown> = { user: auth.user, fingerprint, home: ctx.home.dir };

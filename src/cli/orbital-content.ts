@@ -1,6 +1,6 @@
 // What members write and read: threads, replies, relay messages, files, live events.
 import { existsSync, renameSync } from 'node:fs';
-import { basename, extname } from 'node:path';
+import { basename, extname, resolve } from 'node:path';
 import { downloadEncryptedFile, openMediaMetadata, paginate, subscribe, uploadEncryptedFile, type OrbitEvent, type Reply } from '../client';
 import { Ctx, UsageError } from './orbital-context';
 import { readStdin } from './orbital-prompt';
@@ -21,6 +21,7 @@ const TYPES: Record<string, string> = {
 };
 
 const when = (iso: string) => iso.replace('T', ' ').slice(0, 16);
+const mib = (bytes: number) => `${(bytes / 1048576).toFixed(1)} MiB`;
 
 export async function post(ctx: Ctx) {
   const secure = ctx.secure();
@@ -45,9 +46,25 @@ export async function threads(ctx: Ctx) {
   );
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** A thread id, or a prefix of one (at least 4 characters) among the threads of the caller's orbits. */
+async function resolveThread(secure: ReturnType<Ctx['secure']>, ref: string): Promise<string> {
+  if (UUID.test(ref)) return ref;
+  if (!/^[0-9a-f-]{4,35}$/i.test(ref)) throw new UsageError(`"${ref}" is not a thread id or an id prefix of 4 or more characters`);
+  const found = new Set<string>();
+  for (const orbit of (await secure.api.listGroups()).items) {
+    for await (const thread of paginate((cursor) => secure.api.listThreads(orbit.id, { cursor, limit: 100 }))) {
+      if (thread.id.startsWith(ref.toLowerCase())) found.add(thread.id);
+    }
+  }
+  if (found.size === 1) return [...found][0]!;
+  throw new UsageError(found.size ? `"${ref}" starts ${found.size} thread ids; type more of it` : `no thread id starts with "${ref}" in your orbits`);
+}
+
 export async function replies(ctx: Ctx) {
   const secure = ctx.secure();
-  const thread = await secure.api.getThread(ctx.arg(0, 'thread id'));
+  const thread = await secure.api.getThread(await resolveThread(secure, ctx.arg(0, 'thread id')));
   const opened = await secure.readThread(thread);
   const limit = ctx.int('limit', 500)!;
   const items: (Reply & { text: string | null })[] = [];
@@ -69,7 +86,7 @@ export async function reply(ctx: Ctx) {
   const secure = ctx.secure();
   const text = ctx.values.body === '-' ? await readStdin() : ctx.positionals.slice(1).join(' ');
   if (!text) throw new UsageError('missing reply text');
-  const created = await secure.reply(ctx.arg(0, 'thread id'), text, ctx.values.parent);
+  const created = await secure.reply(await resolveThread(secure, ctx.arg(0, 'thread id')), text, ctx.values.parent);
   ctx.out(`Replied (${created.id}).`, created);
 }
 
@@ -102,6 +119,7 @@ export async function upload(ctx: Ctx) {
   const cipher = await secure.currentCipher(group.id);
   const name = ctx.values.name ?? basename(path);
   let bar: ReturnType<Ctx['progress']>;
+  let started = false;
   const result = await uploadEncryptedFile(secure.api, {
     cipher,
     path,
@@ -111,6 +129,8 @@ export async function upload(ctx: Ctx) {
     concurrency: ctx.int('concurrency', 4),
     journal: ctx.home.journal(group.id, path),
     onProgress: (p) => {
+      if (!started && p.chunksDone > 0) ctx.note(`Resuming the upload of ${name}: ${p.chunksDone} of ${p.chunkCount} chunks (${mib(p.sentBytes)} of ${mib(p.totalBytes)}) are already on the server.`);
+      started = true;
       bar ??= ctx.progress(`upload ${name}`, p.totalBytes);
       bar?.update(p.sentBytes);
     },
@@ -140,12 +160,14 @@ export async function download(ctx: Ctx) {
   const secure = ctx.secure();
   const info = await secure.api.mediaInfo(ctx.arg(0, 'media id'));
   const metadata = await openMediaMetadata(info, await secure.cipher(info.group_id, info.key_epoch));
-  const out = ctx.values.out ?? safeName(metadata.name);
+  // The folder the command was typed in (npm sets INIT_CWD when it runs us from elsewhere).
+  const out = resolve(ctx.env.INIT_CWD || process.cwd(), ctx.values.out ?? safeName(metadata.name));
   if (existsSync(out) && !ctx.values.force) throw new UsageError(`${out} exists; pass --force to replace it or --out for another name`);
   const partial = `${out}.part`;
   let bar: ReturnType<Ctx['progress']>;
   await downloadEncryptedFile(secure.api, info, metadata, partial, {
     onProgress: (p) => {
+      if (!bar && p.receivedBytes > 0) ctx.note(`Resuming the download from ${partial}: ${mib(p.receivedBytes)} of ${mib(metadata.size)} already here.`);
       bar ??= ctx.progress(`download ${basename(out)}`, p.totalBytes);
       bar?.update(p.receivedBytes);
     },
@@ -153,6 +175,26 @@ export async function download(ctx: Ctx) {
   bar?.finish();
   renameSync(partial, out);
   ctx.out(`Saved ${out} (${metadata.size} bytes, ${metadata.type}).`, { path: out, name: metadata.name, type: metadata.type, size: metadata.size, media_id: info.id });
+}
+
+/** Membership events read as sentences: "alice removed bob", not "alice: member_left". */
+function memberSentence(event: OrbitEvent, who: string, nameOf: (id: unknown) => string): string | undefined {
+  const data = event.data as { user_id?: string; reason?: string; key_epoch?: number; key_epochs?: number[] };
+  const member = nameOf(data.user_id);
+  switch (event.type) {
+    case 'member_joined':
+      return `${member} joined`;
+    case 'member_left':
+      return data.reason === 'removed' ? `${who} removed ${member}` : data.reason === 'deleted' ? `${member} left (account deleted)` : `${member} left`;
+    case 'member_key_delivered':
+      return data.user_id === event.actor_id ? `${member} unlocked the orbit key` : `${who} delivered the orbit key to ${member}`;
+    case 'member_key_reset':
+      return `${member} has a new key pair; a member has to deliver the orbit key again`;
+    case 'key_rotated':
+      return `${who} rotated the orbit key${data.key_epoch ? ` (epoch ${data.key_epoch})` : ''}`;
+    default:
+      return undefined;
+  }
 }
 
 export async function watch(ctx: Ctx) {
@@ -165,8 +207,11 @@ export async function watch(ctx: Ctx) {
   };
   await refreshNames();
   let seen = 0;
+  const nameOf = (id: unknown) => (typeof id === 'string' ? (names.get(id) ?? id.slice(0, 8)) : 'someone');
   const line = (event: OrbitEvent & { text?: string | null }) => {
-    const who = event.actor_id ? (names.get(event.actor_id) ?? event.actor_id.slice(0, 8)) : 'server';
+    const who = event.actor_id ? nameOf(event.actor_id) : 'server';
+    const sentence = memberSentence(event, who, nameOf);
+    if (sentence) return `[${event.seq}] ${sentence}`;
     const text = event.text === undefined ? '' : event.text === null ? ' (cannot decrypt)' : ` "${event.text}"`;
     return `[${event.seq}] ${who}: ${event.type}${text}`;
   };
@@ -178,7 +223,10 @@ export async function watch(ctx: Ctx) {
       if (status === 'reconnecting') ctx.note(`Connection lost${detail?.code ? ` (${detail.code})` : ''}; reconnecting in ${Math.round((detail?.retryInMs ?? 0) / 1000)} s…`);
     },
     onEvent: async (event) => {
-      if (event.type === 'member_joined') await refreshNames();
+      // Joins carry the name: kept, so a member removed since still has one in the replay.
+      const who = event.data as { user_id?: unknown; username?: unknown };
+      if (typeof who.user_id === 'string' && typeof who.username === 'string') names.set(who.user_id, who.username);
+      else if (event.type === 'member_joined') await refreshNames();
       const described = await secure.describeEvent(event);
       ctx.out(line(described), described);
       if (count !== undefined && ++seen >= count) sub.close();

@@ -9,6 +9,7 @@ export const OPTIONS = {
   home: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'V' },
   yes: { type: 'boolean', short: 'y' },
   progress: { type: 'boolean' },
   'password-stdin': { type: 'boolean' },

@@ -64,6 +64,11 @@ export class Home {
     return this.read<StoredIdentity>('identity.json');
   }
 
+  /** Removes a key pair that never became an account's (a refused registration). */
+  forgetIdentity() {
+    this.remove('identity.json');
+  }
+
   saveIdentity(server: string, user: { id: string; username: string }, keys: UserKeys) {
     this.write('identity.json', {
       v: 1,

@@ -1,13 +1,24 @@
 // A live subscription to one orbit: a ticket-authorized WebSocket that reconnects with back-off
 // and resumes with after_seq, so the caller sees every event once, in seq order. When the server
 // says too much was missed (resync_required), the caller is told to reload through the lists.
-import WebSocket from 'ws';
+// Written against the standard WebSocket (browsers, Electron, Node 22+); on older Node pass the
+// `ws` package's class as `WebSocket` (the Node entry, index.ts, does).
 import type { OrbitalClient } from './api';
 import { ApiError } from './errors';
 import { tokenExpiry } from './http';
 import type { OrbitEvent } from './types';
 
 export type LiveStatus = 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+/** What the subscription needs of a WebSocket: the standard API (the `ws` package offers it too). */
+export interface WebSocketLike {
+  readonly readyState: number;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  addEventListener(type: 'open' | 'message' | 'close' | 'error', listener: (event: any) => void): void;
+}
+export type WebSocketClass = new (url: string) => WebSocketLike;
+const OPEN = 1;
 
 export interface LiveOptions {
   /** Resume after this seq (events with a greater seq are sent first); omitted: only new events. */
@@ -23,6 +34,8 @@ export interface LiveOptions {
   backoff?: { initialMs?: number; maxMs?: number };
   /** Ping period; a socket that answers nothing for 10 s after a ping is replaced (default 25 s). */
   pingMs?: number;
+  /** The WebSocket class; default the global one. */
+  WebSocket?: WebSocketClass;
 }
 
 export interface LiveSubscription {
@@ -44,8 +57,10 @@ export function subscribe(client: OrbitalClient, groupId: string, options: LiveO
   const initialMs = options.backoff?.initialMs ?? 500;
   const maxMs = options.backoff?.maxMs ?? 30_000;
   const pingMs = options.pingMs ?? 25_000;
+  const Socket = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketClass }).WebSocket;
+  if (!Socket) throw new TypeError('no WebSocket here: pass options.WebSocket (e.g. the ws package)');
   let lastSeq = options.afterSeq ?? -1;
-  let ws: WebSocket | undefined;
+  let ws: WebSocketLike | undefined;
   let stopped = false;
   let failures = 0;
   let lastTyping = 0;
@@ -76,7 +91,7 @@ export function subscribe(client: OrbitalClient, groupId: string, options: LiveO
   };
 
   /** Renews the socket's authorization before the access token runs out (else the server closes 4401). */
-  const scheduleAuth = (socket: WebSocket) => {
+  const scheduleAuth = (socket: WebSocketLike) => {
     const exp = tokenExpiry(client.tokens?.access_token ?? '');
     if (exp === undefined) return;
     const at = Math.max(1000, exp - Date.now() - 60_000);
@@ -84,13 +99,21 @@ export function subscribe(client: OrbitalClient, groupId: string, options: LiveO
       setTimeout(async () => {
         try {
           await client.http.refresh(client.tokens?.access_token);
-          if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: 'auth', access_token: client.tokens?.access_token }));
+          if (socket.readyState === OPEN) socket.send(JSON.stringify({ type: 'auth', access_token: client.tokens?.access_token }));
           scheduleAuth(socket);
         } catch {
           socket.close(4000, 'token renewal failed');
         }
       }, at),
     );
+  };
+
+  /** Gives up on a socket now (no closing handshake to wait for) and reconnects. */
+  const abandon = (socket: WebSocketLike, detail: { code?: number; reason?: string }) => {
+    if (ws !== socket) return;
+    ws = undefined;
+    socket.close();
+    retry(detail);
   };
 
   /** Everything reaches the caller in the order the server sent it, one callback at a time. */
@@ -134,41 +157,35 @@ export function subscribe(client: OrbitalClient, groupId: string, options: LiveO
       return retry({ error });
     }
     if (stopped) return;
-    const socket = new WebSocket(client.liveUrl(groupId, ticket, lastSeq >= 0 ? lastSeq : undefined));
+    const socket = new Socket(client.liveUrl(groupId, ticket, lastSeq >= 0 ? lastSeq : undefined));
     ws = socket;
     let alive = true;
-    socket.on('open', () => {
+    let ping: ReturnType<typeof setInterval> | undefined;
+    socket.addEventListener('open', () => {
       options.onStatus?.('open');
       scheduleAuth(socket);
-      const ping = setInterval(() => {
-        if (!alive) return socket.terminate();
+      ping = setInterval(() => {
+        if (ws !== socket) return clearInterval(ping);
+        if (!alive) return abandon(socket, { reason: 'no answer to ping' });
         alive = false;
         socket.send('{"type":"ping"}');
       }, pingMs);
-      socket.once('close', () => clearInterval(ping));
     });
-    socket.on('message', (data) => {
+    socket.addEventListener('message', (event: { data: unknown }) => {
       alive = true;
       try {
-        handle(JSON.parse(data.toString()) as Record<string, any>);
+        handle(JSON.parse(String(event.data)) as Record<string, any>);
       } catch {
         // not JSON: ignore
       }
     });
-    socket.on('unexpected-response', (_req, res) => {
-      res.resume();
-      ws = undefined; // the 'close' that follows is this handler's to judge
-      const status = res.statusCode ?? 0;
-      if (status === 401 || status === 403 || status === 404) stop(4000 + status, `refused with ${status}`);
-      else retry({ code: status, reason: 'upgrade refused' });
-      socket.terminate();
-    });
-    socket.on('error', () => undefined); // 'close' follows and decides
-    socket.on('close', (code, reason) => {
+    // A refused upgrade shows as an error, then a close (1006): the next ticket request tells why.
+    socket.addEventListener('error', () => undefined);
+    socket.addEventListener('close', (event: { code: number; reason: string }) => {
+      clearInterval(ping);
       if (ws !== socket || stopped) return;
-      const text = reason.toString();
-      if (FINAL.has(code)) return stop(code, FINAL.get(code)!);
-      retry({ code, reason: text });
+      if (FINAL.has(event.code)) return stop(event.code, FINAL.get(event.code)!);
+      retry({ code: event.code, reason: event.reason });
     });
   };
 
@@ -179,12 +196,12 @@ export function subscribe(client: OrbitalClient, groupId: string, options: LiveO
     },
     closed,
     sendTyping(threadId) {
-      if (Date.now() - lastTyping < TYPING_EVERY_MS || ws?.readyState !== WebSocket.OPEN) return;
+      if (Date.now() - lastTyping < TYPING_EVERY_MS || !ws || ws.readyState !== OPEN) return;
       lastTyping = Date.now();
       ws.send(JSON.stringify({ type: 'typing', thread_id: threadId }));
     },
     reconnect() {
-      if (!stopped) ws?.terminate();
+      if (!stopped && ws) abandon(ws, { reason: 'reconnect requested' });
     },
     close: () => stop(1000, 'closed by client'),
   };

@@ -109,5 +109,17 @@ export const migrations: Migration[] = [
     "statements": [
       "ALTER TABLE \"groups\" ADD COLUMN \"roster_version\" integer DEFAULT 0 NOT NULL;"
     ]
+  },
+  {
+    "tag": "0003_events_actor_idx_scrub_idempotency",
+    "when": 1796421949158,
+    "hash": "178960f27f325ec33417c87fc736068a4d29bcf34f9650731bd67c7c3c9ab006",
+    "statements": [
+      "CREATE INDEX \"orbit_events_actor_idx\" ON \"orbit_events\" USING btree (\"actor_id\");",
+      "\n-- Idempotency records keep no secret and no content any more (src/http/idempotency.ts): rewrite\n-- what earlier versions stored into what a retry now reloads from.\nUPDATE \"idempotency_keys\" SET \"response\" = jsonb_build_object('invite_id', \"response\"->'invite'->'id') WHERE \"route\" = 'POST /api/groups' AND \"state\" = 'done';",
+      "\nUPDATE \"idempotency_keys\" SET \"resource_id\" = \"response\"->>'id', \"response\" = NULL WHERE \"route\" LIKE 'POST /api/groups/%/invites' AND \"state\" = 'done';",
+      "\nUPDATE \"idempotency_keys\" SET \"response\" = NULL WHERE \"state\" = 'done' AND (\"route\" = 'POST /api/threads' OR \"route\" LIKE 'POST /api/threads/%/replies' OR \"route\" = 'POST /api/media/upload');",
+      "\n-- Events written by accounts deleted before account deletion scrubbed them (src/domain/account.ts).\nUPDATE \"orbit_events\" SET \"actor_id\" = NULL, \"data\" = coalesce((SELECT jsonb_object_agg(k, CASE WHEN k IN ('username', 'author_username', 'author_id', 'public_key') THEN 'null'::jsonb ELSE v END) FROM jsonb_each(\"data\") AS f(k, v)), '{}'::jsonb) WHERE \"actor_id\" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM \"users\" WHERE \"users\".\"id\" = \"orbit_events\".\"actor_id\");\n"
+    ]
   }
 ];

@@ -325,6 +325,8 @@ export const orbitEvents = pgTable(
     primaryKey({ columns: [t.groupId, t.seq] }),
     index('orbit_events_subject_idx').on(t.groupId, t.subjectId),
     index('orbit_events_thread_idx').on(t.groupId, t.threadId),
+    // Account deletion scrubs the events the account wrote (names, keys) wherever they are.
+    index('orbit_events_actor_idx').on(t.actorId),
     index('orbit_events_at_idx').on(t.at),
   ],
 );

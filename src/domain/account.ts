@@ -1,8 +1,8 @@
 // The account itself: profile, password change, deletion. Password checks go through the login
 // budgets (auth.ts checkPassword); every session they end is forgotten by this process at once.
-import { and, eq } from 'drizzle-orm';
-import { media, memberRemovals, retiredUsernames, sessions, signalMessageRecipients, users } from '../db/schema';
-import type { Deps } from '../deps';
+import { and, eq, sql } from 'drizzle-orm';
+import { media, memberRemovals, orbitEvents, retiredUsernames, sessions, signalMessageRecipients, users } from '../db/schema';
+import type { Deps, Executor } from '../deps';
 import { checkPassword } from './auth';
 import { AppError } from './errors';
 import { removeMember } from './membership';
@@ -31,30 +31,57 @@ export async function changePassword(
   input: { userId: string; sessionId: string; currentPassword: string; newPassword: string },
 ): Promise<void> {
   const user = await requireUser(deps, input.userId);
-  await checkPassword(deps, user, user.username, input.currentPassword);
-  const passwordHash = await deps.hasher.hash(input.newPassword);
+  await checkPassword(deps, user, user.username, input.currentPassword, { userId: user.id });
+  await setPassword(deps, user.id, input.newPassword, input.sessionId);
+}
+
+/** A new password; every session but `keep` ends. Also `npm run admin -- users reset-password`. */
+export async function setPassword(deps: Pick<AccountDeps, 'db' | 'clock' | 'hasher' | 'sessions'>, userId: string, password: string, keep?: string): Promise<void> {
+  const passwordHash = await deps.hasher.hash(password);
   const now = deps.clock.now();
   const ended = await deps.db.transaction(async (tx) => {
-    await tx.update(users).set({ passwordHash }).where(eq(users.id, user.id));
-    return revokeSessions(tx, user.id, now, input.sessionId);
+    await tx.update(users).set({ passwordHash }).where(eq(users.id, userId));
+    return revokeSessions(tx, userId, now, keep);
   });
   for (const id of ended) deps.sessions.forget(id);
+}
+
+/** Fields of stored events that name a person; the views show them null once the account is gone. */
+const IDENTITY_FIELDS = ['username', 'author_username', 'author_id', 'public_key'];
+
+/** Removes an account's name, key and id from every event it wrote, as thread deletion scrubs content. */
+async function scrubIdentity(tx: Executor, userId: string): Promise<void> {
+  const names = sql.join(IDENTITY_FIELDS.map((f) => sql`${f}`), sql`, `);
+  await tx
+    .update(orbitEvents)
+    .set({
+      actorId: null,
+      data: sql`coalesce((select jsonb_object_agg(k, case when k in (${names}) then 'null'::jsonb else v end) from jsonb_each(${orbitEvents.data}) as f(k, v)), '{}'::jsonb)`,
+    })
+    .where(eq(orbitEvents.actorId, userId));
 }
 
 /**
  * Deletes the account after checking its password. Each membership ends as if the user left
  * (reason "deleted": ownership handed on, a last member takes the orbit along), open uploads are
- * aborted, the username is retired, and the user row goes: threads, replies, media and messages
+ * aborted, the username is retired, its events lose its name and key, and the user row goes: threads, replies, media and messages
  * keep `author_id: null` (foreign keys set null); sessions, keys and read markers cascade.
  */
 export async function deleteAccount(deps: AccountDeps, input: { userId: string; password: string }): Promise<void> {
   const user = await requireUser(deps, input.userId);
-  await checkPassword(deps, user, user.username, input.password);
+  await checkPassword(deps, user, user.username, input.password, { userId: user.id });
+  await eraseAccount(deps, user);
+}
+
+/** deleteAccount once the password is checked; `npm run admin -- users delete` starts here. */
+export async function eraseAccount(deps: Omit<AccountDeps, 'hasher' | 'limiter'>, user: UserRow): Promise<void> {
   const now = deps.clock.now();
   const ended = await write(deps, async (tx, outbox) => {
     // Holds off this user's joins and orbit creations until the row is gone.
     const [locked] = await tx.select({ id: users.id }).from(users).where(eq(users.id, user.id)).for('update');
     if (!locked) throw new AppError('UNAUTHENTICATED', 'This account no longer exists.');
+    // Earlier events keep ids only: names and keys go, in every orbit, left ones included.
+    await scrubIdentity(tx, user.id);
     for (const groupId of await orbitsOf(tx, user.id)) {
       const out = await removeMember(tx, { groupId, userId: user.id, actorId: user.id, reason: 'deleted', now });
       outbox.add(...out.events);

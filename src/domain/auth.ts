@@ -4,8 +4,8 @@ import { refreshTokens, retiredUsernames, sessions, users } from '../db/schema';
 import type { Deps, Executor } from '../deps';
 import { AppError } from './errors';
 import { joinByInvite } from './groups';
-import { limitKey, limits } from './limits';
-import { consume, ensureBelow, reserve } from './rate-limit';
+import { limitKey, limits, PASSWORD_SLOWDOWN } from './limits';
+import { consume, reserve } from './rate-limit';
 import { ACCESS_TTL_SEC, hashOpaqueToken, newOpaqueToken, signAccessToken } from './tokens';
 import type { StoredEvent } from './events';
 import { findUserByName, userView, type UserRow } from './users';
@@ -57,7 +57,6 @@ export async function register(
   }
   // Per IP: http/ip-limits.ts, before this runs. Per username here, before any hashing.
   await consume(limiter, clock, [{ key: limitKey.registerUser(input.username), window: limits(config).registrationsPerUsername }]);
-  if (input.inviteCode) await ensureJoinBudget(deps, undefined, input.ip);
 
   const lower = input.username.toLowerCase();
   const taken = async (db: Executor) => {
@@ -65,30 +64,33 @@ export async function register(
     const [r] = await db.select({ u: retiredUsernames.usernameLower }).from(retiredUsernames).where(eq(retiredUsernames.usernameLower, lower));
     return Boolean(u || r);
   };
-  // Checked before hashing so a taken name costs no argon2 work; checked again by the unique index.
-  if (await taken(deps.db)) throw usernameTaken();
-  const passwordHash = await deps.hasher.hash(input.password);
-  const now = clock.now();
-  try {
-    return await deps.db.transaction(async (tx) => {
-      if (await taken(tx)) throw usernameTaken();
-      const [user] = await tx
-        .insert(users)
-        .values({ username: input.username, usernameLower: lower, passwordHash, publicKey: input.publicKey, createdAt: now })
-        .returning();
-      const events: StoredEvent[] = [];
-      if (input.inviteCode) {
-        const joined = await joinByInvite(tx, config.jwtSecret, { userId: user!.id, code: input.inviteCode, now });
-        events.push(joined.event);
-      }
-      const tokens = await startSession(deps, tx, user!.id, input.userAgent, now);
-      return { user: userView(user!), tokens, events };
-    });
-  } catch (err) {
-    if (isUniqueViolation(err)) throw usernameTaken();
-    if (err instanceof AppError && err.code === 'NOT_FOUND' && input.inviteCode) await countFailedJoin(deps, undefined, input.ip);
-    throw err;
-  }
+  const attempt = async () => {
+    // Checked before hashing so a taken name costs no argon2 work; checked again by the unique index.
+    if (await taken(deps.db)) throw usernameTaken();
+    const passwordHash = await deps.hasher.hash(input.password);
+    const now = clock.now();
+    try {
+      return await deps.db.transaction(async (tx) => {
+        if (await taken(tx)) throw usernameTaken();
+        const [user] = await tx
+          .insert(users)
+          .values({ username: input.username, usernameLower: lower, passwordHash, publicKey: input.publicKey, createdAt: now })
+          .returning();
+        const events: StoredEvent[] = [];
+        if (input.inviteCode) {
+          const joined = await joinByInvite(tx, config.jwtSecret, { userId: user!.id, code: input.inviteCode, now });
+          events.push(joined.event);
+        }
+        const tokens = await startSession(deps, tx, user!.id, input.userAgent, now);
+        return { user: userView(user!), tokens, events };
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw usernameTaken();
+      throw err;
+    }
+  };
+  // An invite code is a join attempt: its unit is taken before any hashing.
+  return input.inviteCode ? withinJoinBudget(deps, undefined, input.ip, attempt) : attempt();
 }
 
 const usernameTaken = () => new AppError('CONFLICT', 'This username is taken.', { field: 'username' });
@@ -100,22 +102,52 @@ export function isUniqueViolation(err: unknown): boolean {
   return false;
 }
 
+/** Who is checking a password: anyone at an address (login), or a holder of the account's session. */
+export type PasswordCheckFrom = { ip: string } | { userId: string };
+
 /**
- * Checks a password against the login budgets (login, password change, account deletion). The
- * username's budget is reserved before any argon2 work and refunded unless the check fails; the
- * per-IP budget is the route's (http/ip-limits.ts passwordIpBudget). An unknown user costs the
- * same argon2 work as a known one.
+ * Checks a password against the login budgets (login, password change, account deletion). Before
+ * any argon2 work it takes a unit of the refusing budget: (username, address) for a login, the
+ * account itself for a session holder (strangers cannot reach it). Failures from everywhere also
+ * count against the username's ceiling, which only slows (see slowDown). Units are given back
+ * unless the check fails. The per-IP login budget is the route's (http/ip-limits.ts). An unknown
+ * user costs the same argon2 work as a known one.
  */
-export async function checkPassword(deps: AuthDeps, user: UserRow | undefined, username: string, password: string): Promise<UserRow> {
-  const refund = await reserve(deps.limiter, deps.clock, [{ key: limitKey.passwordUser(username), window: limits(deps.config).passwordFailuresPerUsername }]);
+export async function checkPassword(deps: AuthDeps, user: UserRow | undefined, username: string, password: string, from: PasswordCheckFrom): Promise<UserRow> {
+  const budget = limits(deps.config);
+  const refusing =
+    'ip' in from
+      ? { key: limitKey.passwordUserIp(username, from.ip), window: budget.passwordFailuresPerUsernameIp }
+      : { key: limitKey.passwordAccount(from.userId), window: budget.passwordFailuresPerAccount };
+  const refund = await reserve(deps.limiter, deps.clock, [refusing]);
+  const unslow = await slowDown(deps, username).catch(async (err) => {
+    await refund();
+    throw err;
+  });
   const ok = await deps.hasher.verify(user?.passwordHash ?? DUMMY_HASH, password);
   if (!ok || !user) throw new AppError('INVALID_CREDENTIALS');
   await refund();
+  await unslow();
   return user;
 }
 
-export async function login(deps: AuthDeps, input: { username: string; password: string; userAgent?: string }) {
-  const user = await checkPassword(deps, await findUserByName(deps.db, input.username), input.username, input.password);
+/**
+ * Counts a password check against the username's ceiling; past it, waits longer the more checks
+ * failed (up to PASSWORD_SLOWDOWN.maxMs) instead of refusing, so a distributed guesser is slowed
+ * and the owner still gets in. Returns the refund for a check that succeeds.
+ */
+async function slowDown(deps: AuthDeps, username: string): Promise<() => Promise<void>> {
+  if (!deps.limiter.enabled) return async () => undefined;
+  const key = limitKey.passwordUser(username);
+  const window = limits(deps.config).passwordFailuresPerUsername;
+  const { total } = await deps.limiter.hit(key, window);
+  const over = total - window.limit;
+  if (over > 0) await new Promise((resolve) => setTimeout(resolve, Math.min(PASSWORD_SLOWDOWN.maxMs, over * PASSWORD_SLOWDOWN.stepMs)));
+  return () => deps.limiter.release(key);
+}
+
+export async function login(deps: AuthDeps, input: { username: string; password: string; ip: string; userAgent?: string }) {
+  const user = await checkPassword(deps, await findUserByName(deps.db, input.username), input.username, input.password, { ip: input.ip });
   const now = deps.clock.now();
   const tokens = await deps.db.transaction((tx) => startSession(deps, tx, user.id, input.userAgent, now));
   return { user: userView(user), tokens };
@@ -178,20 +210,30 @@ export async function logout(deps: AuthDeps, refreshToken: string): Promise<void
   if (row) deps.sessions.forget(row.id);
 }
 
-/** Refuses a join attempt when this user, this address or the whole server failed too often. */
-export async function ensureJoinBudget(deps: AuthDeps, userId: string | undefined, ip: string): Promise<void> {
+/**
+ * Takes a unit of each failed-join budget (this user, this address, the whole server) before the
+ * code is looked up, so concurrent attempts cannot all pass a check made before any failure was
+ * counted. Over a budget: 429. Returns the refund to call when the attempt did not fail as an
+ * unknown code (a join, ALREADY_MEMBER, a full orbit): only failures keep their unit.
+ */
+export function reserveJoinAttempt(deps: AuthDeps, userId: string | undefined, ip: string): Promise<() => Promise<void>> {
   const budget = limits(deps.config);
-  await ensureBelow(deps.limiter, deps.clock, [
+  return reserve(deps.limiter, deps.clock, [
     ...(userId ? [{ key: limitKey.joinUser(userId), window: budget.failedJoinsPerUser }] : []),
     { key: limitKey.joinIp(ip), window: budget.failedJoinsPerIp },
     { key: limitKey.joinGlobal(), window: budget.failedJoinsGlobal },
   ]);
 }
 
-export async function countFailedJoin(deps: AuthDeps, userId: string | undefined, ip: string): Promise<void> {
-  if (!deps.limiter.enabled) return;
-  const budget = limits(deps.config);
-  if (userId) await deps.limiter.hit(limitKey.joinUser(userId), budget.failedJoinsPerUser);
-  await deps.limiter.hit(limitKey.joinIp(ip), budget.failedJoinsPerIp);
-  await deps.limiter.hit(limitKey.joinGlobal(), budget.failedJoinsGlobal);
+/** Runs a join attempt within the failed-join budgets: an unknown code keeps its unit, anything else gives it back. */
+export async function withinJoinBudget<T>(deps: AuthDeps, userId: string | undefined, ip: string, attempt: () => Promise<T>): Promise<T> {
+  const refund = await reserveJoinAttempt(deps, userId, ip);
+  try {
+    const out = await attempt();
+    await refund();
+    return out;
+  } catch (err) {
+    if (!(err instanceof AppError && err.code === 'NOT_FOUND')) await refund();
+    throw err;
+  }
 }

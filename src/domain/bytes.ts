@@ -55,3 +55,10 @@ export function hmacKey(secret: Uint8Array): Promise<CryptoKey> {
 export async function hmacSha256(secret: Uint8Array, data: string): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.sign('HMAC', await hmacKey(secret), new TextEncoder().encode(data)));
 }
+
+/** A 32-byte key derived from a server secret for one purpose, named by `label` (HKDF-SHA256, RFC 5869). */
+export async function hkdfSha256(secret: Uint8Array, label: string): Promise<Uint8Array> {
+  const base = await crypto.subtle.importKey('raw', secret as Uint8Array<ArrayBuffer>, 'HKDF', false, ['deriveBits']);
+  const params = { name: 'HKDF', hash: 'SHA-256', salt: new Uint8Array(32), info: new TextEncoder().encode(label) };
+  return new Uint8Array(await crypto.subtle.deriveBits(params, base, 256));
+}

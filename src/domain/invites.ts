@@ -1,9 +1,10 @@
 // Invite codes: 8 characters [A-Za-z0-9] drawn without bias from a CSPRNG, stored only as an
-// HMAC under the server secret (a leaked database does not reveal usable codes).
-import { and, asc, count, eq, gt, isNull, lt, sql } from 'drizzle-orm';
+// HMAC under a key derived from the server secret with HKDF and its own label (a leaked database
+// does not reveal usable codes, and the token-signing key is never used for anything else).
+import { and, asc, count, eq, gt, inArray, isNull, lt, sql } from 'drizzle-orm';
 import { invites } from '../db/schema';
 import type { Executor } from '../deps';
-import { hmacSha256, randomBytes } from './bytes';
+import { hkdfSha256, hmacSha256, randomBytes } from './bytes';
 import { AppError } from './errors';
 import { afterTimeId, exactTime } from './keyset';
 
@@ -24,8 +25,32 @@ export function generateInviteCode(length = 8): string {
   return code;
 }
 
+const INVITE_KEY_LABEL = 'orbital invite code hmac v1';
+const inviteKeys = new WeakMap<Uint8Array, Promise<Uint8Array>>();
+
+/** The invite HMAC key: HKDF-SHA256 of the server secret, labelled, so it is separate from the JWT key. */
+function inviteKey(secret: Uint8Array): Promise<Uint8Array> {
+  let key = inviteKeys.get(secret);
+  if (!key) inviteKeys.set(secret, (key = hkdfSha256(secret, INVITE_KEY_LABEL)));
+  return key;
+}
+
 export async function hashInviteCode(secret: Uint8Array, code: string): Promise<string> {
+  return Buffer.from(await hmacSha256(await inviteKey(secret), `invite:${code}`)).toString('base64');
+}
+
+/**
+ * The hash invites created before the derived key (keyed with the server secret itself) carry.
+ * Looked up as well until they have all expired: invites live at most 30 days, so this goes in
+ * the first release after 2027-01-04.
+ */
+async function legacyInviteHash(secret: Uint8Array, code: string): Promise<string> {
   return Buffer.from(await hmacSha256(secret, `invite:${code}`)).toString('base64');
+}
+
+/** The stored hashes a code may have: the current one first. */
+async function codeHashes(secret: Uint8Array, code: string): Promise<string[]> {
+  return [await hashInviteCode(secret, code), await legacyInviteHash(secret, code)];
 }
 
 export type InviteRow = typeof invites.$inferSelect;
@@ -75,9 +100,16 @@ export async function createInvite(
 /** The invite a code names (optionally row-locked), whether or not it is still usable. */
 export async function findInvite(tx: Executor, secret: Uint8Array, code: string, lock = false): Promise<InviteRow | null> {
   if (!INVITE_CODE.test(code)) return null;
-  const query = tx.select().from(invites).where(eq(invites.codeHash, await hashInviteCode(secret, code)));
+  const query = tx.select().from(invites).where(inArray(invites.codeHash, await codeHashes(secret, code)));
   const [row] = lock ? await query.for('update') : await query;
   return row ?? null;
+}
+
+/** An invite of this orbit by id, as the owner's list shows it (no code: it is not stored); NOT_FOUND when gone. */
+export async function inviteById(db: Executor, groupId: string, inviteId: string) {
+  const [row] = await db.select().from(invites).where(and(eq(invites.groupId, groupId), eq(invites.id, inviteId)));
+  if (!row) throw new AppError('NOT_FOUND', 'No such invite.');
+  return inviteView(row);
 }
 
 export function isUsable(row: InviteRow, now: Date): boolean {
@@ -108,7 +140,7 @@ export async function revokeInvite(tx: Executor, secret: Uint8Array, input: { gr
   const which = UUID.test(codeOrId)
     ? eq(invites.id, codeOrId.toLowerCase())
     : INVITE_CODE.test(codeOrId)
-      ? eq(invites.codeHash, await hashInviteCode(secret, codeOrId))
+      ? inArray(invites.codeHash, await codeHashes(secret, codeOrId))
       : undefined;
   if (!which) throw new AppError('NOT_FOUND', 'No such invite.');
   const [row] = await tx

@@ -4,6 +4,7 @@ import { sql } from 'drizzle-orm';
 import { rateLimits } from '../db/schema';
 import type { Clock, Db } from '../deps';
 import { AppError } from './errors';
+import { tagRefusal } from './limit-metrics';
 
 export interface Window {
   limit: number;
@@ -60,9 +61,11 @@ export function createPgLimiter(db: Db, clock: Clock, enabled: boolean): Limiter
   };
 }
 
-export function rateLimited(resetAt: Date, now: Date, details?: Record<string, unknown>): AppError {
+/** `key`: the refusing limit's key, counted by name in the metrics. */
+export function rateLimited(resetAt: Date, now: Date, details?: Record<string, unknown>, key?: string): AppError {
   const retryAfter = Math.max(1, Math.ceil((resetAt.getTime() - now.getTime()) / 1000));
-  return new AppError('RATE_LIMITED', undefined, { retry_after: retryAfter, ...details }, retryAfter);
+  const error = new AppError('RATE_LIMITED', undefined, { retry_after: retryAfter, ...details }, retryAfter);
+  return key === undefined ? error : tagRefusal(error, key);
 }
 
 /** Counts one unit against each window; throws RATE_LIMITED on the first that is over. */
@@ -70,7 +73,7 @@ export async function consume(limiter: Limiter, clock: Clock, checks: Array<{ ke
   if (!limiter.enabled) return;
   for (const check of checks) {
     const { total, resetAt } = await limiter.hit(check.key, check.window, check.cost);
-    if (total > check.window.limit) throw rateLimited(resetAt, clock.now());
+    if (total > check.window.limit) throw rateLimited(resetAt, clock.now(), undefined, check.key);
   }
 }
 
@@ -90,17 +93,8 @@ export async function reserve(limiter: Limiter, clock: Clock, checks: Array<{ ke
     taken.push(check.key);
     if (total > check.window.limit) {
       await refund();
-      throw rateLimited(resetAt, clock.now());
+      throw rateLimited(resetAt, clock.now(), undefined, check.key);
     }
   }
   return refund;
-}
-
-/** Refuses when any key has already reached its limit (failures counted elsewhere). */
-export async function ensureBelow(limiter: Limiter, clock: Clock, checks: Array<{ key: string; window: Window }>): Promise<void> {
-  if (!limiter.enabled) return;
-  for (const check of checks) {
-    const state = await limiter.peek(check.key);
-    if (state && state.total >= check.window.limit) throw rateLimited(state.resetAt, clock.now());
-  }
 }

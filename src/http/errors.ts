@@ -17,9 +17,14 @@ export function errorBody(c: Context<AppEnv>, code: ErrorCode, message: string, 
 }
 
 export function sendError(c: Context<AppEnv>, err: AppError): Response {
-  if (err.retryAfter !== undefined) c.header('Retry-After', String(err.retryAfter));
+  // Every 503 says when to come back, whoever raised it.
+  const retryAfter = err.retryAfter ?? (err.code === 'UNAVAILABLE' ? UNAVAILABLE_RETRY_AFTER : undefined);
+  if (retryAfter !== undefined) c.header('Retry-After', String(retryAfter));
   return c.json(errorBody(c, err.code, err.message, err.details), err.status as ContentfulStatusCode);
 }
+
+/** Seconds a client should wait before retrying while the database is unreachable. */
+export const UNAVAILABLE_RETRY_AFTER = 5;
 
 /** Maps anything thrown to the contract's error shape. */
 export function toAppError(err: unknown): AppError {
@@ -30,31 +35,79 @@ export function toAppError(err: unknown): AppError {
     const message = err.status < 500 && err.message && err.message.length < 200 ? err.message : undefined;
     return new AppError(code, message);
   }
-  if (isTransientDatabaseError(err)) return new AppError('UNAVAILABLE', 'The database is briefly unavailable; retry shortly.');
+  if (databaseUnavailable(err)) {
+    return new AppError('UNAVAILABLE', 'The database is unavailable; retry shortly.', undefined, UNAVAILABLE_RETRY_AFTER);
+  }
   return new AppError('INTERNAL');
 }
 
-/** Connection loss, server shutdown, too many connections, deadlock or serialization failure: worth a retry. */
-function isTransientDatabaseError(err: unknown): boolean {
-  for (let e: unknown = err; e; e = (e as { cause?: unknown }).cause) {
+// SQLSTATEs: 08 connection, 53 insufficient resources, 57P01-03 shutdown / cannot connect now,
+// 3D000 database missing, 28 authentication (a misconfigured or rebuilt server), 40001/40P01
+// serialization and deadlock. Node's socket codes: nothing listening, reset, unreachable.
+const UNAVAILABLE_SQLSTATE = /^(08|53|28)|^(57P01|57P02|57P03|3D000|40001|40P01)$/;
+const UNAVAILABLE_SOCKET = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+
+// pg's and the Neon driver's own fixed texts for a connection that failed or dropped (no code).
+const CONNECTION_LOST = /^(Connection terminated unexpectedly|Connection terminated due to connection timeout|timeout exceeded when trying to connect)$/;
+
+/** The database is down, missing or refusing us: worth a retry later, never a 500. */
+export function databaseUnavailable(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code !== 'string') continue;
-    if (code.startsWith('08') || ['57P01', '57P02', '57P03', '53300', '40001', '40P01', 'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT'].includes(code)) return true;
+    if (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_SOCKET.has(code))) return true;
+    if (e instanceof Error && CONNECTION_LOST.test(e.message)) return true;
+    // The Neon driver rejects with the WebSocket's ErrorEvent when it cannot reach its proxy.
+    if ((e as { constructor?: { name?: string } }).constructor?.name === 'ErrorEvent') return true;
+    // AggregateError from a connect that tried several addresses (IPv4 and IPv6).
+    const inner = (e as { errors?: unknown }).errors;
+    if (Array.isArray(inner) && inner.some(databaseUnavailable)) return true;
   }
   return false;
+}
+
+/**
+ * What a log may say about an error: its class, its cause's class and SQLSTATE, and the first
+ * frame of our own code. Never the message: drivers put SQL and bound parameters in it.
+ */
+export function errorFields(err: unknown): Record<string, string | undefined> {
+  if (!(err instanceof Error)) return { error: typeof err };
+  const cause = (err as { cause?: unknown }).cause;
+  const code = [(err as { code?: unknown }).code, (cause as { code?: unknown } | undefined)?.code].find(
+    (c): c is string => typeof c === 'string' && /^[0-9A-Z]{5}$|^E[A-Z_]{2,20}$/.test(c),
+  );
+  return {
+    error: err.name,
+    ...(cause instanceof Error ? { cause: cause.name } : {}),
+    ...(code ? { code } : {}),
+    at: ownFrame(err),
+  };
+}
+
+/** The first stack frame in our own code, as `src/…:line:col`; the message lines are skipped. */
+function ownFrame(err: Error): string | undefined {
+  const stack = err.stack ?? '';
+  // V8 starts the stack with "Name: message", and a message may span lines (drizzle's does).
+  const head = String(err);
+  const frames = (stack.startsWith(head) ? stack.slice(head.length) : stack).split('\n');
+  for (const line of frames) {
+    const frame = /^\s+at (?:.*? \()?(.*?):(\d+):(\d+)\)?$/.exec(line);
+    // Only our code: not a dependency's, not the runtime's own (node:internal/…).
+    if (!frame || /node_modules|^node:|^internal\/|^\[/.test(frame[1]!)) continue;
+    const file = frame[1]!;
+    const src = file.lastIndexOf('/src/');
+    return `${src >= 0 ? file.slice(src + 1) : file.split('/').pop()}:${frame[2]}:${frame[3]}`;
+  }
+  return undefined;
 }
 
 export function onError(err: unknown, c: Context<AppEnv>): Response {
   const appError = toAppError(err);
   if (appError.status >= 500) {
-    const deps = c.get('deps');
-    deps?.logger.log('error', {
-      msg: 'unhandled error',
+    c.get('deps')?.logger.log(appError.code === 'UNAVAILABLE' ? 'warn' : 'error', {
+      msg: appError.code === 'UNAVAILABLE' ? 'database unavailable' : 'unhandled error',
       request_id: c.get('requestId'),
       route: c.req.routePath,
-      error: err instanceof Error ? err.name : typeof err,
-      // Only the first stack frame's location: no messages, which may carry SQL or data.
-      at: err instanceof Error ? err.stack?.split('\n')[1]?.trim() : undefined,
+      ...errorFields(err),
     });
   }
   return sendError(c, appError);

@@ -1,6 +1,9 @@
 // Idempotency-Key on creating POSTs: keyed by (user, path, key). The first request claims the key
 // with one insert; a retry gets the first outcome (same status, the resource as it is now); a
 // different body or a retry while the first still runs is 409. Failed attempts release the key.
+// The table keeps no secret and no content: only the status, the resource id and, where nothing
+// can be reloaded, a body without secrets. A retry reloads the resource; one deleted since answers
+// as a read of it would (404), so deleting content leaves nothing of it here.
 import { and, eq, lt, or } from 'drizzle-orm';
 import type { Context } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
@@ -19,6 +22,12 @@ export interface Created<T> {
   body: T;
   /** Id to reload the resource by on a retry. */
   resourceId?: string;
+  /**
+   * What the table keeps for a retry, handed to `reload` (or answered as is without one). Never a
+   * secret (an invite code) or ciphertext; default: nothing when the resource can be reloaded,
+   * else the body.
+   */
+  kept?: unknown;
 }
 
 /**
@@ -29,7 +38,8 @@ export async function idempotent<T>(
   c: Context<AppEnv>,
   input: unknown,
   create: () => Promise<Created<T>>,
-  reload?: (id: string) => Promise<unknown>,
+  /** The resource as it is now; throws NOT_FOUND when it is gone. */
+  reload?: (id: string, kept: unknown) => Promise<unknown>,
 ): Promise<Response> {
   const key = c.req.header('idempotency-key');
   if (key === undefined) {
@@ -63,14 +73,8 @@ export async function idempotent<T>(
     if (!first) throw new AppError('CONFLICT', 'This Idempotency-Key was just released; retry.');
     if (first.requestHash !== requestHash) throw new AppError('CONFLICT', 'This Idempotency-Key was used with a different request.');
     if (first.state === 'running') throw new AppError('CONFLICT', 'A request with this Idempotency-Key is still running.');
-    let body = first.response;
-    if (reload && first.resourceId) {
-      try {
-        body = await reload(first.resourceId);
-      } catch (err) {
-        if (!(err instanceof AppError && err.code === 'NOT_FOUND')) throw err;
-      }
-    }
+    // A resource deleted since answers NOT_FOUND, as reading it would.
+    const body = reload && first.resourceId ? await reload(first.resourceId, first.response) : first.response;
     c.header('Idempotent-Replayed', 'true');
     return c.json(body as object, first.status as ContentfulStatusCode);
   }
@@ -84,7 +88,7 @@ export async function idempotent<T>(
   }
   await db
     .update(idempotencyKeys)
-    .set({ state: 'done', status: out.status, resourceId: out.resourceId ?? null, response: out.body as object })
+    .set({ state: 'done', status: out.status, resourceId: out.resourceId ?? null, response: (out.kept ?? (reload ? null : out.body)) as object | null })
     .where(where);
   return c.json(out.body as object, out.status);
 }

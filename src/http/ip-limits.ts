@@ -63,7 +63,8 @@ function ipBudget(budget: IpBudget): MiddlewareHandler<AppEnv> {
       // Our error shape and Retry-After, through the app's one error handler.
       handler: (c) => {
         const info = c.get('rateLimit');
-        throw rateLimited(info?.resetTime ?? new Date(deps.clock.now().getTime() + window.windowSec * 1000), deps.clock.now());
+        const reset = info?.resetTime ?? new Date(deps.clock.now().getTime() + window.windowSec * 1000);
+        throw rateLimited(reset, deps.clock.now(), undefined, budget.key(deps.clientIp(c)));
       },
     }) as MiddlewareHandler<AppEnv>;
   };
@@ -77,7 +78,7 @@ function ipBudget(budget: IpBudget): MiddlewareHandler<AppEnv> {
 
 const failedPasswordCheck = (c: Context<AppEnv>) => c.error instanceof AppError && c.error.code === 'INVALID_CREDENTIALS';
 
-/** Failed password checks per IP (login, password change, account deletion share it). */
+/** Failed logins per IP (password change and account deletion use the account's own budget: strangers cannot spend it). */
 export const passwordIpBudget = ipBudget({
   key: limitKey.passwordIp,
   window: (b) => b.passwordFailuresPerIp,

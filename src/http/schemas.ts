@@ -39,16 +39,8 @@ export const pageQuery = z.object({ limit: limitQuery(50), cursor: cursorQuery }
 
 export const timestamp = z.string().openapi({ format: 'date-time' });
 
-export const ErrorSchema = z
-  .object({
-    error: z.object({
-      code: z.string(),
-      message: z.string(),
-      request_id: z.string(),
-      details: z.record(z.string(), z.unknown()).optional(),
-    }),
-  })
-  .openapi('Error');
+/** The error shape (with its code enum) lives beside the other OpenAPI declarations. */
+export { ErrorSchema } from './openapi';
 
 export const page = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), next_cursor: z.string().nullable() });
 

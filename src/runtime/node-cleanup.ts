@@ -34,7 +34,7 @@ export interface CleanupSchedule {
 }
 
 export function scheduleCleanup(
-  deps: CleanupDeps,
+  deps: CleanupDeps & Pick<Deps, 'metrics'>,
   options: { useLock: boolean; everyMs?: number; firstAfterMs?: number },
 ): CleanupSchedule {
   const every = options.everyMs ?? HOUR_MS;
@@ -47,6 +47,7 @@ export function scheduleCleanup(
     running = cleanupOnce(deps, options.useLock)
       .then((report) => {
         if (!report) deps.logger.log('debug', { msg: 'cleanup skipped: another process is running it' });
+        else deps.metrics?.cleanupRun(report);
       })
       .catch((err) => deps.logger.log('error', { msg: 'cleanup failed', error: err instanceof Error ? err.name : String(err) }))
       .finally(() => (busy = false));

@@ -14,6 +14,7 @@ import { LocalFanout } from '../adapters/fanout-local';
 import { NodeLiveHub, type NodeLiveHubOptions } from '../adapters/live-node';
 import { eventsNotice, farewellEvent, listenForNotices, sendNotice, type LiveNotice } from '../adapters/live-notify';
 import { jsonLogger } from '../adapters/logger-json';
+import type { PromMetrics } from '../adapters/metrics-prom';
 import { argon2Hasher } from '../domain/password-hasher';
 import { createPgLimiter } from '../domain/rate-limit';
 import { SessionCache } from '../domain/session-cache';
@@ -60,6 +61,8 @@ export interface NodeDepsOptions {
   liveOptions?: Pick<NodeLiveHubOptions, 'livenessIntervalMs' | 'pollIntervalMs' | 'maxBehindBytes'>;
   /** The Postgres URL when not on PGlite: other processes are reached with LISTEN/NOTIFY. */
   databaseUrl?: string;
+  /** Counters for GET /metrics (METRICS=on); without them nothing is measured. */
+  metrics?: PromMetrics;
 }
 
 export interface NodeDeps extends Deps {
@@ -73,6 +76,8 @@ export async function buildNodeDeps(options: NodeDepsOptions): Promise<NodeDeps>
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? jsonLogger(config.LOG_LEVEL);
   const { fanout, live, stop } = await buildLive(options, clock, logger);
+  const { metrics } = options;
+  if (metrics) fanout.onEvents((_groupId, events) => metrics.eventsFannedOut.inc(events.length));
   return {
     config,
     db,
@@ -82,6 +87,7 @@ export async function buildNodeDeps(options: NodeDepsOptions): Promise<NodeDeps>
     stop,
     clock,
     limiter: createPgLimiter(db, clock, config.RATE_LIMIT),
+    metrics,
     hasher: await loadHasher(),
     sessions: new SessionCache(),
     logger,
@@ -100,9 +106,11 @@ export async function buildNodeDeps(options: NodeDepsOptions): Promise<NodeDeps>
 async function buildLive(options: NodeDepsOptions, clock: Clock, logger: Logger) {
   const { db, databaseUrl } = options;
   const self = randomUUID();
-  const notify = databaseUrl ? (notice: LiveNotice) => sendNotice(db, notice) : undefined;
+  const sent = options.metrics?.notices.labels('sent');
+  const notify = databaseUrl ? (notice: LiveNotice) => (sent?.inc(), sendNotice(db, notice)) : undefined;
   const fanout = options.fanout ?? new LocalFanout(notify && ((groupId, events) => notify(eventsNotice(self, groupId, events))));
   if (options.live) return { fanout, live: options.live, stop: async () => {} };
+  const received = options.metrics?.notices.labels('received');
 
   const hub = new NodeLiveHub({
     db,
@@ -124,6 +132,7 @@ async function buildLive(options: NodeDepsOptions, clock: Clock, logger: Logger)
       databaseUrl,
       (notice) => {
         if (notice.p === self) return;
+        received?.inc();
         const farewell = farewellEvent(notice);
         if (farewell) hub.published(notice.g, [farewell]);
         else if (notice.t) hub.typing(notice.g, notice.t.u, notice.t.th);

@@ -1,6 +1,6 @@
 // Serves the app on Node: HTTP (+ WebSocket upgrade) with graceful shutdown.
 import type { AddressInfo } from 'node:net';
-import { STATUS_CODES } from 'node:http';
+import { IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { serve, type Http2Bindings, type HttpBindings, type ServerType } from '@hono/node-server';
 import { WebSocketServer } from 'ws';
@@ -8,6 +8,14 @@ import { createApp } from '../app';
 import type { Deps } from '../deps';
 import { UPGRADING } from '../adapters/live-node';
 import { LIVE } from '../domain/live/protocol';
+import { lingerAfterEarlyAnswer } from './lingering-close';
+
+/** One line for the operator instead of an unhandled 'error' event's stack. */
+export class PortInUse extends Error {
+  constructor(port: number, host: string) {
+    super(`Port ${port} on ${host} is already in use (another server?): stop it, or set PORT to a free port.`);
+  }
+}
 
 export interface RunningServer {
   url: string;
@@ -43,10 +51,14 @@ export async function startServer(
     // Answered before the request body arrived (refused by auth, params or a cap): the rest of the
     // body is never read, so the connection cannot carry another request. Saying so lets the
     // client open a new one; otherwise node-server drops it later under a request in flight.
-    else if (env.incoming && !env.incoming.complete && !res.headers.has('Connection')) res.headers.set('Connection', 'close');
+    else if (env.incoming && !env.incoming.complete) {
+      if (!res.headers.has('Connection')) res.headers.set('Connection', 'close');
+      // …and reads the rest before closing, so the client gets this answer and not a reset.
+      if (env.incoming instanceof IncomingMessage) lingerAfterEarlyAnswer(env.incoming, { maxBytes: 2 * deps.config.chunkSize, maxMs: 5_000 });
+    }
     return res;
   };
-  const server = await new Promise<ServerType>((resolve) => {
+  const server = await new Promise<ServerType>((resolve, reject) => {
     const serverOptions = {
       // Never endless: a client that stalls mid-request (slow loris) loses its connection.
       requestTimeout: timeouts.requestMs ?? 10 * 60_000,
@@ -54,6 +66,7 @@ export async function startServer(
       connectionsCheckingInterval: timeouts.checkEveryMs ?? 30_000,
     };
     const s = serve({ fetch, port, hostname: host, websocket: { server: wss }, serverOptions }, () => resolve(s));
+    s.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? new PortInUse(port, host) : err));
   });
   // With a second 'upgrade' listener node-server leaves refused upgrades to us (see fetch above).
   server.on('upgrade', () => {});

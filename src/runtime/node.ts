@@ -3,14 +3,20 @@
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, parseConfig, type Config } from '../config';
-import type { Db } from '../deps';
+import type { Db, Logger } from '../deps';
+import { databaseUnavailable, errorFields } from '../http/errors';
 import { migrate } from '../db/migrate';
 import { base64url, randomBytes } from '../domain/bytes';
-import { openNodePostgres } from '../adapters/db-node-postgres';
+import { openNodePostgres, type NodePgHandle } from '../adapters/db-node-postgres';
+import { jsonLogger } from '../adapters/logger-json';
+import { stdoutLines } from '../adapters/log-stdout';
+import { lockDataDir, ownerOnlyFiles, prepareDataDir, tighten } from './data-dir';
 import { buildNodeDeps } from './node-deps';
 import { scheduleCleanup } from './node-cleanup';
 import { startServer } from './node-server';
 import { startClusterPrimary } from './node-cluster';
+import { PromMetrics } from '../adapters/metrics-prom';
+import { observeNode } from './node-metrics';
 
 /** The JWT secret kept in DATA_DIR (mode 0600) when JWT_SECRET is unset, so restarts keep sessions. */
 async function persistedSecret(dataDir: string): Promise<string> {
@@ -28,16 +34,40 @@ async function persistedSecret(dataDir: string): Promise<string> {
 
 export async function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): Promise<Config> {
   parseConfig(env, 'x'.repeat(32)); // fail on bad values before touching the disk
+  ownerOnlyFiles();
   const dataDir = env.DATA_DIR || './data';
   return parseConfig(env, env.JWT_SECRET ? undefined : await persistedSecret(dataDir));
 }
 
-export async function openDatabase(config: Config): Promise<{ db: Db; close(): Promise<void>; kind: string }> {
+export async function openDatabase(config: Config): Promise<{ db: Db; close(): Promise<void>; kind: string; pool?: NodePgHandle['pool'] }> {
   if (config.DATABASE_URL) return { ...openNodePostgres(config.DATABASE_URL), kind: 'postgres' };
-  await mkdir(config.DATA_DIR, { recursive: true });
+  prepareDataDir(config.DATA_DIR);
+  const lock = lockDataDir(config.DATA_DIR);
   // Loaded only when used: a server on Postgres does not carry the embedded database's code.
   const { openPglite } = await import('../adapters/db-pglite');
-  return { ...(await openPglite({ dataDir: join(config.DATA_DIR, 'pglite') })), kind: 'pglite' };
+  const handle = await openPglite({ dataDir: join(config.DATA_DIR, 'pglite') }).catch((err) => (lock.release(), Promise.reject(err)));
+  tighten(join(config.DATA_DIR, 'pglite'));
+  return { ...handle, close: () => handle.close().finally(() => lock.release()), kind: 'pglite' };
+}
+
+/**
+ * Applies the migrations. A Postgres that is down or missing does not stop the start: the server
+ * answers 503 UNAVAILABLE (with Retry-After) and migrates once the database is back.
+ */
+async function migrateOrRetry(db: Db, logger: Logger): Promise<void> {
+  try {
+    await migrate(db);
+  } catch (err) {
+    if (!databaseUnavailable(err)) throw err;
+    logger.log('warn', { msg: 'database unavailable at start; answering 503 until it is back', ...errorFields(err) });
+    const retry = () => {
+      migrate(db).then(
+        () => logger.log('info', { msg: 'database available; migrations applied' }),
+        (again) => (databaseUnavailable(again) ? void setTimeout(retry, 5000).unref() : logger.log('error', { msg: 'migrations failed', ...errorFields(again) })),
+      );
+    };
+    setTimeout(retry, 5000).unref();
+  }
 }
 
 async function main() {
@@ -53,9 +83,13 @@ async function main() {
   }
   if (startClusterPrimary(config)) return; // WORKERS > 1: this process supervises the workers
   const database = await openDatabase(config);
-  await migrate(database.db);
-  const deps = await buildNodeDeps({ config, db: database.db, databaseUrl: config.DATABASE_URL });
+  const logger = jsonLogger(config.LOG_LEVEL, stdoutLines()); // asynchronous: the access log must not block requests
+  const metrics = config.METRICS ? new PromMetrics() : undefined;
+  const deps = await buildNodeDeps({ config, db: database.db, databaseUrl: config.DATABASE_URL, logger, metrics });
+  await migrateOrRetry(database.db, deps.logger);
   const running = await startServer(deps, config.PORT, config.HOST);
+  const metricsListener = metrics && (await observeNode(deps, metrics, { running, pool: database.pool }));
+  if (metricsListener?.url) deps.logger.log('info', { msg: 'metrics listening', url: metricsListener.url });
   deps.logger.log('info', { msg: 'listening', url: running.url, database: database.kind, data_dir: config.DATA_DIR });
   // Hourly retention; with Postgres several processes may run, and the advisory lock picks one.
   const cleanup = scheduleCleanup(deps, { useLock: database.kind === 'postgres' });
@@ -66,6 +100,7 @@ async function main() {
     stopping = true;
     deps.logger.log('info', { msg: 'shutting down', signal });
     await running.close();
+    await metricsListener?.close();
     await cleanup.stop();
     await database.close();
     process.exit(0);
@@ -74,9 +109,12 @@ async function main() {
   process.on('SIGINT', () => void stop('SIGINT'));
 }
 
-if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('runtime/node.ts')) {
+/** Runs the server as a process: the built entry (src/runtime/server.ts → dist/server.js) calls this. */
+export function start(): void {
   main().catch((err) => {
     console.error(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
     process.exit(1);
   });
 }
+
+if (process.argv[1]?.endsWith('runtime/node.ts')) start(); // run from source: `tsx src/runtime/node.ts`

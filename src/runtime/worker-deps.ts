@@ -1,10 +1,11 @@
 // Builds the ports for one Workers request (or one cron run, or one Durable Object call).
-import type { DurableObjectNamespace, ExecutionContext, Fetcher, R2Bucket } from '@cloudflare/workers-types';
+import type { DurableObjectNamespace, ExecutionContext, Fetcher, Hyperdrive, R2Bucket } from '@cloudflare/workers-types';
 import type { Context } from 'hono';
 import argon2Wasm from '@phi-ag/argon2/argon2.wasm';
 import { parseConfig } from '../config';
 import type { Clock, Deps, LiveGateway, PasswordHasher } from '../deps';
 import { openNeon } from '../adapters/db-neon';
+import { openHyperdrive } from '../adapters/db-hyperdrive';
 import { r2BlobStore } from '../adapters/blob-r2';
 import { durableObjectFanout } from '../adapters/fanout-do';
 import { durableObjectLive } from '../adapters/live-do';
@@ -18,6 +19,8 @@ export interface WorkerEnv {
   DATABASE_URL: string;
   JWT_SECRET: string;
   DB_WS_PROXY?: string;
+  /** Postgres through Hyperdrive; when bound, DATABASE_URL is not used. */
+  HYPERDRIVE?: Hyperdrive;
   ORBIT_ROOM: DurableObjectNamespace;
   MEDIA: R2Bucket;
   /** Workers static assets: the docs page's files (swagger-ui-dist). */
@@ -39,7 +42,7 @@ export interface WorkerDeps extends Deps {
 
 export function buildWorkerDeps(env: WorkerEnv, ctx: Pick<ExecutionContext, 'waitUntil'>, live: LiveGateway = durableObjectLive(env.ORBIT_ROOM)): WorkerDeps {
   const config = parseConfig(env);
-  const database = openNeon(env.DATABASE_URL, { wsProxy: env.DB_WS_PROXY || undefined });
+  const database = env.HYPERDRIVE ? openHyperdrive(env.HYPERDRIVE.connectionString) : openNeon(env.DATABASE_URL, { wsProxy: env.DB_WS_PROXY || undefined });
   hasher ??= argon2Hasher(new WebAssembly.Instance(argon2Wasm, {}));
   const logger = jsonLogger(config.LOG_LEVEL, (line) => console.log(line));
   const pending: Promise<unknown>[] = [];

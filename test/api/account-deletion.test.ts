@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTarget } from '#target';
 import { addMember, createInvite, createOrbit, expectError, joinOrbit, json, post, registerUser, type TestUser } from '../support/api';
+import { allEvents, newReply, newThread } from '../support/content';
 import type { Target } from '../support/types';
 
 let t: Target;
@@ -109,6 +110,37 @@ describe('DELETE /api/users/me', () => {
     await expectError(await t.fetch('/api/users/me', { method: 'DELETE', headers: user.auth }), 400, 'VALIDATION_ERROR');
     expect((await t.fetch('/api/users/me', { headers: user.auth })).status).toBe(200);
     expect(await t.sql('select 1 from groups where id = $1', [orbit.id])).toHaveLength(1);
+  });
+
+  it("scrubs the account's name and key from the events it wrote; others' events stay whole", async () => {
+    const owner = await registerUser(t);
+    const orbit = await createOrbit(t, owner);
+    const user = await addMember(t, owner, orbit);
+    const thread = await newThread(t, user, orbit.id);
+    await newReply(t, user, thread.id);
+    const ownThread = await newThread(t, owner, orbit.id);
+    // An orbit the user joined and left before deleting the account keeps the name too.
+    const other = await createOrbit(t, owner);
+    await joinOrbit(t, user, await createInvite(t, owner, other.id));
+    expect((await t.fetch(`/api/groups/${other.id}/members/${user.id}`, { method: 'DELETE', headers: user.auth })).status).toBe(204);
+    const logged = async () => (await t.sql<{ data: string }>('select data::text as data from orbit_events where group_id in ($1, $2)', [orbit.id, other.id])).map((r) => r.data).join('\n');
+    expect(await logged()).toContain(user.username);
+
+    expect((await deleteAccount(user, user.password)).status).toBe(204);
+    const after = await logged();
+    expect(after).not.toContain(user.username);
+    expect(after).not.toContain(user.publicKey.x);
+    // Only the departure itself names the account, by id: members' clients act on it.
+    expect(await t.sql('select type from orbit_events where actor_id = $1', [user.id])).toEqual([{ type: 'member_left' }]);
+    // Events keep their shape, with the identity fields null, as the views show them.
+    const events = await allEvents(t, owner, orbit.id);
+    const created = events.find((e) => e.type === 'thread_created' && e.data.id === thread.id);
+    expect(created).toMatchObject({ actor_id: null, data: { id: thread.id, author_id: null, author_username: null } });
+    expect(created.data.encrypted_title).toBe(thread.encrypted_title);
+    const joined = events.find((e) => e.type === 'member_joined' && e.data.user_id === user.id);
+    expect(joined).toMatchObject({ data: { username: null, public_key: null } });
+    const mine = events.find((e) => e.type === 'thread_created' && e.data.id === ownThread.id);
+    expect(mine).toMatchObject({ actor_id: owner.id, data: { author_id: owner.id, author_username: owner.username } });
   });
 
   it('needs a live session', async () => {

@@ -1,8 +1,9 @@
-// Rate limits on register, login and every password check: per IP and per username, checked
-// before hashing, 429 with Retry-After; they slow and never lock (the window ends, access returns).
+// Rate limits on register, login and every password check, taken before hashing, 429 with
+// Retry-After: per (username, address) and per address for logins, per account for a signed-in
+// account's own checks; failures of a username from everywhere only slow. Nothing locks the owner out.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTarget } from '#target';
-import { expectError, post, publicKey, registerUser, unique, type TestUser } from '../support/api';
+import { expectError, expectStatus, post, publicKey, registerUser, unique, type TestUser } from '../support/api';
 import type { Target } from '../support/types';
 
 let t: Target;
@@ -39,51 +40,83 @@ describe('password checks per username', () => {
     user = await registerUser(t, { ip: randomIp() });
   });
 
-  it('10 failures from anywhere, then 429 even with the right password; the window ends and login works', async () => {
-    for (let i = 0; i < 10; i++) expect((await login(user.username, `wrong password ${i}`)).status).toBe(401);
-    await expectLimited(await login(user.username, 'another wrong one'));
-    await expectLimited(await login(user.username.toUpperCase(), user.password));
-    // The account is not locked: other users are unaffected, and the window's end lifts it.
-    const other = await registerUser(t, { ip: randomIp() });
-    expect((await login(other.username, other.password)).status).toBe(200);
-    await endWindows(`:${user.username.toLowerCase()}`);
-    expect((await login(user.username, user.password)).status).toBe(200);
+  it('10 failures from one address: 429 there, even with the right password; the owner elsewhere logs in', async () => {
+    const attacker = randomIp();
+    for (let i = 0; i < 10; i++) expect((await login(user.username, `wrong password ${i}`, attacker)).status).toBe(401);
+    await expectLimited(await login(user.username, 'another wrong one', attacker));
+    await expectLimited(await login(user.username.toUpperCase(), user.password, attacker));
+    // Never a lockout: the owner at another address gets in, and the window's end lifts the rest.
+    expect((await login(user.username, user.password, randomIp())).status).toBe(200);
+    await endWindows(`:${user.username.toLowerCase()}:${attacker}`);
+    expect((await login(user.username, user.password, attacker)).status).toBe(200);
+  });
+
+  it('failures from many addresses slow the username down but never refuse its owner', async () => {
+    const victim = await registerUser(t, { ip: randomIp() });
+    // 15 strangers, 1 to 2 guesses each: past the per-username ceiling of 10, under every per-address budget.
+    const strangers = Array.from({ length: 15 }, randomIp);
+    for (const ip of strangers) expect((await login(victim.username, 'not the password', ip)).status).toBe(401);
+    for (const ip of strangers.slice(0, 5)) expect((await login(victim.username, 'still not it', ip)).status).toBe(401);
+    const counted = await t.sql<{ hits: string }>('select hits from rate_limits where key = $1', [`pw:u:${victim.username.toLowerCase()}`]);
+    expect(Number(counted[0]?.hits)).toBe(20);
+    expect((await login(victim.username, victim.password, randomIp())).status).toBe(200);
   });
 
   it('successful logins do not count', async () => {
     const fresh = await registerUser(t, { ip: randomIp() });
-    for (let i = 0; i < 9; i++) expect((await login(fresh.username, 'wrong password!')).status).toBe(401);
-    for (let i = 0; i < 3; i++) expect((await login(fresh.username, fresh.password)).status).toBe(200);
-    expect((await login(fresh.username, 'wrong password!')).status).toBe(401);
-    await expectLimited(await login(fresh.username, fresh.password));
+    const ip = randomIp();
+    for (let i = 0; i < 9; i++) expect((await login(fresh.username, 'wrong password!', ip)).status).toBe(401);
+    for (let i = 0; i < 3; i++) expect((await login(fresh.username, fresh.password, ip)).status).toBe(200);
+    expect((await login(fresh.username, 'wrong password!', ip)).status).toBe(401);
+    await expectLimited(await login(fresh.username, fresh.password, ip));
   });
 
   it('unknown usernames have budgets too (no difference to tell them apart)', async () => {
     const ghost = unique('ghost');
-    for (let i = 0; i < 10; i++) expect((await login(ghost, 'wrong password!')).status).toBe(401);
-    await expectLimited(await login(ghost, 'wrong password!'));
+    const ip = randomIp();
+    for (let i = 0; i < 10; i++) expect((await login(ghost, 'wrong password!', ip)).status).toBe(401);
+    await expectLimited(await login(ghost, 'wrong password!', ip));
   });
 
   it('concurrent attempts cannot overrun the budget: each takes its unit before hashing', async () => {
     const target = await registerUser(t, { ip: randomIp() });
-    const answers = await Promise.all(Array.from({ length: 16 }, () => login(target.username, 'wrong password!')));
+    const ip = randomIp();
+    const answers = await Promise.all(Array.from({ length: 16 }, () => login(target.username, 'wrong password!', ip)));
     const statuses = await Promise.all(answers.map(drain));
-    expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(10);
-    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(6);
-    expect(statuses.every((s) => s === 401 || s === 429)).toBe(true);
+    expect(statuses.filter((s) => s === 401).length).toBe(10);
+    expect(statuses.filter((s) => s === 429).length).toBe(6);
+  });
+});
+
+describe('password checks of a signed-in account', () => {
+  const deleteMe = (u: TestUser, password: string, ip = randomIp()) => t.fetch('/api/users/me', { ...post({ password }, u.auth, 'DELETE'), ip });
+  const changePassword = (u: TestUser, current: string, ip = randomIp()) =>
+    t.fetch('/api/users/me/password', { ...post({ current_password: current, new_password: 'a new password!' }, u.auth, 'PUT'), ip });
+
+  it('strangers failing logins from everywhere cannot block password change or account deletion', async () => {
+    const victim = await registerUser(t, { ip: randomIp() });
+    const home = randomIp();
+    // The owner's own address spent by someone behind the same NAT, and the username from everywhere.
+    for (let batch = 0; batch < 5; batch++) {
+      const statuses = await Promise.all(Array.from({ length: 10 }, () => login(unique('spray'), 'password123456', home).then(drain)));
+      expect(statuses).toEqual(Array(10).fill(401));
+    }
+    for (let i = 0; i < 12; i++) expect((await login(victim.username, 'guess guess', randomIp())).status).toBe(401);
+    await expectLimited(await login(victim.username, victim.password, home));
+    await expectStatus(await changePassword(victim, victim.password, home), 204);
+    await expectStatus(await deleteMe(victim, 'a new password!', home), 204);
   });
 
-  it('wrong passwords for account deletion and password change count against the login budget', async () => {
+  it("a session holder's wrong guesses: 10 per 15 min, then 429 for this account only", async () => {
     const victim = await registerUser(t, { ip: randomIp() });
     for (let i = 0; i < 5; i++) {
-      await expectError(await t.fetch('/api/users/me', { ...post({ password: 'guess guess' }, victim.auth, 'DELETE'), ip: randomIp() }), 401, 'INVALID_CREDENTIALS');
-      const change = post({ current_password: 'guess guess', new_password: 'whatever it is' }, victim.auth, 'PUT');
-      await expectError(await t.fetch('/api/users/me/password', { ...change, ip: randomIp() }), 401, 'INVALID_CREDENTIALS');
+      await expectError(await deleteMe(victim, 'guess guess'), 401, 'INVALID_CREDENTIALS');
+      await expectError(await changePassword(victim, 'guess guess'), 401, 'INVALID_CREDENTIALS');
     }
-    await expectLimited(await login(victim.username, victim.password));
-    await expectLimited(await t.fetch('/api/users/me', { ...post({ password: victim.password }, victim.auth, 'DELETE'), ip: randomIp() }));
-    const change = post({ current_password: victim.password, new_password: 'whatever it is' }, victim.auth, 'PUT');
-    await expectLimited(await t.fetch('/api/users/me/password', { ...change, ip: randomIp() }));
+    await expectLimited(await deleteMe(victim, victim.password));
+    await expectLimited(await changePassword(victim, victim.password));
+    // The guesses also count towards the username's login slowdown, which never refuses.
+    expect((await login(victim.username, victim.password)).status).toBe(200);
     expect((await t.fetch('/api/users/me', { headers: victim.auth })).status).toBe(200);
   });
 });
@@ -98,8 +131,8 @@ describe('password checks per IP', () => {
       expect(statuses).toEqual(Array(10).fill(401));
     }
     await expectLimited(await login(user.username, user.password, ip));
-    // Also the other password checks from that address.
-    await expectLimited(await t.fetch('/api/users/me', { ...post({ password: user.password }, user.auth, 'DELETE'), ip }));
+    // Not the checks of a signed-in account: strangers at that address cannot spend those.
+    await expectError(await t.fetch('/api/users/me', { ...post({ password: 'not the password' }, user.auth, 'DELETE'), ip }), 401, 'INVALID_CREDENTIALS');
     expect((await login(user.username, user.password, randomIp())).status).toBe(200);
     await endWindows(`:${ip}`);
     expect((await login(user.username, user.password, ip)).status).toBe(200);

@@ -39,10 +39,24 @@ describe('unexpected failures', () => {
     expect(logs.join('\n')).not.toContain('hunter2');
   });
 
+  it("log the error's class, its cause's class and code and a code location, never a driver's multi-line text", async () => {
+    // drizzle's message: the SQL on one line, the bound parameters on the next.
+    const driver = Object.assign(new Error('relation "x" is broken'), { code: 'XX000' });
+    const failed = Object.assign(new Error('Failed query: select * from users where username = $1\nparams: hunter2_user'), { name: 'DrizzleQueryError', cause: driver });
+    const { app, logs } = appWithFailingDatabase(failed);
+    await expectError(await app.request('/api/auth/login', post({ username: 'hunter2_user', password: 'x'.repeat(12) })), 500, 'INTERNAL');
+    const entry = JSON.parse(logs.find((l) => l.includes('unhandled error'))!);
+    expect(entry).toMatchObject({ error: 'DrizzleQueryError', cause: 'Error', code: 'XX000' });
+    expect(entry.at).toMatch(/^[\w/.-]+\.ts:\d+:\d+$/);
+    expect(logs.join('\n')).not.toMatch(/hunter2|params|select|relation/);
+  });
+
   it('answer 503 UNAVAILABLE when the database connection is refused', async () => {
     const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
     const { app } = appWithFailingDatabase(refused);
-    const err = await expectError(await app.request('/api/auth/login', post({ username: 'someone', password: 'x'.repeat(12) })), 503, 'UNAVAILABLE');
+    const res = await app.request('/api/auth/login', post({ username: 'someone', password: 'x'.repeat(12) }));
+    const err = await expectError(res, 503, 'UNAVAILABLE');
     expect(err.message).not.toContain('5432');
+    expect(Number(res.headers.get('retry-after'))).toBeGreaterThan(0);
   });
 });

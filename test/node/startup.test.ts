@@ -1,9 +1,14 @@
 // `npm start` as a self-hoster runs it: a fresh data folder, no database, then graceful shutdown.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+
+// The start script's own command (`node dist/server.js`), run with this Node; the global setup built dist/.
+const START = (JSON.parse(readFileSync('package.json', 'utf8')) as { scripts: { start: string } }).scripts.start.split(' ');
+if (START[0] !== 'node') throw new Error(`npm start no longer runs node: ${START.join(' ')}`);
+const startArgs = START.slice(1);
 
 const dirs: string[] = [];
 afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
@@ -30,7 +35,7 @@ describe('npm start', () => {
   it('serves /ready on embedded Postgres with nothing configured, keeps its secret 0600, and stops cleanly on SIGTERM', async () => {
     const dataDir = freshDir();
     const port = 20000 + Math.floor(Math.random() * 20000);
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/runtime/node.ts'], {
+    const child = spawn(process.execPath, startArgs, {
       env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: '', JWT_SECRET: '', LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -50,7 +55,7 @@ describe('npm start', () => {
   });
 
   it('refuses a bad configuration value with one line naming the variable', () => {
-    const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/runtime/node.ts'], {
+    const result = spawnSync(process.execPath, startArgs, {
       env: { ...process.env, DATA_DIR: freshDir(), PORT: 'not-a-port', DATABASE_URL: '' },
       encoding: 'utf8',
       timeout: 60_000,

@@ -1,5 +1,6 @@
 // Node project setup: migrate once, then every test target starts from a copy (a PGlite dump,
 // or a Postgres template database when TEST_DATABASE_URL is set).
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +27,8 @@ export function withDatabase(url: string, database: string): string {
 }
 
 export default async function setup(project: TestProject) {
+  // Tests that run `npm start` or the `orbital` command run the built code (dist/): build it from this tree.
+  execFileSync(process.execPath, ['scripts/build-server.mjs'], { stdio: 'inherit' });
   const runId = `orbital_t${randomBytes(4).toString('hex')}`;
   project.provide('runId', runId);
   const base = process.env.TEST_DATABASE_URL;

@@ -161,6 +161,8 @@ export const AUTHZ_ROWS: Row[] = [
   { route: 'GET /docs', public: true, expect: open(200), call: () => ({ path: '/docs' }) },
   { route: 'GET /docs/init.js', public: true, expect: open(200), call: () => ({ path: '/docs/init.js' }) },
   { route: 'GET /docs/assets/{file}', public: true, expect: open(200), call: () => ({ path: '/docs/assets/swagger-ui.css' }) },
+  // Off in tests (METRICS unset): a 404 for every caller; its guards: test/node/metrics.test.ts.
+  { route: 'GET /metrics', public: true, expect: open('NOT_FOUND'), call: () => ({ path: '/metrics' }) },
 
   // ---------- accounts and sessions ----------
   {

@@ -14,6 +14,7 @@ import { runCleanup } from '../../src/domain/cleanup';
 import { buildNodeDeps, type NodeDepsOptions } from '../../src/runtime/node-deps';
 import { startServer, type RequestTimeouts } from '../../src/runtime/node-server';
 import { NodeLiveHub } from '../../src/adapters/live-node';
+import { ExchangeRecorder } from './openapi-check';
 import { queueSocket } from './socket-queue';
 import { SocketRefused, TEST_ENV, type Target, type TargetOptions, type TestSocket } from './types';
 
@@ -70,24 +71,37 @@ export async function createTarget(
     logger: options.logger,
   });
   const server = await startServer(deps, 0, '127.0.0.1', options.timeouts);
+  // The server and its client share this process, whose event loop PGlite blocks for seconds at a
+  // time: the server's 5 s keep-alive timer could then fire just as fetch reuses the idle
+  // connection, a reset no client of a server in another process sees. Idle connections stay.
+  if ('keepAliveTimeout' in server.server) server.server.keepAliveTimeout = 0;
   const withIp = (init: { ip?: string; headers?: HeadersInit } = {}) => {
     const headers = new Headers(init.headers);
     if (init.ip) headers.set('x-forwarded-for', init.ip);
     return headers;
   };
   const objects = join(dataDir, 'blobs', 'objects');
+  const exchanges = new ExchangeRecorder();
   return {
     name: 'node',
     env,
     deps,
     databaseUrl: database.url,
     url: server.url,
-    fetch: (path, init = {}) => fetch(server.url + path, { ...init, headers: withIp(init) }),
+    fetch: async (path, init = {}) => {
+      const res = await fetch(server.url + path, { ...init, headers: withIp(init) });
+      await exchanges.record(init.method ?? 'GET', server.url + path, res);
+      return res;
+    },
     sql: async <T>(text: string, params?: unknown[]) => (await database.query(text, params)) as T[],
     cleanup: async (opts = {}) => {
       await runCleanup(deps, opts);
     },
-    socket: (path, headers = {}) => connectSocket(server.url, path, headers),
+    socket: (path, headers = {}) =>
+      connectSocket(server.url, path, headers).catch((err) => {
+        if (err instanceof SocketRefused) exchanges.recordRefusal(path, err.status, err.body);
+        throw err;
+      }),
     withDeps: (work) => work(deps),
     runLiveChecks: async () => {
       if (deps.live instanceof NodeLiveHub) await deps.live.runChecks();
@@ -108,11 +122,19 @@ export async function createTarget(
       return keys.filter((k) => k.startsWith(prefix));
     },
     close: async () => {
-      await server.close();
-      await database.close();
-      rmSync(dataDir, { recursive: true, force: true });
+      try {
+        // Every answer of the test file, checked against the document the server serves.
+        await exchanges.check(server.url);
+      } finally {
+        await closeAll();
+      }
     },
   };
+  async function closeAll() {
+    await server.close();
+    await database.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 }
 
 /** A live socket to a Node server at `baseUrl`; rejects with SocketRefused when the upgrade is refused. */

@@ -46,6 +46,8 @@ export interface Target {
 export interface TargetOptions {
   /** Configuration overrides, e.g. { REGISTRATION: 'invite', RATE_LIMIT: 'on' }. */
   env?: Record<string, string>;
+  /** workerd target only: extra bindings, e.g. HYPERDRIVE. */
+  bindings?: Record<string, unknown>;
   /** Node target only: where the server's log lines go (e.g. a recorder, to check what is logged). */
   logger?: Logger;
 }

@@ -13,7 +13,7 @@ export const targetName = 'workerd' as const;
 export async function createTarget(options: TargetOptions = {}): Promise<Target> {
   const bindings = env as unknown as WorkerEnv;
   const vars = { ...TEST_ENV, ...options.env };
-  const workerEnv = { ...bindings, ...vars } as WorkerEnv;
+  const workerEnv = { ...bindings, ...options.bindings, ...vars } as WorkerEnv;
 
   async function call(request: Request): Promise<Response> {
     const ctx = createExecutionContext();

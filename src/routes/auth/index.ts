@@ -12,6 +12,8 @@ const result = (description: string) => jsonResponse(description, AuthResult);
 const registerRoute = defineRoute({
   method: 'post',
   path: '/api/auth/register',
+  operationId: 'auth.register',
+  errors: ['CONFLICT', 'FORBIDDEN', 'NOT_FOUND', 'RATE_LIMITED'],
   public: true,
   tags: ['auth'],
   summary: 'Create an account (joins the invite’s orbit when REGISTRATION=invite)',
@@ -23,9 +25,13 @@ const registerRoute = defineRoute({
 const loginRoute = defineRoute({
   method: 'post',
   path: '/api/auth/login',
+  operationId: 'auth.login',
+  errors: ['INVALID_CREDENTIALS', 'RATE_LIMITED'],
   public: true,
   tags: ['auth'],
   summary: 'Log in and start a session',
+  description:
+    'Failed password checks: at most 10 per (username, client address) and 50 per address in 15 min (429 with Retry-After). Failures of one username from everywhere beyond 10 in 15 min slow each check (up to 3 s) instead of refusing it, so strangers cannot lock the owner out.',
   request: { body: jsonBody(LoginBody) },
   middleware: [passwordIpBudget],
   responses: { 200: result('logged in') },
@@ -34,6 +40,8 @@ const loginRoute = defineRoute({
 const refreshRoute = defineRoute({
   method: 'post',
   path: '/api/auth/refresh',
+  operationId: 'auth.refresh',
+  errors: ['UNAUTHENTICATED', 'RATE_LIMITED'],
   public: true,
   tags: ['auth'],
   summary: 'Rotate a refresh token for a new pair',
@@ -45,6 +53,7 @@ const refreshRoute = defineRoute({
 const logoutRoute = defineRoute({
   method: 'post',
   path: '/api/auth/logout',
+  operationId: 'auth.logout',
   public: true,
   tags: ['auth'],
   summary: 'End the session of this refresh token',
@@ -72,7 +81,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(loginRoute, async (c) => {
     const deps = c.get('deps');
     const body = c.req.valid('json');
-    const out = await login(deps, { ...body, userAgent: c.req.header('user-agent') });
+    const out = await login(deps, { ...body, ip: deps.clientIp(c), userAgent: c.req.header('user-agent') });
     c.header('Cache-Control', 'no-store');
     return c.json({ user: out.user, ...out.tokens }, 200);
   });

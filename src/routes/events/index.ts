@@ -4,7 +4,7 @@ import { catchUp } from '../../domain/catch-up';
 import { EVENT_TYPES } from '../../domain/events';
 import type { AppEnv } from '../../http/env';
 import { defineRoute, jsonResponse } from '../../http/route';
-import { ErrorSchema, idParam, limitQuery, seqQuery, timestamp } from '../../http/schemas';
+import { idParam, limitQuery, seqQuery, timestamp } from '../../http/schemas';
 
 export const Event = z
   .object({
@@ -28,12 +28,14 @@ const EventPage = z
 const listRoute = defineRoute({
   method: 'get',
   path: '/api/groups/{groupId}/events',
+  operationId: 'events.list',
+  errors: ['GONE'],
   tags: ['events'],
   summary: 'Events after a seq, as the caller may see them; 410 GONE (details.oldest_seq) when the log no longer reaches back that far',
   request: { params: idParam('groupId'), query: z.object({ after_seq: seqQuery('after_seq'), limit: limitQuery(50) }) },
   responses: {
     200: jsonResponse('one page', EventPage),
-    410: jsonResponse('GONE (details.oldest_seq): reload through the list endpoints', ErrorSchema),
+    410: { description: 'details.oldest_seq: the log no longer reaches back that far; reload through the list endpoints' },
   },
 });
 

@@ -1,7 +1,7 @@
 // Invites (owner): create, list the active ones, revoke.
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { lockGroup, requireOwner, requireOwnerWriter } from '../../domain/groups';
-import { createInvite, inviteView, listActiveInvites, MAX_ACTIVE_INVITES, revokeInvite } from '../../domain/invites';
+import { createInvite, inviteById, inviteView, listActiveInvites, MAX_ACTIVE_INVITES, revokeInvite } from '../../domain/invites';
 import { write } from '../../domain/tx';
 import { decodeCursor, pageOf, timeIdCursor } from '../../http/cursor';
 import type { AppEnv } from '../../http/env';
@@ -13,6 +13,9 @@ import { CreateInviteBody, groupIdParam, Invite, inviteParams, InvitePage } from
 const createRoute = defineRoute({
   method: 'post',
   path: '/api/groups/{groupId}/invites',
+  operationId: 'invites.create',
+  errors: ['FORBIDDEN', 'KEY_PENDING'],
+  idempotent: true,
   tags: ['invites'],
   summary: 'Create an invite code (owner)',
   description: `At most ${MAX_ACTIVE_INVITES} active (unrevoked, unexpired, not used up) invites per orbit; one more is 409 CONFLICT. The code appears only in this answer.`,
@@ -23,6 +26,8 @@ const createRoute = defineRoute({
 const listRoute = defineRoute({
   method: 'get',
   path: '/api/groups/{groupId}/invites',
+  operationId: 'invites.list',
+  errors: ['FORBIDDEN'],
   tags: ['invites'],
   summary: 'Active invites, oldest first (owner)',
   description:
@@ -34,6 +39,8 @@ const listRoute = defineRoute({
 const revokeRoute = defineRoute({
   method: 'delete',
   path: '/api/groups/{groupId}/invites/{code}',
+  operationId: 'invites.revoke',
+  errors: ['FORBIDDEN', 'KEY_PENDING'],
   tags: ['invites'],
   summary: 'Revoke an invite by its code or its id (owner)',
   description: 'Revoking an invite that has already expired, been used up or been revoked is a no-op (204); an invite this orbit never had is 404.',
@@ -47,21 +54,27 @@ export function registerInvites(app: OpenAPIHono<AppEnv>) {
     const { groupId } = c.req.valid('param');
     const body = c.req.valid('json') ?? {};
     const { userId } = c.get('auth');
-    return await idempotent(c, { groupId, ...body }, async () => {
-      const invite = await write(deps, async (tx) => {
-        // The orbit row's lock makes the active-invite count and the insert one step.
-        await lockGroup(tx, groupId);
-        await requireOwnerWriter(tx, groupId, userId);
-        return createInvite(tx, deps.config.jwtSecret, {
-          groupId,
-          createdBy: userId,
-          now: deps.clock.now(),
-          expiresInSec: body.expires_in_seconds,
-          maxUses: body.max_uses,
+    return await idempotent(
+      c,
+      { groupId, ...body },
+      async () => {
+        const invite = await write(deps, async (tx) => {
+          // The orbit row's lock makes the active-invite count and the insert one step.
+          await lockGroup(tx, groupId);
+          await requireOwnerWriter(tx, groupId, userId);
+          return createInvite(tx, deps.config.jwtSecret, {
+            groupId,
+            createdBy: userId,
+            now: deps.clock.now(),
+            expiresInSec: body.expires_in_seconds,
+            maxUses: body.max_uses,
+          });
         });
-      });
-      return { status: 201, body: inviteView(invite.row, invite.code) };
-    }) as never;
+        return { status: 201, body: inviteView(invite.row, invite.code), resourceId: invite.row.id };
+      },
+      // A retry gets the invite as it is now, without its code: codes are never stored.
+      (id) => inviteById(deps.db, groupId, id),
+    ) as never;
   });
 
   app.openapi(listRoute, async (c) => {

@@ -15,6 +15,8 @@ const epochCursor = z.tuple([z.number().int().min(0).max(2_147_483_647)]);
 const deliverRoute = defineRoute({
   method: 'put',
   path: '/api/groups/{groupId}/members/{userId}/keys',
+  operationId: 'keys.deliver',
+  errors: ['FORBIDDEN', 'KEY_PENDING', 'CONFLICT'],
   tags: ['keys'],
   summary: "Deliver a member's wrapped orbit keys for epochs that have none",
   description:
@@ -26,6 +28,7 @@ const deliverRoute = defineRoute({
 const listRoute = defineRoute({
   method: 'get',
   path: '/api/groups/{groupId}/keys',
+  operationId: 'keys.listOrbitKeys',
   tags: ['keys'],
   summary: "The caller's own wrapped orbit keys, oldest epoch first",
   request: { params: groupIdParam, query: pageQuery },
@@ -35,6 +38,8 @@ const listRoute = defineRoute({
 const rotateRoute = defineRoute({
   method: 'post',
   path: '/api/groups/{groupId}/keys',
+  operationId: 'keys.rotate',
+  errors: ['FORBIDDEN', 'KEY_PENDING', 'CONFLICT'],
   tags: ['keys'],
   summary: 'Rotate to the next key epoch (owner)',
   description:

@@ -13,6 +13,7 @@ import { groupIdParam, memberParams, MemberPage } from './schemas';
 const listRoute = defineRoute({
   method: 'get',
   path: '/api/groups/{groupId}/members',
+  operationId: 'members.list',
   tags: ['members'],
   summary: 'Members in join order, with their public keys and current-epoch key status',
   request: { params: groupIdParam, query: pageQuery },
@@ -22,6 +23,8 @@ const listRoute = defineRoute({
 const removeRoute = defineRoute({
   method: 'delete',
   path: '/api/groups/{groupId}/members/{userId}',
+  operationId: 'members.remove',
+  errors: ['FORBIDDEN', 'KEY_PENDING', 'CONFLICT'],
   tags: ['members'],
   summary: 'Leave (yourself) or remove a member (owner)',
   description:

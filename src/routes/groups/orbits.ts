@@ -1,9 +1,8 @@
 // Orbits: create, list, get, join, rename, hand over.
 import { z, type OpenAPIHono } from '@hono/zod-openapi';
-import { countFailedJoin, ensureJoinBudget } from '../../domain/auth';
-import { AppError } from '../../domain/errors';
+import { withinJoinBudget } from '../../domain/auth';
 import { createGroup, getGroup, joinByInvite, listGroups } from '../../domain/groups';
-import { inviteView } from '../../domain/invites';
+import { inviteById, inviteView } from '../../domain/invites';
 import { renameGroup, transferOwnership } from '../../domain/orbit-admin';
 import { write } from '../../domain/tx';
 import type { AppEnv } from '../../http/env';
@@ -15,9 +14,13 @@ import { CreateGroupBody, Group, GroupItem, groupIdParam, Invite, JoinBody, Tran
 const createRoute = defineRoute({
   method: 'post',
   path: '/api/groups',
+  operationId: 'orbits.create',
+  errors: ['FORBIDDEN'],
+  idempotent: true,
   tags: ['orbits'],
-  summary: 'Create an orbit; the caller becomes its owner at key epoch 1',
-  description: 'A user owns at most MAX_OWNED_GROUPS orbits (409 CONFLICT with details.max_owned_groups).',
+  summary: 'Create an orbit; the caller becomes its owner at key epoch 1 (Idempotency-Key supported)',
+  description:
+    'A user owns at most MAX_OWNED_GROUPS orbits (409 CONFLICT with details.max_owned_groups). A retry with the same Idempotency-Key answers 201 with the orbit and its first invite as they are now, with `invite.code: null` (codes are shown once and never stored); 404 when the orbit is gone.',
   request: { body: jsonBody(CreateGroupBody) },
   responses: { 201: jsonResponse('created', z.object({ group: Group, invite: Invite })) },
 });
@@ -25,6 +28,7 @@ const createRoute = defineRoute({
 const listRoute = defineRoute({
   method: 'get',
   path: '/api/groups',
+  operationId: 'orbits.list',
   tags: ['orbits'],
   summary: "The caller's orbits",
   responses: { 200: jsonResponse('orbits', z.object({ items: z.array(GroupItem) })) },
@@ -33,6 +37,7 @@ const listRoute = defineRoute({
 const getRoute = defineRoute({
   method: 'get',
   path: '/api/groups/{groupId}',
+  operationId: 'orbits.get',
   tags: ['orbits'],
   summary: 'One orbit',
   request: { params: groupIdParam },
@@ -42,6 +47,8 @@ const getRoute = defineRoute({
 const joinRoute = defineRoute({
   method: 'post',
   path: '/api/groups/join',
+  operationId: 'orbits.join',
+  errors: ['NOT_FOUND', 'ALREADY_MEMBER', 'CONFLICT', 'FORBIDDEN', 'GONE'],
   tags: ['orbits'],
   summary: 'Join with an invite code (key pending until a member delivers it)',
   description:
@@ -53,6 +60,8 @@ const joinRoute = defineRoute({
 const updateRoute = defineRoute({
   method: 'patch',
   path: '/api/groups/{groupId}',
+  operationId: 'orbits.update',
+  errors: ['FORBIDDEN', 'KEY_PENDING', 'CONFLICT'],
   tags: ['orbits'],
   summary: 'Rename the orbit (owner)',
   description: 'Emits `group_updated` with `{id, encrypted_name, reason: "renamed"}`.',
@@ -63,6 +72,8 @@ const updateRoute = defineRoute({
 const transferRoute = defineRoute({
   method: 'put',
   path: '/api/groups/{groupId}/owner',
+  operationId: 'orbits.transferOwnership',
+  errors: ['FORBIDDEN', 'KEY_PENDING', 'CONFLICT'],
   tags: ['orbits'],
   summary: 'Hand the orbit to another member (owner)',
   description:
@@ -76,19 +87,29 @@ export function registerOrbits(app: OpenAPIHono<AppEnv>) {
     const deps = c.get('deps');
     const body = c.req.valid('json');
     const { userId } = c.get('auth');
-    return await idempotent(c, body, async () => {
-      const out = await write(deps, (tx) =>
-        createGroup(tx, deps.config, {
-          userId,
-          encryptedName: body.encrypted_name,
-          encryptedGroupKey: body.encrypted_group_key,
-          keyCheck: body.key_check,
-          now: deps.clock.now(),
-        }),
-      );
-      const group = await getGroup(deps.db, out.group.id, userId);
-      return { status: 201, body: { group, invite: inviteView(out.invite.row, out.invite.code) }, resourceId: out.group.id };
-    }) as never;
+    return await idempotent(
+      c,
+      body,
+      async () => {
+        const out = await write(deps, (tx) =>
+          createGroup(tx, deps.config, {
+            userId,
+            encryptedName: body.encrypted_name,
+            encryptedGroupKey: body.encrypted_group_key,
+            keyCheck: body.key_check,
+            now: deps.clock.now(),
+          }),
+        );
+        const group = await getGroup(deps.db, out.group.id, userId);
+        // A retry gets the invite without its code: the code is shown once and never stored.
+        const kept = { invite_id: out.invite.row.id };
+        return { status: 201, body: { group, invite: inviteView(out.invite.row, out.invite.code) }, resourceId: out.group.id, kept };
+      },
+      async (id, kept) => ({
+        group: await getGroup(deps.db, id, userId),
+        invite: await inviteById(deps.db, id, (kept as { invite_id: string }).invite_id),
+      }),
+    ) as never;
   });
 
   app.openapi(listRoute, async (c) => {
@@ -100,18 +121,14 @@ export function registerOrbits(app: OpenAPIHono<AppEnv>) {
     const deps = c.get('deps');
     const { userId } = c.get('auth');
     const ip = deps.clientIp(c);
-    await ensureJoinBudget(deps, userId, ip);
-    try {
-      const { group } = await write(deps, async (tx, outbox) => {
+    const { group } = await withinJoinBudget(deps, userId, ip, () =>
+      write(deps, async (tx, outbox) => {
         const joined = await joinByInvite(tx, deps.config.jwtSecret, { userId, code: c.req.valid('json').invite_code, now: deps.clock.now() });
         outbox.add(joined.event);
         return joined;
-      });
-      return c.json({ group: await getGroup(deps.db, group.id, userId), key_status: 'pending' as const }, 200);
-    } catch (err) {
-      if (err instanceof AppError && err.code === 'NOT_FOUND') await countFailedJoin(deps, userId, ip);
-      throw err;
-    }
+      }),
+    );
+    return c.json({ group: await getGroup(deps.db, group.id, userId), key_status: 'pending' as const }, 200);
   });
 
   app.openapi(getRoute, async (c) => {

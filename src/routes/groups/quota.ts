@@ -11,6 +11,7 @@ import { groupIdParam, Quota } from './schemas';
 const quotaRoute = defineRoute({
   method: 'get',
   path: '/api/groups/{groupId}/quota',
+  operationId: 'orbits.quota',
   tags: ['orbits'],
   summary: "The orbit's storage use: completed media (used) and open uploads (reserved)",
   request: { params: groupIdParam },

@@ -18,6 +18,7 @@ import { LIVE_PROTOCOL, LiveQuery, TicketResponse } from './schemas';
 const ticketRoute = defineRoute({
   method: 'post',
   path: '/api/groups/{groupId}/live/ticket',
+  operationId: 'live.ticket',
   tags: ['live'],
   summary: 'A single-use ticket (30 s) for opening the live socket without an Authorization header',
   request: { params: groupIdParam },
@@ -27,6 +28,8 @@ const ticketRoute = defineRoute({
 const liveRoute = defineRoute({
   method: 'get',
   path: '/api/groups/{groupId}/live',
+  operationId: 'live.connect',
+  errors: ['UNAUTHENTICATED', 'TOKEN_EXPIRED', 'NOT_FOUND', 'RATE_LIMITED'],
   tags: ['live'],
   summary: "The orbit's live event socket",
   description: LIVE_PROTOCOL,

@@ -17,6 +17,7 @@ import { attachMedia, deleteMedia } from '../../domain/media-files';
 import { write } from '../../domain/tx';
 import { decodeCursor, pageOf, seqCursor } from '../../http/cursor';
 import type { AppEnv } from '../../http/env';
+import { headerRefs } from '../../http/openapi';
 import { defineRoute } from '../../http/route';
 import { page, pageQuery } from '../../http/schemas';
 import { json, ok } from './openapi';
@@ -26,43 +27,52 @@ import { AttachBody, downloadHeaders, groupIdParam, MediaInfo, mediaIdParam } fr
 const attachRoute = defineRoute({
   method: 'patch',
   path: '/api/media/{mediaId}',
+  operationId: 'media.attach',
+  errors: ['FORBIDDEN', 'KEY_PENDING', 'CONFLICT', 'GONE'],
   tags: ['media'],
   summary: 'Attach a file to a thread or reply of its orbit (uploader)',
   request: { params: mediaIdParam, body: json(AttachBody) },
-  responses: { 200: ok('attached', MediaInfo), 410: { description: 'GONE: the file expired' } },
+  responses: { 200: ok('attached', MediaInfo), 410: { description: 'the file expired' } },
 });
+
+const FILE_HEADERS = ['ETag', 'Last-Modified', 'Accept-Ranges', 'Content-Disposition'] as const;
 
 const binary = { 'application/octet-stream': { schema: z.string().openapi({ format: 'binary' }) } };
 
 const downloadRoute = defineRoute({
   method: 'get',
   path: '/api/media/{mediaId}/download',
+  operationId: 'media.download',
+  errors: ['GONE', 'RANGE_NOT_SATISFIABLE'],
   tags: ['media'],
   summary: 'Download a completed file (ciphertext), whole or one byte range',
   description:
     'Streams with Content-Length, ETag, Accept-Ranges: bytes, Content-Disposition: attachment, Cache-Control: private, no-store. If-None-Match → 304; one Range → 206 with Content-Range; If-Range honoured; several ranges are served whole.',
   request: { params: mediaIdParam, headers: downloadHeaders },
   responses: {
-    200: { description: 'the whole file', content: binary },
-    206: { description: 'one byte range', content: binary },
-    304: { description: 'not modified (If-None-Match)' },
-    410: { description: 'GONE: past expires_at, also after cleanup removed it' },
-    416: { description: 'RANGE_NOT_SATISFIABLE, with Content-Range: bytes */size' },
+    200: { description: 'the whole file', content: binary, headers: headerRefs(...FILE_HEADERS) },
+    206: { description: 'one byte range', content: binary, headers: headerRefs(...FILE_HEADERS, 'Content-Range') },
+    304: { description: 'not modified (If-None-Match)', headers: headerRefs('ETag', 'Last-Modified', 'Accept-Ranges') },
+    410: { description: 'past expires_at, also after cleanup removed it' },
+    416: { description: 'Content-Range: bytes */size names the size' },
   },
 });
 
 const infoRoute = defineRoute({
   method: 'get',
   path: '/api/media/{mediaId}/info',
+  operationId: 'media.info',
+  errors: ['GONE'],
   tags: ['media'],
   summary: "A completed file's metadata",
   request: { params: mediaIdParam },
-  responses: { 200: ok('media', MediaInfo), 410: { description: 'GONE: the file expired' } },
+  responses: { 200: ok('media', MediaInfo), 410: { description: 'the file expired' } },
 });
 
 const listRoute = defineRoute({
   method: 'get',
   path: '/api/groups/{groupId}/media',
+  operationId: 'media.list',
   tags: ['media'],
   summary: "An orbit's unexpired files, newest first",
   request: { params: groupIdParam, query: pageQuery },
@@ -72,6 +82,8 @@ const listRoute = defineRoute({
 const deleteRoute = defineRoute({
   method: 'delete',
   path: '/api/media/{mediaId}',
+  operationId: 'media.delete',
+  errors: ['FORBIDDEN', 'KEY_PENDING'],
   tags: ['media'],
   summary: 'Delete a file (uploader or owner): quota released at once, emits media_deleted',
   request: { params: mediaIdParam },

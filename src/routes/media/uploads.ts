@@ -39,6 +39,9 @@ import {
 const startRoute = defineRoute({
   method: 'post',
   path: '/api/media/upload',
+  operationId: 'media.startUpload',
+  errors: ['NOT_FOUND', 'FORBIDDEN', 'KEY_PENDING', 'QUOTA_EXCEEDED'],
+  idempotent: true,
   tags: ['media'],
   summary: "Start an upload: reserves its bytes and one file in the orbit's quota",
   description:
@@ -50,6 +53,8 @@ const startRoute = defineRoute({
 const chunkRoute = defineRoute({
   method: 'put',
   path: '/api/media/upload/{mediaId}/chunks/{index}',
+  operationId: 'media.putChunk',
+  errors: ['FORBIDDEN', 'KEY_PENDING', 'CONFLICT', 'GONE'],
   tags: ['media'],
   summary: 'Upload one chunk (uploader): exactly chunk_size bytes, the last one the remainder',
   description: 'Any order, any concurrency; a chunk already received answers 200 and changes nothing. 409 after complete or abort, 410 after expiry.',
@@ -65,13 +70,15 @@ const chunkRoute = defineRoute({
   },
   responses: {
     200: ok('chunk stored', ChunkReceived),
-    410: { description: 'GONE: the upload expired' },
+    410: { description: 'the upload expired' },
   },
 });
 
 const statusRoute = defineRoute({
   method: 'get',
   path: '/api/media/upload/{mediaId}',
+  operationId: 'media.uploadStatus',
+  errors: ['FORBIDDEN'],
   tags: ['media'],
   summary: "An upload's state, to resume it (uploader)",
   request: { params: mediaIdParam },
@@ -81,6 +88,7 @@ const statusRoute = defineRoute({
 const listRoute = defineRoute({
   method: 'get',
   path: '/api/media/uploads',
+  operationId: 'media.listUploads',
   tags: ['media'],
   summary: "The caller's open uploads, to resume or abort after losing local state",
   responses: { 200: ok('open uploads', z.object({ items: z.array(OpenUpload) })) },
@@ -89,6 +97,8 @@ const listRoute = defineRoute({
 const completeRoute = defineRoute({
   method: 'post',
   path: '/api/media/upload/complete',
+  operationId: 'media.completeUpload',
+  errors: ['NOT_FOUND', 'FORBIDDEN', 'KEY_PENDING', 'CONFLICT', 'UPLOAD_INCOMPLETE', 'GONE', 'QUOTA_EXCEEDED'],
   tags: ['media'],
   summary: 'Complete an upload (uploader): reservation becomes usage, emits media_uploaded',
   description: '201 the first time, 200 with the same media on a repeat; 409 UPLOAD_INCOMPLETE with details.missing.',
@@ -96,13 +106,15 @@ const completeRoute = defineRoute({
   responses: {
     200: ok('already complete', MediaInfo),
     201: ok('completed', MediaInfo),
-    410: { description: 'GONE: the upload expired' },
+    410: { description: 'the upload expired' },
   },
 });
 
 const abortRoute = defineRoute({
   method: 'delete',
   path: '/api/media/upload/{mediaId}',
+  operationId: 'media.abortUpload',
+  errors: ['FORBIDDEN', 'KEY_PENDING', 'CONFLICT'],
   tags: ['media'],
   summary: 'Abort an upload (uploader or owner): reservation released, parts deleted',
   description: 'Aborting an aborted or expired upload is 204 too; a completed one is 409 (delete the media instead).',

@@ -11,6 +11,9 @@ import { MESSAGE_BODY_CAP, MessageListQuery, MessagePage, MessageReceipt, SendMe
 const sendRoute = defineRoute({
   method: 'post',
   path: '/api/groups/{groupId}/messages',
+  operationId: 'messages.send',
+  errors: ['FORBIDDEN', 'KEY_PENDING'],
+  idempotent: true,
   tags: ['messages'],
   summary: 'Relay an envelope to every member or to chosen members (Idempotency-Key supported)',
   maxBody: MESSAGE_BODY_CAP,
@@ -21,6 +24,7 @@ const sendRoute = defineRoute({
 const listRoute = defineRoute({
   method: 'get',
   path: '/api/groups/{groupId}/messages',
+  operationId: 'messages.list',
   tags: ['messages'],
   summary: 'Messages after a seq: those for everyone and those addressed to the caller',
   request: { params: idParam('groupId'), query: MessageListQuery },

@@ -8,6 +8,7 @@ import { defineRoute } from '../../http/route';
 const health = defineRoute({
   method: 'get',
   path: '/health',
+  operationId: 'service.health',
   public: true,
   tags: ['service'],
   summary: 'The process is up',
@@ -17,12 +18,13 @@ const health = defineRoute({
 const ready = defineRoute({
   method: 'get',
   path: '/ready',
+  operationId: 'service.ready',
   public: true,
   tags: ['service'],
   summary: 'Database and blob store are reachable',
   responses: {
     200: { description: 'ready', content: { 'application/json': { schema: z.object({ status: z.literal('ready') }) } } },
-    503: { description: 'UNAVAILABLE' },
+    503: { description: 'the database or the blob store is not reachable' },
   },
 });
 
@@ -42,6 +44,7 @@ const ConfigSchema = z
 const config = defineRoute({
   method: 'get',
   path: '/api/config',
+  operationId: 'service.config',
   public: true,
   tags: ['service'],
   summary: 'Public server configuration for clients',

@@ -17,6 +17,9 @@ const activityCursor = z.tuple([z.literal('activity'), z.number().int().min(0).m
 const createRoute = defineRoute({
   method: 'post',
   path: '/api/threads',
+  operationId: 'threads.create',
+  errors: ['NOT_FOUND', 'FORBIDDEN', 'KEY_PENDING'],
+  idempotent: true,
   tags: ['threads'],
   summary: 'Start a thread (Idempotency-Key supported)',
   maxBody: THREAD_BODY_CAP,
@@ -27,6 +30,7 @@ const createRoute = defineRoute({
 const listRoute = defineRoute({
   method: 'get',
   path: '/api/groups/{groupId}/threads',
+  operationId: 'threads.list',
   tags: ['threads'],
   summary: "An orbit's threads, newest first (or by latest activity)",
   request: { params: idParam('groupId'), query: ThreadListQuery },
@@ -36,6 +40,7 @@ const listRoute = defineRoute({
 const getRoute = defineRoute({
   method: 'get',
   path: '/api/threads/{threadId}',
+  operationId: 'threads.get',
   tags: ['threads'],
   summary: 'One thread',
   request: { params: threadIdParam },
@@ -45,6 +50,8 @@ const getRoute = defineRoute({
 const readRoute = defineRoute({
   method: 'put',
   path: '/api/threads/{threadId}/read',
+  operationId: 'threads.markRead',
+  errors: ['FORBIDDEN', 'KEY_PENDING'],
   tags: ['threads'],
   summary: 'Mark the thread read up to an orbit seq (moves forward only)',
   request: { params: threadIdParam, body: jsonBody(ReadBody) },
@@ -54,6 +61,8 @@ const readRoute = defineRoute({
 const deleteRoute = defineRoute({
   method: 'delete',
   path: '/api/threads/{threadId}',
+  operationId: 'threads.delete',
+  errors: ['FORBIDDEN', 'KEY_PENDING'],
   tags: ['threads'],
   summary: 'Delete a thread with its replies and media (author or owner); earlier events are scrubbed',
   request: { params: threadIdParam },

@@ -12,6 +12,9 @@ import { CreateReplyBody, Reply, REPLY_BODY_CAP, replyIdParam, ReplyListQuery, t
 const createRoute = defineRoute({
   method: 'post',
   path: '/api/threads/{threadId}/replies',
+  operationId: 'replies.create',
+  errors: ['FORBIDDEN', 'KEY_PENDING'],
+  idempotent: true,
   tags: ['replies'],
   summary: 'Reply to a thread or to one of its replies (Idempotency-Key supported)',
   maxBody: REPLY_BODY_CAP,
@@ -22,6 +25,7 @@ const createRoute = defineRoute({
 const listRoute = defineRoute({
   method: 'get',
   path: '/api/threads/{threadId}/replies',
+  operationId: 'replies.list',
   tags: ['replies'],
   summary: "A thread's replies, oldest first (?order=desc for newest first); deleted ones as tombstones",
   request: { params: threadIdParam, query: ReplyListQuery },
@@ -31,6 +35,8 @@ const listRoute = defineRoute({
 const deleteRoute = defineRoute({
   method: 'delete',
   path: '/api/replies/{replyId}',
+  operationId: 'replies.delete',
+  errors: ['FORBIDDEN', 'KEY_PENDING'],
   tags: ['replies'],
   summary: 'Delete a reply (author or owner): it stays as a tombstone without body; its media go',
   request: { params: replyIdParam },

@@ -8,6 +8,8 @@ import { CoMemberKey, KeyBackup, PublicKeyBody, userIdParam } from './schemas';
 const replaceKeyRoute = defineRoute({
   method: 'put',
   path: '/api/users/me/public-key',
+  operationId: 'keys.setPublicKey',
+  errors: ['CONFLICT'],
   tags: ['keys'],
   summary: 'Replace the public key (lost device without a backup)',
   description: 'key_version goes up by one, every membership returns to pending at every epoch, and each orbit gets member_key_reset.',
@@ -18,6 +20,8 @@ const replaceKeyRoute = defineRoute({
 const putBackupRoute = defineRoute({
   method: 'put',
   path: '/api/users/me/key-backup',
+  operationId: 'keys.setBackup',
+  errors: ['CONFLICT'],
   tags: ['keys'],
   summary: 'Store (or replace) the encrypted private-key backup',
   request: { body: jsonBody(KeyBackup) },
@@ -27,6 +31,8 @@ const putBackupRoute = defineRoute({
 const getBackupRoute = defineRoute({
   method: 'get',
   path: '/api/users/me/key-backup',
+  operationId: 'keys.getBackup',
+  errors: ['NOT_FOUND'],
   tags: ['keys'],
   summary: 'The encrypted private-key backup (404 when none is stored)',
   responses: { 200: jsonResponse('backup', KeyBackup) },
@@ -35,6 +41,7 @@ const getBackupRoute = defineRoute({
 const coMemberKeyRoute = defineRoute({
   method: 'get',
   path: '/api/users/{userId}/public-key',
+  operationId: 'keys.getPublicKey',
   tags: ['keys'],
   summary: 'A co-member’s public key',
   description: 'Only for a user who shares an orbit with the caller (or the caller: `me`); anyone else is 404.',

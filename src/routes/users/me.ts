@@ -2,13 +2,13 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { changePassword, deleteAccount, getMe } from '../../domain/account';
 import type { AppEnv } from '../../http/env';
-import { passwordIpBudget } from '../../http/ip-limits';
 import { defineRoute, jsonBody, jsonResponse } from '../../http/route';
 import { DeleteAccountBody, PasswordBody, User } from './schemas';
 
 const meRoute = defineRoute({
   method: 'get',
   path: '/api/users/me',
+  operationId: 'account.get',
   tags: ['account'],
   summary: 'The caller’s account',
   responses: { 200: jsonResponse('account', User) },
@@ -17,24 +17,28 @@ const meRoute = defineRoute({
 const passwordRoute = defineRoute({
   method: 'put',
   path: '/api/users/me/password',
+  operationId: 'account.changePassword',
+  errors: ['INVALID_CREDENTIALS'],
   tags: ['account'],
   summary: 'Change the password; every other session ends',
-  description: 'The current password is checked against the login rate limits (per username and per IP).',
+  description:
+    "The current password is checked against the account's own budget (10 failures per 15 min, reachable only with a session of the account), and failures count towards the username's login slowdown. Strangers cannot block it.",
   request: { body: jsonBody(PasswordBody) },
-  middleware: [passwordIpBudget],
   responses: { 204: { description: 'changed' } },
 });
 
 const deleteRoute = defineRoute({
   method: 'delete',
   path: '/api/users/me',
+  operationId: 'account.delete',
+  errors: ['INVALID_CREDENTIALS', 'CONFLICT'],
   tags: ['account'],
   summary: 'Delete the account',
   description:
-    'Password-checked (counts against the login rate limits). Memberships end as if the user left (reason "deleted"), open uploads are aborted, ' +
+    'Password-checked against the account\'s own budget (10 failures per 15 min; failures count towards the username\'s login slowdown; strangers cannot block it). ' +
+    'Memberships end as if the user left (reason "deleted"), open uploads are aborted, ' +
     'threads, replies and media stay with author_id null, the username is never handed out again, and every session ends.',
   request: { body: jsonBody(DeleteAccountBody) },
-  middleware: [passwordIpBudget],
   responses: { 204: { description: 'deleted' } },
 });
 

@@ -8,6 +8,7 @@ import { SessionList, sessionIdParam } from './schemas';
 const listRoute = defineRoute({
   method: 'get',
   path: '/api/users/me/sessions',
+  operationId: 'sessions.list',
   tags: ['account'],
   summary: 'The caller’s live sessions (one per device login)',
   responses: { 200: jsonResponse('sessions', SessionList) },
@@ -16,6 +17,7 @@ const listRoute = defineRoute({
 const revokeRoute = defineRoute({
   method: 'delete',
   path: '/api/users/me/sessions/{sessionId}',
+  operationId: 'sessions.revoke',
   tags: ['account'],
   summary: 'End one session (its refresh token and, within 30 s, its access tokens)',
   description: 'A session of the caller that has already ended answers 204 again; any other id is 404.',
@@ -26,6 +28,7 @@ const revokeRoute = defineRoute({
 const revokeOthersRoute = defineRoute({
   method: 'delete',
   path: '/api/users/me/sessions',
+  operationId: 'sessions.revokeOthers',
   tags: ['account'],
   summary: 'End every session but the current one',
   responses: { 204: { description: 'revoked' } },

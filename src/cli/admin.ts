@@ -1,0 +1,106 @@
+// `npm run admin -- <command> [--json] [--yes]`: accounts, sessions, orbits and storage, against
+// DATABASE_URL or the embedded database in DATA_DIR (stop the server first: one process at a time).
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../config';
+import { migrate } from '../db/migrate';
+import { AppError } from '../domain/errors';
+import { buildNodeDeps } from '../runtime/node-deps';
+import { DataDirBusy } from '../runtime/data-dir';
+import { loadNodeConfig, openDatabase } from '../runtime/node';
+import { Declined, runAdmin, UsageError, type Invocation } from './admin-commands';
+import { closePrompts, confirm, NeedsTerminal } from './orbital-prompt';
+
+const USAGE = `Usage: npm run admin -- <command> [--json] [--yes]
+
+  users list                          accounts, their orbit and live-session counts
+  users delete <username>             delete the account, as DELETE /api/users/me does
+  users reset-password <username>     a new random password (printed once); all sessions end
+  sessions revoke <username>          end every session of the account
+  orbits list                         ids, owners, member counts and storage (never names or content)
+  orbits quota <id> [--bytes <n>] [--files <n>]   set an orbit's storage limits
+  storage                             totals, and what the next cleanup would remove
+
+  --json   one JSON document on stdout
+  --yes    do not ask before deleting or revoking (scripts)
+
+Uses the server's configuration (DATABASE_URL, DATA_DIR, JWT_SECRET). Without DATABASE_URL the
+embedded database in DATA_DIR is opened: stop the server first, as only one process may open it.`;
+
+function count(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new UsageError(`${flag} must be a whole number, got "${value}"`);
+  return Number(value);
+}
+
+async function main(): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: process.argv.slice(2),
+      allowPositionals: true,
+      strict: true,
+      options: { json: { type: 'boolean' }, yes: { type: 'boolean', short: 'y' }, bytes: { type: 'string' }, files: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (err) {
+    console.error(`${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
+    return 2;
+  }
+  const { values, positionals } = parsed;
+  if (values.help || positionals.length === 0) {
+    (values.help ? console.log : console.error)(USAGE);
+    return values.help ? 0 : 2;
+  }
+  const json = values.json ?? false;
+  let inv: Invocation;
+  try {
+    inv = {
+      command: positionals,
+      yes: values.yes ?? false,
+      bytes: count(values.bytes, '--bytes'),
+      files: count(values.files, '--files'),
+      confirm: (question) => confirm(question, values.yes ?? false),
+    };
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+
+  const config = await loadNodeConfig();
+  const database = await openDatabase(config);
+  try {
+    await migrate(database.db);
+    const deps = await buildNodeDeps({ config, db: database.db, logger: { log: () => {} } });
+    try {
+      const outcome = await runAdmin(deps, inv);
+      console.log(json ? JSON.stringify(outcome.data, null, 2) : outcome.lines.join('\n'));
+      return 0;
+    } catch (err) {
+      if (err instanceof UsageError) {
+        console.error(`${err.message}\n\n${USAGE}`);
+        return 2;
+      }
+      if (err instanceof Declined || err instanceof NeedsTerminal) {
+        console.error(err.message);
+        return err instanceof Declined ? 0 : 2;
+      }
+      if (err instanceof AppError) {
+        console.error(json ? JSON.stringify({ error: { code: err.code, message: err.message } }) : err.message);
+        return 1;
+      }
+      throw err;
+    } finally {
+      await deps.stop();
+      closePrompts();
+    }
+  } finally {
+    await database.close();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(err instanceof ConfigError || err instanceof DataDirBusy ? err.message : `admin failed: ${err instanceof Error ? `${err.name}: ${err.message}` : String(err)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,55 @@
+// A lingering close (as nginx does it) for answers sent before the request body was read: 413,
+// 401, 403, 404, 415 … Closing a socket with unread bytes makes the kernel send a reset, and a
+// reset makes the client's kernel throw away the answer it has not read yet: the client sees a
+// network error instead of its status. So after the answer the server half-closes (FIN), keeps
+// reading and discarding the body, and closes once the client stops sending — within a bound,
+// past which the connection is dropped as before. On Workers the platform does this itself.
+import type { IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
+
+export interface LingerBounds {
+  /** Body bytes read and discarded after the answer before giving up (default 10 MiB, 2 × chunk size). */
+  maxBytes: number;
+  /** How long to keep reading after the answer (default 5 s). */
+  maxMs: number;
+}
+
+const LINGERING = Symbol('lingering');
+/** How often the bytes read are checked against the bound (Node's parser drops them unseen). */
+const CHECK_EVERY_MS = 20;
+
+/**
+ * Call before the early answer is written. Node ends a `Connection: close` response with
+ * socket.destroySoon(); for this socket that becomes "half-close, then drain within bounds".
+ */
+export function lingerAfterEarlyAnswer(incoming: IncomingMessage, bounds: LingerBounds): void {
+  const socket = incoming.socket as Socket & { [LINGERING]?: true };
+  if (!socket || socket.destroyed || socket[LINGERING]) return;
+  socket[LINGERING] = true;
+
+  let started = false;
+  socket.destroySoon = function lingeringDestroySoon(this: Socket) {
+    if (started) return;
+    started = true;
+    if (this.writable) this.end();
+    const limit = this.bytesRead + bounds.maxBytes;
+    const done = () => {
+      clearInterval(check);
+      clearTimeout(deadline);
+      if (!this.destroyed) this.destroy();
+    };
+    // Past the bound, or the whole body arrived (nothing unread is left): close now.
+    const check = setInterval(() => (this.bytesRead > limit || incoming.complete) && done(), CHECK_EVERY_MS);
+    const deadline = setTimeout(done, bounds.maxMs);
+    check.unref();
+    deadline.unref();
+    // The client closed its side: it sends nothing more.
+    this.once('end', done);
+    this.once('close', done);
+    // Nobody reads the body any more (a body stream left unread would pause it): Node's parser
+    // drops what arrives once the request has no 'data' listener and flows, as Node's own _dump() does.
+    incoming.removeAllListeners('data');
+    incoming.resume();
+    this.resume();
+  };
+}
