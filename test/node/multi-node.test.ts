@@ -157,9 +157,10 @@ describe.skipIf(missing)('three nodes behind HAProxy', () => {
       const bytes = file.subarray(index * CHUNK, (index + 1) * CHUNK);
       await lbClient.putChunk(started.media_id, index, bytes, await sha256Hex(bytes));
     }
-    const perNode = nodes.map((n, i) => count(n.output(), CHUNK_ROUTE) - before[i]!);
-    expect(perNode.reduce((a, b) => a + b)).toBe(started.chunk_count);
-    expect(perNode.every((n) => n > 0), `chunks per node: ${perNode}`).toBe(true);
+    // Access-log lines are written in batches: wait for all of them.
+    const perNode = () => nodes.map((n, i) => count(n.output(), CHUNK_ROUTE) - before[i]!);
+    await until(() => perNode().reduce((a, b) => a + b) === started.chunk_count, 'every chunk in the access logs');
+    expect(perNode().every((n) => n > 0), `chunks per node: ${perNode()}`).toBe(true);
 
     await clientAt(nodes[0]!.url, owner).completeUpload(started.media_id);
     for (const base of [nodes[1]!.url, nodes[2]!.url, lb.url]) {
