@@ -29,11 +29,24 @@ export const configSchema = z.object({
   MAX_MEMBERS: int(100, 2, 100_000),
   MAX_OWNED_GROUPS: int(10, 1, 100_000),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
+  // Server processes on one port (Node, node:cluster); more than 1 needs DATABASE_URL.
+  WORKERS: z.union([z.literal('auto'), z.coerce.number().int().min(1).max(256)]).default(1),
+  // Media on Node: the disk under DATA_DIR, or an S3-compatible object store (several nodes).
+  BLOB_STORE: z.enum(['disk', 's3']).default('disk'),
+  S3_ENDPOINT: z.string().url().optional(),
+  S3_BUCKET: z.string().min(1).optional(),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  S3_FORCE_PATH_STYLE: flag(false),
   // GET /metrics (Node): off unless METRICS=on; a token, loopback only, or its own port.
   METRICS: flag(false),
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
   METRICS_PORT: z.coerce.number().int().min(0).max(65535).optional(),
 });
+
+/** What BLOB_STORE=s3 cannot do without. */
+const S3_REQUIRED = ['S3_ENDPOINT', 'S3_BUCKET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'] as const;
 
 export type RawConfig = z.infer<typeof configSchema>;
 
@@ -59,6 +72,8 @@ export function parseConfig(env: Record<string, unknown>, secret?: string): Conf
     const issue = result.error.issues[0]!;
     throw new ConfigError(`Invalid configuration: ${String(issue.path[0])} ${issue.message}`);
   }
+  const missing = result.data.BLOB_STORE === 's3' && S3_REQUIRED.find((key) => !result.data[key]);
+  if (missing) throw new ConfigError(`Invalid configuration: ${missing} is required when BLOB_STORE=s3`);
   const jwt = result.data.JWT_SECRET ?? secret;
   if (!jwt) throw new ConfigError('Invalid configuration: JWT_SECRET is required');
   const { JWT_SECRET: _omit, ...rest } = result.data;

@@ -8,6 +8,7 @@ import type { Context } from 'hono';
 import type { Config } from '../config';
 import type { Clock, Db, Deps, LiveGateway, Logger, PasswordHasher } from '../deps';
 import { fsBlobStore } from '../adapters/blob-fs';
+import { s3BlobStore, s3Options } from '../adapters/blob-s3';
 import { nodeDocsAssets } from '../adapters/docs-assets-node';
 import { LocalFanout } from '../adapters/fanout-local';
 import { NodeLiveHub, type NodeLiveHubOptions } from '../adapters/live-node';
@@ -80,7 +81,7 @@ export async function buildNodeDeps(options: NodeDepsOptions): Promise<NodeDeps>
   return {
     config,
     db,
-    blobs: fsBlobStore(resolve(options.blobRoot ?? join(config.DATA_DIR, 'blobs'))),
+    blobs: config.BLOB_STORE === 's3' ? s3BlobStore(s3Options(config)) : fsBlobStore(resolve(options.blobRoot ?? join(config.DATA_DIR, 'blobs'))),
     fanout,
     live,
     stop,

@@ -14,6 +14,7 @@ import { lockDataDir, ownerOnlyFiles, prepareDataDir, tighten } from './data-dir
 import { buildNodeDeps } from './node-deps';
 import { scheduleCleanup } from './node-cleanup';
 import { startServer } from './node-server';
+import { startClusterPrimary } from './node-cluster';
 import { PromMetrics } from '../adapters/metrics-prom';
 import { observeNode } from './node-metrics';
 
@@ -80,6 +81,7 @@ async function main() {
     }
     throw err;
   }
+  if (startClusterPrimary(config)) return; // WORKERS > 1: this process supervises the workers
   const database = await openDatabase(config);
   const logger = jsonLogger(config.LOG_LEVEL, stdoutLines()); // asynchronous: the access log must not block requests
   const metrics = config.METRICS ? new PromMetrics() : undefined;
