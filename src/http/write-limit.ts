@@ -26,8 +26,10 @@ export const writeLimit =
       { key: limitKey.writes(userId), window: budget.writesPerUser },
       ...(charge > 0 ? [{ ...bytesWindow, cost: charge }] : []),
     ]);
+    // Checked before touching the body: on Node, reading `body` builds a full web Request.
+    if (declared !== undefined) return next();
     const body = c.req.raw.body;
-    if (declared !== undefined || body === null) return next();
+    if (body === null) return next();
 
     let read = 0;
     let charged = 0;
