@@ -116,8 +116,15 @@ export class OrbitRoom extends DurableObject<WorkerEnv> {
     if (!peers.length) return;
     const room = this.liveRoom(peers[0]!.state.groupId);
     room.expireTokens();
-    await room.checkAccess();
-    await this.scheduleAlarm();
+    try {
+      await room.checkAccess();
+    } catch (err) {
+      // A database blip must not end the checks: a thrown alarm is retried a few times and then
+      // dropped, which would leave a removed member's socket open. The next alarm checks again.
+      this.settings?.logger.log('warn', { msg: 'live access check failed', error: err instanceof Error ? err.name : String(err) });
+    } finally {
+      await this.scheduleAlarm();
+    }
   }
 
   private async connect(groupId: string, who: LiveRequest | null): Promise<Response> {

@@ -1,11 +1,11 @@
 // The orbit's Durable Object through the Worker: sockets survive hibernation with their order,
 // and pings are answered by the runtime without waking the object.
-import { env, evictDurableObject, runInDurableObject } from 'cloudflare:test';
+import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTarget } from '#target';
 import { roomStub } from '../../src/adapters/fanout-do';
 import type { WorkerEnv } from '../../src/runtime/worker-deps';
-import { createOrbit, registerUser } from '../support/api';
+import { addMember, createOrbit, registerUser } from '../support/api';
 import { livePath, openLive, seqsUntil, writeEvents } from '../support/live';
 import type { Target } from '../support/types';
 
@@ -80,5 +80,32 @@ describe('orbit room (Durable Object)', () => {
     }
     expect(status).toBe(101);
     for (const s of sockets.slice(1)) s.close();
+  });
+
+  it('keeps checking access after a database failure in its alarm: the check re-arms, and a removed member is closed next time', async () => {
+    const owner = await registerUser(t);
+    const orbit = await createOrbit(t, owner);
+    const member = await addMember(t, owner, orbit);
+    const { socket } = await openLive(t, livePath(orbit.id), member.auth);
+    const stub = stubOf(orbit.id);
+    // The database goes away for one check (as when Neon restarts a compute).
+    const outage = await runInDurableObject(stub, async (room: any, state: any) => {
+      const host = room.room.host;
+      const real = host.withDb;
+      host.withDb = async () => {
+        host.withDb = real;
+        throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
+      };
+      await state.storage.deleteAlarm();
+      await state.storage.setAlarm(Date.now());
+      return 'armed';
+    });
+    expect(outage).toBe('armed');
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect(await runInDurableObject(stub, (_room: any, state: any) => state.storage.getAlarm())).not.toBeNull();
+
+    await t.sql('delete from group_members where group_id = $1 and user_id = $2', [orbit.id, member.id]);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await socket.closed).code).toBe(4403);
   });
 });
