@@ -5,7 +5,7 @@
 // (`at`) to arrival. Also counted: NOTIFYs on the live channel, Postgres connections, and the
 // thread-list page's throughput with WORKERS=1 and WORKERS=2.
 // SCALE_SOCKETS, SCALE_ORBITS, SCALE_WRITES_PER_S and SCALE_SECONDS shrink it while developing.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,8 +17,8 @@ import { openNodePostgres } from '../src/adapters/db-node-postgres';
 import { migrate } from '../src/db/migrate';
 import { createGroup } from '../src/domain/groups';
 import { signAccessToken } from '../src/domain/tokens';
-import { freePort } from '../test/support/s3-server';
 import { child } from './child';
+import { startAsNpmStart } from './npm-start';
 import { percentile, round, type Bench, type BenchResult } from './harness';
 import { freshPostgres } from './postgres';
 import { BENCH_SECRET, createBenchDatabase } from './threads-fixture';
@@ -41,30 +41,21 @@ interface Server {
   stop(): Promise<void>;
 }
 
-/** src/runtime/node.ts as `npm start` runs it, with WORKERS=n; resolves once /ready answers. */
+/** The server as `npm start` runs it (built dist/, default log level, log to a file), with WORKERS=n. */
 async function startServer(workers: number, databaseUrl: string): Promise<Server> {
-  const port = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'orbital-scale-'));
-  const proc = spawn(process.execPath, ['--max-semi-space-size=2', '--import', 'tsx', 'src/runtime/node.ts'], {
-    env: { ...process.env, WORKERS: String(workers), PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: databaseUrl, DATA_DIR: dataDir, JWT_SECRET: BENCH_SECRET, RATE_LIMIT: 'off', LOG_LEVEL: 'warn', MAX_OWNED_GROUPS: '100000' },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  for (const deadline = Date.now() + 120_000; ; ) {
-    if (proc.exitCode !== null) throw new Error(`the server exited with ${proc.exitCode}`);
-    if ((await fetch(`${url}/ready`).then((r) => r.status, () => 0)) === 200) break;
-    if (Date.now() > deadline) throw new Error('the server did not start');
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  // Rate limits off: 10,000 sockets and the write load all come from this machine's one address.
+  const server = await startAsNpmStart(
+    { WORKERS: String(workers), DATABASE_URL: databaseUrl, DATA_DIR: dataDir, JWT_SECRET: BENCH_SECRET, RATE_LIMIT: 'off', MAX_OWNED_GROUPS: '100000' },
+    { timeoutMs: 120_000 },
+  );
   // Every worker listening: the primary hands connections out in turn, so n answers in a row.
   await new Promise((r) => setTimeout(r, 2000));
   return {
-    url,
-    proc,
+    url: server.url,
+    proc: server.child,
     async stop() {
-      proc.kill('SIGTERM');
-      await exited;
+      await server.stop();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
@@ -292,7 +283,7 @@ async function run(): Promise<BenchResult> {
       },
     ],
     notes: [
-      `Server: \`node src/runtime/node.ts\` as \`npm start\` runs it, WORKERS=n, local Postgres 15; sockets in ${CLIENT_PROCESSES} client processes`,
+      `Server: started as \`npm start\` runs it (built dist/, default log level, log to a file), WORKERS=n, local Postgres 15; sockets in ${CLIENT_PROCESSES} client processes`,
       `(after_seq=0: each replays its orbit, then is checked seq by seq), writes open-loop at ${WRITES_PER_S}/s for ${SECONDS} s over random orbits`,
       '(threads, replies and relay messages in turn), latency = event `at` (commit) to arrival, live events only. Everything, load generators',
       'included, shares this 2-core machine, which other work was loading heavily during the run: treat the numbers as noisy.',
