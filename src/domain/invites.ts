@@ -105,10 +105,13 @@ export async function findInvite(tx: Executor, secret: Uint8Array, code: string,
   return row ?? null;
 }
 
-/** An invite of this orbit by id, as the owner's list shows it (no code: it is not stored); NOT_FOUND when gone. */
-export async function inviteById(db: Executor, groupId: string, inviteId: string) {
+/**
+ * An invite of this orbit by id, as the owner's list shows it (no code: it is not stored); NOT_FOUND
+ * when gone, and with `revokedIsGone` also once revoked (what the owner deleted does not come back).
+ */
+export async function inviteById(db: Executor, groupId: string, inviteId: string, options: { revokedIsGone?: boolean } = {}) {
   const [row] = await db.select().from(invites).where(and(eq(invites.groupId, groupId), eq(invites.id, inviteId)));
-  if (!row) throw new AppError('NOT_FOUND', 'No such invite.');
+  if (!row || (options.revokedIsGone && row.revokedAt)) throw new AppError('NOT_FOUND', 'No such invite.');
   return inviteView(row);
 }
 

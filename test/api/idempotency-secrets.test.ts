@@ -54,6 +54,10 @@ describe('invite codes and the idempotency store', () => {
     await expectStatus(await t.fetch('/api/groups/join', post({ invite_code: first.code }, (await registerUser(t)).auth)), 200);
     const replay = await json(await expectStatus(await send(), 201));
     expect(replay).toMatchObject({ id: first.id, code: null, uses: 1, max_uses: 2 });
+
+    // Revoked since: the retry answers as the revoked invite is, gone.
+    await expectStatus(await t.fetch(`/api/groups/${orbit.id}/invites/${first.id}`, { method: 'DELETE', headers: owner.auth }), 204);
+    await expectError(await send(), 404, 'NOT_FOUND');
   });
 });
 

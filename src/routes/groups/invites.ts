@@ -72,8 +72,9 @@ export function registerInvites(app: OpenAPIHono<AppEnv>) {
         });
         return { status: 201, body: inviteView(invite.row, invite.code), resourceId: invite.row.id };
       },
-      // A retry gets the invite as it is now, without its code: codes are never stored.
-      (id) => inviteById(deps.db, groupId, id),
+      // A retry gets the invite as it is now, without its code: codes are never stored. A revoked
+      // one answers 404, as the owner deleted it.
+      (id) => inviteById(deps.db, groupId, id, { revokedIsGone: true }),
     ) as never;
   });
 
