@@ -18,7 +18,7 @@ const createRoute = defineRoute({
   idempotent: true,
   tags: ['invites'],
   summary: 'Create an invite code (owner)',
-  description: `At most ${MAX_ACTIVE_INVITES} active (unrevoked, unexpired, not used up) invites per orbit; one more is 409 CONFLICT. The code appears only in this answer.`,
+  description: `At most ${MAX_ACTIVE_INVITES} active (unrevoked, unexpired, not used up) invites per orbit; one more is 409 CONFLICT. The code appears only in this answer: a retry with the same Idempotency-Key answers the invite as it is now, without its code, and 404 once it is revoked.`,
   request: { params: groupIdParam, body: { content: { 'application/json': { schema: CreateInviteBody } }, required: false } },
   responses: { 201: jsonResponse('invite', Invite) },
 });
