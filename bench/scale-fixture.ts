@@ -33,7 +33,8 @@ export async function startServer(workers: number, databaseUrl: string, givenDir
   // Rate limits off: 10,000 sockets and the write load all come from this machine's one address.
   const server = await startAsNpmStart(
     { WORKERS: String(workers), DATABASE_URL: databaseUrl, DATA_DIR: dataDir, JWT_SECRET: BENCH_SECRET, RATE_LIMIT: 'off', MAX_OWNED_GROUPS: '100000', ...(port ? { PORT: port } : {}) },
-    { timeoutMs: 120_000 },
+    // BENCH_CPU_PROF=<dir>: each server process writes a .cpuprofile there when it exits.
+    { timeoutMs: 120_000, nodeArgs: [...(process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CPU_PROF] : []), ...(process.env.BENCH_NODE_IMPORT ? ['--import', process.env.BENCH_NODE_IMPORT] : [])] },
   );
   // Every worker listening: the primary hands connections out in turn, so n answers in a row.
   await new Promise((r) => setTimeout(r, 2000));

@@ -1,7 +1,7 @@
 // The cap of live sockets per user per orbit across Node processes and nodes: one lease row per
 // open socket in Postgres. A process renews its own rows while it runs, so the rows of a process
 // that crashed stop counting once they expire; a socket's row goes when it closes.
-import { and, count, eq, inArray, lte, sql } from 'drizzle-orm';
+import { inArray, lte, sql } from 'drizzle-orm';
 import { liveSocketLeases } from '../../db/schema';
 import type { Db } from '../../deps';
 import { LIVE } from './protocol';
@@ -15,17 +15,20 @@ const expiry = (ttlMs: number) => sql`now() + make_interval(secs => ${ttlMs / 10
  * A lease for one more socket of this user in this orbit; null when the user already holds the
  * most. Takes a transaction-scoped advisory lock on (orbit, user), so concurrent upgrades on any
  * process count one after another. No row lock on the orbit or member: removal holds those.
+ * Four round trips (begin, lock, count-and-insert, commit): every reconnecting socket pays them.
  */
 export async function takeLease(db: Db, input: { groupId: string; userId: string; holder: string; ttlMs: number }): Promise<string | null> {
   const { groupId, userId, holder, ttlMs } = input;
   return db.transaction(async (tx) => {
     await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`live:${groupId}:${userId}`}, 0))`);
-    const mine = and(eq(liveSocketLeases.groupId, groupId), eq(liveSocketLeases.userId, userId));
-    await tx.delete(liveSocketLeases).where(and(mine, lte(liveSocketLeases.expiresAt, sql`now()`)));
-    const [held] = await tx.select({ n: count() }).from(liveSocketLeases).where(mine);
-    if ((held?.n ?? 0) >= LIVE.socketsPerUser) return null;
-    const [row] = await tx.insert(liveSocketLeases).values({ groupId, userId, holder, expiresAt: expiry(ttlMs) }).returning({ id: liveSocketLeases.id });
-    return row!.id;
+    // A statement of its own after the lock: its snapshot sees every lease committed before we
+    // got the lock. Expired leases do not count (renewals delete them).
+    const { rows } = (await tx.execute(sql`
+      insert into ${liveSocketLeases} (group_id, user_id, holder, expires_at)
+      select ${groupId}::uuid, ${userId}::uuid, ${holder}::uuid, ${expiry(ttlMs)}
+      where (select count(*) from ${liveSocketLeases} where group_id = ${groupId} and user_id = ${userId} and expires_at > now()) < ${LIVE.socketsPerUser}
+      returning id`)) as unknown as { rows: Array<{ id: string }> };
+    return rows[0]?.id ?? null;
   });
 }
 
