@@ -6,6 +6,7 @@ import { runCleanup } from '../domain/cleanup';
 import { AppError } from '../domain/errors';
 import { listOrbits, listUsers, requireUserNamed, setQuotaLimits } from '../domain/operator';
 import { quotaView } from '../domain/quota';
+import { createRegistrationCode, listRegistrationCodes, revokeRegistrationCode } from '../domain/registration/codes';
 import { storageTotals } from '../domain/storage-stats';
 import { revokeSessions } from '../domain/user-sessions';
 import type { NodeDeps } from '../runtime/node-deps';
@@ -15,6 +16,9 @@ export interface Invocation {
   yes: boolean;
   bytes?: number;
   files?: number;
+  /** registration invite-code: accounts it admits, and its lifetime in seconds. */
+  uses?: number;
+  expiresSec?: number;
   /** Asks before destroying anything; false: stop. */
   confirm(question: string): Promise<boolean>;
 }
@@ -80,6 +84,28 @@ export async function runAdmin(deps: NodeDeps, inv: Invocation): Promise<Outcome
           `The next cleanup would remove: ${Object.entries(nextCleanup).map(([k, n]) => `${k} ${n}`).join(', ')}.`,
         ],
       };
+    }
+    case 'registration invite-code': {
+      const code = await createRegistrationCode(deps.db, deps.config.jwtSecret, { now, expiresInSec: inv.expiresSec, maxUses: inv.uses });
+      const mode = deps.config.REGISTRATION;
+      return {
+        data: code,
+        lines: [
+          `Registration code: ${code.code}`,
+          `It admits ${code.max_uses} account(s) until ${code.expires_at}, as invite_code at registration; it is shown only now.`,
+          ...(mode === 'invite' ? [] : [`Note: REGISTRATION is "${mode}" on this server, so ${mode === 'open' ? 'anyone may register without a code' : 'nobody may register, code or not'}.`]),
+        ],
+      };
+    }
+    case 'registration list': {
+      const codes = await listRegistrationCodes(deps.db, now);
+      return { data: { codes }, lines: codes.map((c) => `${c.id}	${c.code_hint}…	uses ${c.uses}/${c.max_uses}	expires ${c.expires_at}`) };
+    }
+    case 'registration revoke': {
+      const which = need(target, 'a registration code or its id');
+      await ask(inv, `Revoke the registration code ${which}?`);
+      const code = await revokeRegistrationCode(deps.db, deps.config.jwtSecret, which, now);
+      return { data: { revoked: code.id }, lines: [`Revoked ${code.code_hint}… (${code.id}).`] };
     }
     default:
       throw new UsageError(key ? `Unknown command "${inv.command.join(' ')}".` : 'Give a command.');

@@ -152,6 +152,30 @@ export const invites = pgTable(
   ],
 );
 
+/**
+ * Codes the operator issues (`npm run admin -- registration invite-code`) so that someone may
+ * register under REGISTRATION=invite without an orbit to join: the first account of a new server.
+ * Stored as keyed hashes, as orbit invites are.
+ */
+export const registrationCodes = pgTable(
+  'registration_codes',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    codeHash: bytea('code_hash').notNull(),
+    codeHint: text('code_hint').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    expiresAt: ts('expires_at').notNull(),
+    maxUses: integer('max_uses').notNull(),
+    uses: integer('uses').notNull().default(0),
+    revokedAt: ts('revoked_at'),
+  },
+  (t) => [
+    uniqueIndex('registration_codes_code_hash_idx').on(t.codeHash),
+    index('registration_codes_expires_idx').on(t.expiresAt),
+    check('registration_codes_uses_ck', sql`${t.uses} <= ${t.maxUses}`),
+  ],
+);
+
 export const threads = pgTable(
   'threads',
   {

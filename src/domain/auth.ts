@@ -4,6 +4,7 @@ import { refreshTokens, retiredUsernames, sessions, users } from '../db/schema';
 import type { Deps, Executor } from '../deps';
 import { AppError } from './errors';
 import { joinByInvite } from './groups';
+import { useRegistrationCode } from './registration/codes';
 import { limitKey, limits, PASSWORD_SLOWDOWN } from './limits';
 import { consume, reserve } from './rate-limit';
 import { ACCESS_TTL_SEC, hashOpaqueToken, newOpaqueToken, signAccessToken } from './tokens';
@@ -77,7 +78,8 @@ export async function register(
           .values({ username: input.username, usernameLower: lower, passwordHash, publicKey: input.publicKey, createdAt: now })
           .returning();
         const events: StoredEvent[] = [];
-        if (input.inviteCode) {
+        // An operator's registration code admits without an orbit; any other code is an orbit invite.
+        if (input.inviteCode && !(await useRegistrationCode(tx, config.jwtSecret, input.inviteCode, now))) {
           const joined = await joinByInvite(tx, config.jwtSecret, { userId: user!.id, code: input.inviteCode, now });
           events.push(joined.event);
         }

@@ -35,9 +35,12 @@ function inviteKey(secret: Uint8Array): Promise<Uint8Array> {
   return key;
 }
 
-export async function hashInviteCode(secret: Uint8Array, code: string): Promise<string> {
-  return Buffer.from(await hmacSha256(await inviteKey(secret), `invite:${code}`)).toString('base64');
+/** A code's stored form: HMAC under the invite key, `kind` keeping orbit invites and registration codes apart. */
+export async function hashCode(secret: Uint8Array, kind: 'invite' | 'registration', code: string): Promise<string> {
+  return Buffer.from(await hmacSha256(await inviteKey(secret), `${kind}:${code}`)).toString('base64');
 }
+
+export const hashInviteCode = (secret: Uint8Array, code: string) => hashCode(secret, 'invite', code);
 
 /**
  * The hash invites created before the derived key (keyed with the server secret itself) carry.
