@@ -25,6 +25,10 @@ const USAGE = `Usage: npm run admin -- <command> [--json] [--yes]
                                       7 days (--expires 30m, 12h, 3d …; at most 30d)
   registration list                   codes that can still admit someone (hints, uses, expiry)
   registration revoke <code|id>       the code admits nobody any more
+  audit [--user <username|id>] [--orbit <id>] [--action <name>] [--since <ISO time>] [--limit <n>]
+                                      sensitive actions, newest first (default 100): who, on whom,
+                                      which orbit, from which network (/24, /48); kept
+                                      AUDIT_RETENTION_DAYS
 
   --json   one JSON document on stdout
   --yes    do not ask before deleting or revoking (scripts)
@@ -41,6 +45,13 @@ function duration(value: string | undefined): number | undefined {
   return Number(match[1]) * UNIT_SECONDS[match[2]!]!;
 }
 
+function isoTime(value: string | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  const at = new Date(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(at.getTime())) throw new UsageError(`--since must be an ISO 8601 time, got "${value}"`);
+  return at;
+}
+
 function count(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new UsageError(`${flag} must be a whole number, got "${value}"`);
@@ -54,7 +65,7 @@ async function main(): Promise<number> {
       args: process.argv.slice(2),
       allowPositionals: true,
       strict: true,
-      options: { json: { type: 'boolean' }, yes: { type: 'boolean', short: 'y' }, bytes: { type: 'string' }, files: { type: 'string' }, uses: { type: 'string' }, expires: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { json: { type: 'boolean' }, yes: { type: 'boolean', short: 'y' }, bytes: { type: 'string' }, files: { type: 'string' }, uses: { type: 'string' }, expires: { type: 'string' }, user: { type: 'string' }, orbit: { type: 'string' }, action: { type: 'string' }, since: { type: 'string' }, limit: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (err) {
     console.error(`${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
@@ -75,6 +86,7 @@ async function main(): Promise<number> {
       files: count(values.files, '--files'),
       uses: count(values.uses, '--uses'),
       expiresSec: duration(values.expires),
+      audit: { user: values.user, orbit: values.orbit, action: values.action, since: isoTime(values.since), limit: count(values.limit, '--limit') },
       confirm: (question) => confirm(question, values.yes ?? false),
     };
   } catch (err) {

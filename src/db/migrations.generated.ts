@@ -131,5 +131,17 @@ export const migrations: Migration[] = [
       "\nCREATE UNIQUE INDEX \"registration_codes_code_hash_idx\" ON \"registration_codes\" USING btree (\"code_hash\");",
       "\nCREATE INDEX \"registration_codes_expires_idx\" ON \"registration_codes\" USING btree (\"expires_at\");"
     ]
+  },
+  {
+    "tag": "0005_audit_events",
+    "when": 1796430966572,
+    "hash": "fa97136a982ba404db6ecc8ed25a24e64d9500643358d722b035881711c7cef2",
+    "statements": [
+      "CREATE TABLE \"audit_events\" (\n\t\"id\" bigserial PRIMARY KEY NOT NULL,\n\t\"at\" timestamp with time zone NOT NULL,\n\t\"action\" text NOT NULL,\n\t\"via\" text NOT NULL,\n\t\"actor_id\" uuid,\n\t\"target_id\" uuid,\n\t\"group_id\" uuid,\n\t\"detail\" text,\n\t\"address\" text\n);\n",
+      "\nCREATE INDEX \"audit_events_at_idx\" ON \"audit_events\" USING btree (\"at\");",
+      "\nCREATE INDEX \"audit_events_actor_idx\" ON \"audit_events\" USING btree (\"actor_id\",\"at\");",
+      "\nCREATE INDEX \"audit_events_target_idx\" ON \"audit_events\" USING btree (\"target_id\",\"at\");",
+      "\nCREATE INDEX \"audit_events_group_idx\" ON \"audit_events\" USING btree (\"group_id\",\"at\");"
+    ]
   }
 ];

@@ -427,3 +427,30 @@ export const rateLimits = pgTable(
   },
   (t) => [index('rate_limits_end_idx').on(t.windowEnd)],
 );
+
+/**
+ * The audit trail of sensitive actions (src/domain/audit/): ids, an action, a short detail and a
+ * truncated address; no foreign keys, as rows outlive the accounts and orbits they name.
+ */
+export const auditEvents = pgTable(
+  'audit_events',
+  {
+    // In insertion order: rows of one transaction share their time.
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    at: ts('at').notNull(),
+    action: text('action').notNull(),
+    /** `api` (a user's request) or `admin` (the operator's command). */
+    via: text('via').notNull(),
+    actorId: uuid('actor_id'),
+    targetId: uuid('target_id'),
+    groupId: uuid('group_id'),
+    detail: text('detail'),
+    address: text('address'),
+  },
+  (t) => [
+    index('audit_events_at_idx').on(t.at),
+    index('audit_events_actor_idx').on(t.actorId, t.at),
+    index('audit_events_target_idx').on(t.targetId, t.at),
+    index('audit_events_group_idx').on(t.groupId, t.at),
+  ],
+);
