@@ -13,6 +13,8 @@ await build({
     migrate: 'src/cli/migrate.ts',
     cleanup: 'src/cli/cleanup.ts',
     admin: 'src/cli/admin.ts',
+    backup: 'src/cli/backup.ts',
+    restore: 'src/cli/restore.ts',
   },
   outdir: 'dist',
   bundle: true,

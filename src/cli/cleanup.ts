@@ -2,11 +2,11 @@
 // database and blob store, the same function the server runs hourly and the Worker's cron runs.
 // Prints the report (what was, or with --dry-run would be, removed) as one JSON line.
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../config';
 import { migrate } from '../db/migrate';
 import { runCleanup } from '../domain/cleanup';
 import { buildNodeDeps } from '../runtime/node-deps';
-import { loadNodeConfig, openDatabase } from '../runtime/node';
+import { loadNodeConfig } from '../runtime/node';
+import { runCommand, withDatabase } from './entry';
 
 const USAGE = `Usage: npm run cleanup -- [--dry-run] [--now <ISO time>]
 
@@ -45,22 +45,17 @@ async function main(): Promise<number> {
     return 0;
   }
   const config = await loadNodeConfig();
-  const database = await openDatabase(config);
-  try {
+  return withDatabase(config, async (database) => {
     await migrate(database.db);
     const deps = await buildNodeDeps({ config, db: database.db, logger: { log: () => {} } });
-    const report = await runCleanup(deps, { dryRun: args.dryRun, now: args.now });
-    console.log(JSON.stringify({ dry_run: args.dryRun, now: (args.now ?? new Date()).toISOString(), ...report }));
-    return 0;
-  } finally {
-    await database.close();
-  }
+    try {
+      const report = await runCleanup(deps, { dryRun: args.dryRun, now: args.now });
+      console.log(JSON.stringify({ dry_run: args.dryRun, now: (args.now ?? new Date()).toISOString(), ...report }));
+      return 0;
+    } finally {
+      await deps.stop();
+    }
+  });
 }
 
-main().then(
-  (code) => process.exit(code),
-  (err) => {
-    console.error(err instanceof ConfigError ? err.message : `cleanup failed: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
-  },
-);
+runCommand('cleanup', main);

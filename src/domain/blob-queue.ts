@@ -20,6 +20,12 @@ export interface DrainOptions {
 const CLAIM_BATCH = 200;
 
 /**
+ * Held by `npm run backup` (exclusively, from before its snapshot to its end): claims take it
+ * shared or claim nothing, so no blob the snapshot names is deleted while the backup links them.
+ */
+export const BACKUP_LOCK = 727_002;
+
+/**
  * Deletes due blobs. Entries are claimed a batch at a time by pushing their next attempt into
  * the future in one conditional write (locked rows skipped), so concurrent workers never take the
  * same entry; a row goes only after its blob is gone. A crash or a failure leaves the claim to
@@ -45,7 +51,7 @@ export async function drainBlobDeletions(db: Executor, blobs: BlobStore, now: Da
         attempts: sql`${blobDeletions.attempts} + 1`,
         nextAttemptAt: sql`${now}::timestamptz + make_interval(secs => least(3600, 30 * power(2, ${blobDeletions.attempts})))`,
       })
-      .where(and(inArray(blobDeletions.id, batch), due))
+      .where(and(inArray(blobDeletions.id, batch), due, sql`pg_try_advisory_xact_lock_shared(${BACKUP_LOCK})`))
       .returning({ id: blobDeletions.id, key: blobDeletions.blobKey, handle: blobDeletions.uploadHandle });
     if (!claimed.length) break;
     left -= claimed.length;

@@ -17,6 +17,7 @@ import { startServer } from './node-server';
 import { startClusterPrimary } from './node-cluster';
 import { PromMetrics } from '../adapters/metrics-prom';
 import { observeNode } from './node-metrics';
+import type { PGlite } from '@electric-sql/pglite';
 
 /** The JWT secret kept in DATA_DIR (mode 0600) when JWT_SECRET is unset, so restarts keep sessions. */
 async function persistedSecret(dataDir: string): Promise<string> {
@@ -39,7 +40,7 @@ export async function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): Prom
   return parseConfig(env, env.JWT_SECRET ? undefined : await persistedSecret(dataDir));
 }
 
-export async function openDatabase(config: Config): Promise<{ db: Db; close(): Promise<void>; kind: string; pool?: NodePgHandle['pool'] }> {
+export async function openDatabase(config: Config): Promise<{ db: Db; close(): Promise<void>; kind: string; pool?: NodePgHandle['pool']; pglite?: PGlite }> {
   if (config.DATABASE_URL) return { ...openNodePostgres(config.DATABASE_URL), kind: 'postgres' };
   prepareDataDir(config.DATA_DIR);
   const lock = lockDataDir(config.DATA_DIR);
@@ -47,7 +48,7 @@ export async function openDatabase(config: Config): Promise<{ db: Db; close(): P
   const { openPglite } = await import('../adapters/db-pglite');
   const handle = await openPglite({ dataDir: join(config.DATA_DIR, 'pglite') }).catch((err) => (lock.release(), Promise.reject(err)));
   tighten(join(config.DATA_DIR, 'pglite'));
-  return { ...handle, close: () => handle.close().finally(() => lock.release()), kind: 'pglite' };
+  return { db: handle.db, pglite: handle.client, close: () => handle.close().finally(() => lock.release()), kind: 'pglite' };
 }
 
 /**
@@ -93,6 +94,8 @@ async function main() {
   deps.logger.log('info', { msg: 'listening', url: running.url, database: database.kind, data_dir: config.DATA_DIR });
   // Hourly retention; with Postgres several processes may run, and the advisory lock picks one.
   const cleanup = scheduleCleanup(deps, { useLock: database.kind === 'postgres' });
+  // Only this process may open the embedded database: `npm run backup` asks it over a socket.
+  const backups = database.pglite ? startBackupSocket(config, database, deps.logger) : undefined;
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -102,11 +105,22 @@ async function main() {
     await running.close();
     await metricsListener?.close();
     await cleanup.stop();
+    await (await backups)?.close();
     await database.close();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+async function startBackupSocket(config: Config, database: { pglite?: PGlite }, logger: Logger) {
+  try {
+    const [{ serveBackups }, { backupSource }] = await Promise.all([import('./backup/socket'), import('./backup/source')]);
+    return await serveBackups(backupSource(config, database), config.DATA_DIR, logger);
+  } catch (err) {
+    logger.log('warn', { msg: 'backup socket not available; stop the server to back it up', ...errorFields(err) });
+    return undefined;
+  }
 }
 
 /** Runs the server as a process: the built entry (src/runtime/server.ts → dist/server.js) calls this. */

@@ -1,0 +1,30 @@
+// `npm run restore -- <file>`: an archive of `npm run backup` into an empty data dir (embedded
+// database and disk store) or an empty Postgres database, all or nothing. Start the server on it
+// afterwards as usual.
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { loadNodeConfig } from '../runtime/node';
+import { fileArgument, runCommand, withDatabase } from './entry';
+import { RestoreRefused, restoreFromFile } from '../runtime/backup/restore';
+import { restoreTarget } from '../runtime/backup/source';
+
+const USAGE = `Usage: npm run restore -- <file>
+
+Restores an archive of \`npm run backup\` into the configured database (DATABASE_URL, or the
+embedded one in DATA_DIR) and disk store, which must be empty; the server must not be running on
+them. Everything is restored or nothing is.`;
+
+async function main(): Promise<number> {
+  const arg = fileArgument(process.argv.slice(2), USAGE);
+  if (typeof arg === 'number') return arg;
+  const file = resolve(arg);
+  if (!existsSync(file)) return console.error(`No such file: ${file}`), 1;
+  const config = await loadNodeConfig();
+  const m = await withDatabase(config, (database) => restoreFromFile(file, restoreTarget(config, database)));
+  const rows = m.tables.reduce((a, t) => a + t.rows, 0);
+  console.log(`Restored ${rows} rows in ${m.tables.length} tables and ${m.blobs.included ? `${m.blobs.files} media files` : 'no media files'} from a backup of ${m.created_at}.`);
+  if (m.note) console.log(m.note);
+  return 0;
+}
+
+runCommand('restore', main, [RestoreRefused]);

@@ -1,0 +1,171 @@
+// `npm run restore`: an archive of `npm run backup` into an empty data dir or database, as one
+// transaction: the archive's migrations, its rows, the sequences set past them, then this
+// version's newer migrations (an upgrade). Blobs go to the disk store as they stream by. Any
+// failure (a truncated or altered archive, a full disk) rolls everything back and removes the
+// files written: the target stays empty.
+import { createReadStream } from 'node:fs';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { extract } from 'tar-stream';
+import { applyMigrations, appliedMigrations, bundledMigrations } from '../../db/migrate';
+import { inTransaction, type DatabaseHandle, type RawQuery } from './session';
+import { FORMAT, ident, VERSION, type Manifest } from './tables';
+
+export interface RestoreTarget {
+  handle: DatabaseHandle;
+  /** The disk store's root (DATA_DIR/blobs); absent when media live in S3 or R2. */
+  blobRoot?: string;
+}
+
+/** The archive cannot go here, or is not one; nothing was changed. */
+export class RestoreRefused extends Error {}
+
+const ROWS_PER_INSERT = 500;
+const BLOB_NAME = /^blobs\/((?:[A-Za-z0-9_.-]+\/)*[A-Za-z0-9_.-]+)$/;
+
+async function readAll(stream: Readable): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function checkManifest(text: string): Manifest {
+  let manifest: Manifest;
+  try {
+    manifest = JSON.parse(text) as Manifest;
+  } catch {
+    throw new RestoreRefused('This is not an Orbital backup: its manifest is not JSON.');
+  }
+  if (manifest?.format !== FORMAT || manifest.version !== VERSION || !Array.isArray(manifest.migrations) || !Array.isArray(manifest.tables)) {
+    throw new RestoreRefused('This is not an Orbital backup of a version this server reads.');
+  }
+  manifest.migrations.forEach((hash, i) => {
+    if (bundledMigrations[i]?.hash !== hash) throw new RestoreRefused('This backup comes from a newer or different version of the server: restore it with that version.');
+  });
+  return manifest;
+}
+
+async function insertRows(raw: RawQuery, table: string, lines: AsyncIterable<string>): Promise<number> {
+  let batch: string[] = [];
+  let count = 0;
+  const flush = async () => {
+    if (!batch.length) return;
+    await raw(`insert into ${ident(table)} select * from json_populate_recordset(null::${ident(table)}, $1::json)`, [`[${batch.join(',')}]`]);
+    count += batch.length;
+    batch = [];
+  };
+  for await (const line of lines) {
+    if (!line) continue;
+    batch.push(line);
+    if (batch.length >= ROWS_PER_INSERT) await flush();
+  }
+  await flush();
+  return count;
+}
+
+/** Every serial and identity sequence of the schema, moved past the rows just inserted. */
+async function resetSequences(raw: RawQuery): Promise<void> {
+  const owned = await raw(
+    `select s.oid::regclass::text as seq, t.oid::regclass::text as tbl, a.attname as col
+     from pg_class s join pg_depend d on d.objid = s.oid and d.classid = 'pg_class'::regclass and d.refclassid = 'pg_class'::regclass
+     join pg_class t on t.oid = d.refobjid join pg_attribute a on a.attrelid = t.oid and a.attnum = d.refobjsubid
+     where s.relkind = 'S' and t.relnamespace = 'public'::regnamespace`,
+  );
+  for (const o of owned) {
+    const col = ident(String(o.col));
+    await raw(`select setval($1::regclass, coalesce((select max(${col}) from ${o.tbl}), 1), (select max(${col}) from ${o.tbl}) is not null)`, [o.seq]);
+  }
+}
+
+async function isEmptyDir(path: string): Promise<boolean> {
+  try {
+    return (await readdir(path)).length === 0;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw err;
+  }
+}
+
+export async function restoreFromFile(path: string, target: RestoreTarget): Promise<Manifest> {
+  const objects = target.blobRoot && join(target.blobRoot, 'objects');
+  if (objects && !(await isEmptyDir(objects))) throw new RestoreRefused(`${objects} already holds media: restore goes into an empty data dir.`);
+  try {
+    return await inTransaction(target.handle, async ({ raw, exec }) => {
+      const [{ n }] = (await raw(`select count(*)::int as n from pg_class where relnamespace = 'public'::regnamespace and relkind in ('r', 'p')`)) as [{ n: number }];
+      if (n > 0 || (await appliedMigrations(exec)).length > 0) throw new RestoreRefused('The database is not empty: restore goes into an empty database (or a new DATA_DIR).');
+
+      const archive = extract();
+      const reading = new Promise<void>((resolve, reject) => {
+        const file = createReadStream(path);
+        file.on('error', reject);
+        archive.on('error', reject);
+        archive.on('finish', resolve);
+        file.pipe(archive);
+      });
+      reading.catch(() => undefined); // surfaced by the loop below, or awaited at the end
+      let manifest: Manifest | undefined;
+      const restored = new Map<string, number>();
+      let blobFiles = 0;
+      for await (const entry of archive) {
+        const name = entry.header.name;
+        if (!manifest) {
+          if (name !== 'manifest.json') throw new RestoreRefused('This is not an Orbital backup: it does not start with its manifest.');
+          manifest = checkManifest(await readAll(entry));
+          await applyMigrations(exec, bundledMigrations.slice(0, manifest.migrations.length));
+          continue;
+        }
+        const table = /^db\/([a-z_0-9]+)\.jsonl$/.exec(name)?.[1];
+        if (table && manifest.tables.some((t) => t.name === table) && !restored.has(table)) {
+          restored.set(table, await insertRows(raw, table, createInterface({ input: entry, crlfDelay: Infinity })));
+          continue;
+        }
+        const blob = BLOB_NAME.exec(name)?.[1];
+        if (blob && objects && manifest.blobs.included && !blob.split('/').some((p) => p === '..' || p === '.')) {
+          const to = join(objects, blob);
+          await mkdir(dirname(to), { recursive: true, mode: 0o700 });
+          await writeFile(to, entry, { mode: 0o600, flag: 'wx' });
+          blobFiles++;
+          continue;
+        }
+        throw new RestoreRefused(`Unexpected entry in the archive: ${name}.`);
+      }
+      await reading;
+      if (!manifest) throw new RestoreRefused('The archive is empty.');
+      for (const t of manifest.tables) {
+        if (restored.get(t.name) !== t.rows) throw new RestoreRefused(`The archive is incomplete: table ${t.name} has ${restored.get(t.name) ?? 0} of ${t.rows} rows.`);
+      }
+      if (objects && manifest.blobs.included && blobFiles !== manifest.blobs.files) {
+        throw new RestoreRefused(`The archive is incomplete: ${blobFiles} of ${manifest.blobs.files} media files.`);
+      }
+      await resetSequences(raw);
+      await applyMigrations(exec);
+      return manifest;
+    });
+  } catch (err) {
+    if (objects) for (const key of await readdir(objects).catch(() => [])) await rm(join(objects, key), { recursive: true, force: true });
+    if (err instanceof Error && !(err instanceof RestoreRefused) && /Unexpected end of data|unexpected end|invalid tar|checksum/i.test(err.message)) {
+      throw new RestoreRefused(`The archive is damaged (${err.message}); nothing was restored.`);
+    }
+    throw err;
+  }
+}
+
+/** The manifest an archive starts with (checked as a restore would check it). */
+export async function readManifest(path: string): Promise<Manifest> {
+  const archive = extract();
+  const file = createReadStream(path);
+  file.on('error', (err) => archive.destroy(err));
+  file.pipe(archive);
+  try {
+    for await (const entry of archive) {
+      if (entry.header.name !== 'manifest.json') break;
+      return checkManifest(await readAll(entry));
+    }
+  } finally {
+    file.destroy();
+    archive.destroy();
+  }
+  throw new RestoreRefused('This is not an Orbital backup: it does not start with its manifest.');
+}

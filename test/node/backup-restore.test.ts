@@ -1,0 +1,177 @@
+// `npm run backup` of a running server under write load, `npm run restore` into a fresh data dir
+// (or database), a server started on it: every write committed before the backup is there, the
+// event log has no gap, media bytes are equal, quotas equal the rows. Refusals leave targets empty.
+// The embedded default (backup through the running server's socket), or Postgres with TEST_DATABASE_URL.
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { b64, createOrbit, deliverKey, expectStatus, joinOrbit, json, post, registerUser, type TestUser } from '../support/api';
+import { chunkOf, complete, putChunk, randomFile, sha256Hex, startUpload, THREE_CHUNKS } from '../support/media';
+import { freshDatabase, runEntry, startServerProcess, type ServerProcess } from '../support/server-process';
+import { TEST_ENV, type Target } from '../support/types';
+
+const postgres = process.env.TEST_DATABASE_URL;
+const targetOf = (server: ServerProcess) =>
+  ({ name: 'node', env: TEST_ENV, fetch: (path: string, init: RequestInit = {}) => fetch(server.url + path, init) }) as unknown as Target;
+
+describe('npm run backup / npm run restore', () => {
+  const dirs: string[] = [];
+  const databases: Array<{ drop(): Promise<void> }> = [];
+  const servers: ServerProcess[] = [];
+  const work = mkdtempSync(join(tmpdir(), 'orbital-backup-'));
+  const archive = join(work, 'orbital.tar');
+
+  /** A new, empty place to run a server: its own DATA_DIR and, on Postgres, its own database. */
+  async function place(): Promise<Record<string, string>> {
+    const dir = mkdtempSync(join(tmpdir(), 'orbital-bk-data-'));
+    dirs.push(dir);
+    const env: Record<string, string> = { ...TEST_ENV, LOG_LEVEL: 'info', DATA_DIR: dir };
+    if (postgres) {
+      const db = await freshDatabase(postgres, 'orbital_backup');
+      databases.push(db);
+      env.DATABASE_URL = db.url;
+    }
+    return env;
+  }
+  async function start(env: Record<string, string>) {
+    const server = await startServerProcess(env);
+    servers.push(server);
+    return server;
+  }
+  async function cli(entry: 'backup' | 'restore', env: Record<string, string>, file: string) {
+    const run = runEntry(`src/cli/${entry}.ts`, env, [file]);
+    return { code: await run.exited, out: run.output() };
+  }
+
+  let source: Record<string, string>;
+  let server: ServerProcess;
+  let owner: TestUser;
+  let orbit: string;
+  let file: Uint8Array;
+  let mediaId: string;
+  const before = { threads: [] as string[], replies: [] as string[], messages: [] as string[] };
+  const during = { threads: [] as string[], failed: 0 };
+
+  beforeAll(async () => {
+    source = await place();
+    server = await start(source);
+    const t = targetOf(server);
+    owner = await registerUser(t);
+    const member = await registerUser(t);
+    const created = await createOrbit(t, owner);
+    orbit = created.id;
+    await joinOrbit(t, member, created.inviteCode);
+    await deliverKey(t, owner, orbit, member.id);
+    for (let i = 0; i < 5; i++) {
+      const thread = await json(await expectStatus(await t.fetch('/api/threads', post({ group_id: orbit, key_epoch: 1, encrypted_title: b64(24), encrypted_body: b64(300) }, owner.auth)), 201));
+      before.threads.push(thread.id);
+      const reply = await json(await expectStatus(await t.fetch(`/api/threads/${thread.id}/replies`, post({ key_epoch: 1, encrypted_body: b64(200) }, member.auth)), 201));
+      before.replies.push(reply.id);
+      const message = await json(await expectStatus(await t.fetch(`/api/groups/${orbit}/messages`, post({ key_epoch: 1, envelope: b64(100) }, member.auth)), 201));
+      before.messages.push(message.id);
+    }
+    file = randomFile(THREE_CHUNKS);
+    const upload = await startUpload(t, owner, orbit, file.length);
+    mediaId = upload.media_id;
+    for (let i = 0; i < upload.chunk_count; i++) await expectStatus(await putChunk(t, owner, mediaId, i, chunkOf(file, i)), 200);
+    await expectStatus(await complete(t, owner, mediaId), 201);
+
+    // Writes go on while the backup runs.
+    let writing = true;
+    const load = (async () => {
+      while (writing) {
+        const res = await t.fetch('/api/threads', post({ group_id: orbit, key_epoch: 1, encrypted_title: b64(24), encrypted_body: b64(300) }, owner.auth));
+        if (res.status === 201) during.threads.push((await res.json()).id);
+        else during.failed++;
+      }
+    })();
+    const backup = await cli('backup', source, archive);
+    writing = false;
+    await load;
+    expect(backup.out).toMatch(/Backed up \d+ rows in \d+ tables and 4 media files/); // three parts and the manifest
+    expect(backup.code).toBe(0);
+  }, 180_000);
+
+  afterAll(async () => {
+    for (const s of servers) await s.kill('SIGTERM');
+    for (const db of databases) await db.drop();
+    for (const dir of [...dirs, work]) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('restores into a fresh place, and a server there has every committed write, a whole event log, the media bytes and quotas equal to the rows', { timeout: 180_000 }, async () => {
+    expect(during.failed).toBe(0);
+    expect(during.threads.length).toBeGreaterThan(0);
+    const target = await place();
+    const restore = await cli('restore', target, archive);
+    expect(restore.out).toContain('Restored');
+    expect(restore.code).toBe(0);
+    const t = targetOf(await start(target));
+
+    // Tokens signed before still open the restored sessions (same JWT_SECRET).
+    const ids = new Set<string>();
+    for (let cursor = ''; ; ) {
+      const page = await json(await expectStatus(await t.fetch(`/api/groups/${orbit}/threads?limit=100${cursor}`, { headers: owner.auth }), 200));
+      for (const th of page.items as Array<{ id: string }>) ids.add(th.id);
+      if (!page.next_cursor) break;
+      cursor = `&cursor=${encodeURIComponent(page.next_cursor)}`;
+    }
+    for (const id of before.threads) expect(ids.has(id)).toBe(true);
+    // Nothing that was never written; what the load wrote during the backup is there or not, whole.
+    for (const id of ids) expect([...before.threads, ...during.threads]).toContain(id);
+    for (const [i, id] of before.threads.entries()) {
+      const replies = await json(await expectStatus(await t.fetch(`/api/threads/${id}/replies?limit=100`, { headers: owner.auth }), 200));
+      expect(replies.items.map((r: { id: string }) => r.id)).toEqual([before.replies[i]]);
+    }
+    const messages = await json(await expectStatus(await t.fetch(`/api/groups/${orbit}/messages?limit=100`, { headers: owner.auth }), 200));
+    for (const id of before.messages) expect(JSON.stringify(messages)).toContain(id);
+
+    // The event log: seq 1 … last with no gap, every restored thread's creation among them.
+    const group = await json(await expectStatus(await t.fetch(`/api/groups/${orbit}`, { headers: owner.auth }), 200));
+    const seqs: number[] = [];
+    for (let after = 0; ; ) {
+      const page = await json(await expectStatus(await t.fetch(`/api/groups/${orbit}/events?after_seq=${after}&limit=100`, { headers: owner.auth }), 200));
+      seqs.push(...page.items.map((e: { seq: number }) => e.seq));
+      if (!page.items.length || page.next_after_seq === null || page.next_after_seq === after) break;
+      after = page.next_after_seq;
+    }
+    expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 1));
+    expect(seqs.at(-1)).toBe(group.last_seq);
+
+    const download = await t.fetch(`/api/media/${mediaId}/download`, { headers: owner.auth });
+    expect(download.status).toBe(200);
+    expect(await sha256Hex(new Uint8Array(await download.arrayBuffer()))).toBe(await sha256Hex(file));
+    const quota = await json(await expectStatus(await t.fetch(`/api/groups/${orbit}/quota`, { headers: owner.auth }), 200));
+    expect(quota).toMatchObject({ bytes_used: file.length, files_used: 1 });
+
+    // It goes on from there: a new write takes the next seq.
+    await expectStatus(await t.fetch('/api/threads', post({ group_id: orbit, key_epoch: 1, encrypted_title: b64(24), encrypted_body: b64(300) }, owner.auth)), 201);
+    const latest = await json(await t.fetch(`/api/groups/${orbit}`, { headers: owner.auth }));
+    expect(latest.last_seq).toBe(group.last_seq + 1);
+  });
+
+  it('refuses a target that is not empty, and a damaged archive, leaving the target as it was', { timeout: 180_000 }, async () => {
+    const target = await place();
+    expect((await cli('restore', target, archive)).code).toBe(0);
+    const again = await cli('restore', target, archive);
+    expect(again.code).toBe(1);
+    expect(again.out.trim()).toMatch(/not empty|already holds media/);
+
+    const cut = join(work, 'cut.tar');
+    copyFileSync(archive, cut);
+    truncateSync(cut, Math.floor(statSync(archive).size / 2));
+    const fresh = await place();
+    const damaged = await cli('restore', fresh, cut);
+    expect(damaged.code).toBe(1);
+    expect(damaged.out).toMatch(/incomplete|damaged/);
+    expect(damaged.out).not.toMatch(/\n\s+at /);
+    // Still empty: the whole archive goes in afterwards.
+    expect((await cli('restore', fresh, archive)).code).toBe(0);
+
+    const notOurs = join(work, 'not-a-backup.tar');
+    copyFileSync(join(process.cwd(), 'package.json'), notOurs);
+    const refused = await cli('restore', await place(), notOurs);
+    expect([refused.code, refused.out.trim()]).toEqual([1, expect.stringMatching(/not an Orbital backup|damaged/)]);
+    expect(readFileSync(archive).subarray(0, 13).toString()).toBe('manifest.json');
+  });
+});
