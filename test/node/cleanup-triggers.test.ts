@@ -24,7 +24,7 @@ describe('npm run cleanup', () => {
 
   const cli = async (...args: string[]) => {
     const env = { ...process.env, DATA_DIR: dataDir, DATABASE_URL: '', LOG_LEVEL: 'silent' };
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'src/cli/cleanup.ts', ...args], { env });
+    const { stdout } = await run(process.execPath, ['dist/cleanup.js', ...args], { env });
     return JSON.parse(stdout.trim().split('\n').pop()!);
   };
 
@@ -47,7 +47,7 @@ describe('npm run cleanup', () => {
     expect(await cli('--now', '2000-01-01T00:00:00Z')).toMatchObject({ dry_run: false, media_expired: 0 });
     expect(await cli()).toMatchObject({ dry_run: false, media_expired: 1, blobs_deleted: 1, quotas_recomputed: 1 });
     expect(await cli('--dry-run')).toMatchObject({ media_expired: 0, blobs_deleted: 0 });
-    await expect(run(process.execPath, ['--import', 'tsx', 'src/cli/cleanup.ts', '--now', 'soon'])).rejects.toMatchObject({ code: 2 });
+    await expect(run(process.execPath, ['dist/cleanup.js', '--now', 'soon'])).rejects.toMatchObject({ code: 2 });
   }, 300_000);
 });
 

@@ -100,7 +100,7 @@ describe('WORKERS start-up failures', () => {
     // The port is taken: every worker fails to listen.
     const taken = createServer();
     await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
-    const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/runtime/node.ts'], {
+    const result = spawnSync(process.execPath, ['dist/server.js'], {
       env: { ...process.env, DATA_DIR: dataDir, WORKERS: '2', DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none', HOST: '127.0.0.1', PORT: String((taken.address() as { port: number }).port), LOG_LEVEL: 'silent' },
       encoding: 'utf8',
       timeout: 60_000,
@@ -113,7 +113,7 @@ describe('WORKERS start-up failures', () => {
 
   it('stops start-up with one line saying DATABASE_URL is needed', () => {
     const dataDir = mkdtempSync(join(tmpdir(), 'orbital-cluster-'));
-    const result = spawnSync(process.execPath, ['--import', 'tsx', 'src/runtime/node.ts'], {
+    const result = spawnSync(process.execPath, ['dist/server.js'], {
       env: { ...process.env, DATA_DIR: dataDir, WORKERS: '2', DATABASE_URL: '', PORT: '0' },
       encoding: 'utf8',
       timeout: 60_000,
