@@ -5,8 +5,8 @@
 // sql tag as before, with sql.placeholder() where values go; the first run renders it, and every
 // run hands text and values to the executor's own session, which encodes parameters and maps rows
 // exactly as the query builder would. The SQL sent is the same as before, byte for byte.
-import type { Query, SQL } from 'drizzle-orm';
-import { PgDialect, type SelectedFieldsOrdered } from 'drizzle-orm/pg-core';
+import { Column, is, SQL, type Query } from 'drizzle-orm';
+import { PgDialect } from 'drizzle-orm/pg-core';
 import type { Executor } from '../deps';
 
 /** The rendering is the same for every driver: one dialect, no casing. */
@@ -17,19 +17,41 @@ export interface Statement<Row> {
   run(db: Executor, values: Record<string, unknown>): Promise<Row[]>;
 }
 
+/** How one selected field turns a driver value into the app's (what the query builder's row mapping uses). */
+type Decoder = { mapFromDriverValue(value: unknown): unknown };
+
+/** As drizzle's own row mapping picks it: the column, or the decoder of an sql`` field (set by mapWith). */
+function decoderOf(field: unknown): Decoder {
+  if (is(field, Column)) return field;
+  const sql = is(field, SQL) ? field : (field as SQL.Aliased).sql;
+  return (sql as unknown as { decoder: Decoder }).decoder;
+}
+
 /**
  * `build` makes the query (from any executor; it is only rendered, never run). `selection` is the
- * flat object passed to select() or returning(): its fields map the rows; without one, rows come
- * back as the driver gives them (as db.execute does).
+ * flat object passed to select() or returning(): each row becomes an object with its keys, each
+ * value decoded by its field as the query builder does (without its per-value type checks);
+ * without one, rows come back as the driver gives them (as db.execute does).
  */
 export function statement<Row>(build: (db: Executor) => { getSQL(): SQL }, selection?: Record<string, unknown>): Statement<Row> {
   let query: Query | undefined;
-  const fields = selection && (Object.entries(selection).map(([key, field]) => ({ path: [key], field })) as SelectedFieldsOrdered);
+  const keys = selection ? Object.keys(selection) : [];
+  const decoders = selection ? Object.values(selection).map(decoderOf) : [];
+  const toRows = (rows: unknown[][]) =>
+    rows.map((values) => {
+      const row: Record<string, unknown> = {};
+      for (let i = 0; i < keys.length; i++) {
+        const value = values[i];
+        row[keys[i]!] = value === null ? null : decoders[i]!.mapFromDriverValue(value);
+      }
+      return row as Row;
+    });
   return {
     async run(db, values) {
       query ??= dialect.sqlToQuery(build(db).getSQL());
-      const out = await db._.session.prepareQuery(query, fields, undefined, fields !== undefined).execute(values);
-      return (fields ? out : (out as { rows: Row[] }).rows) as Row[];
+      if (!selection) return ((await db._.session.prepareQuery(query, undefined, undefined, false).execute(values)) as { rows: Row[] }).rows;
+      // With a result mapper the session asks the driver for arrays, in the selection's order.
+      return (await db._.session.prepareQuery(query, undefined, undefined, true, toRows).execute(values)) as Row[];
     },
   };
 }

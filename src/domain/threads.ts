@@ -4,7 +4,7 @@
 import { and, desc, eq, inArray, lt, or, sql, type Placeholder, type SQL } from 'drizzle-orm';
 import { groupMembers, groupQuotas, groups, media, readMarkers, replies, threads, users } from '../db/schema';
 import type { Executor } from '../deps';
-import { statement } from '../db/statement';
+import { statement, type Statement } from '../db/statement';
 import { AppError } from './errors';
 import { appendEvent, recordEvent, scrubEvents, type StoredEvent } from './events';
 import { checkEpoch, requireMember, type Membership } from './groups';
@@ -150,7 +150,7 @@ export async function getThread(db: Executor, id: string, viewerId: string): Pro
  * from "not your orbit".
  */
 export async function listThreads(db: Executor, input: ThreadPageInput): Promise<ThreadView[]> {
-  const rows = await preparedPage(db, input.sort, input.before !== undefined).execute({
+  const rows = await preparedPage(input.sort, input.before !== undefined).run(db, {
     group: input.groupId,
     viewer: input.viewerId,
     before: input.before,
@@ -174,35 +174,27 @@ type Param<T> = T | Placeholder;
 export function threadPageQuery(
   db: Executor,
   input: { groupId: Param<string>; viewerId: Param<string>; sort: ThreadSort; before?: Param<number>; limit: Param<number> },
+  selection = threadSelection(input.viewerId),
 ) {
   const key = input.sort === 'activity' ? threads.lastActivitySeq : threads.seq;
-  return threadQuery(db, input.viewerId)
+  return threadQuery(db, input.viewerId, selection)
     .where(and(eq(threads.groupId, input.groupId), input.before === undefined ? undefined : lt(key, input.before), isMember(input.groupId, input.viewerId)))
     .orderBy(desc(key))
     .limit(input.limit);
 }
 
-// The hot read path: its SQL is built once per database handle and shape, not per request. Unnamed
-// on the wire (no server-side prepared statements, so connection poolers need no support for them).
-const pages = new WeakMap<Executor, Map<string, ReturnType<typeof preparePage>>>();
+// The hot read path: one statement per shape (sort, first page or not), built once.
+const pageStatements = new Map<string, Statement<ThreadRow>>();
 
-function preparePage(db: Executor, sort: ThreadSort, withCursor: boolean) {
-  return threadPageQuery(db, {
-    groupId: sql.placeholder('group'),
-    viewerId: sql.placeholder('viewer'),
-    sort,
-    before: withCursor ? sql.placeholder('before') : undefined,
-    limit: sql.placeholder('limit'),
-  }).prepare('');
-}
-
-function preparedPage(db: Executor, sort: ThreadSort, withCursor: boolean) {
-  let shapes = pages.get(db);
-  if (!shapes) pages.set(db, (shapes = new Map()));
+function preparedPage(sort: ThreadSort, withCursor: boolean) {
   const shape = `${sort}:${withCursor}`;
-  let query = shapes.get(shape);
-  if (!query) shapes.set(shape, (query = preparePage(db, sort, withCursor)));
-  return query;
+  let page = pageStatements.get(shape);
+  if (!page) {
+    const selection = threadSelection(viewer);
+    const input = { groupId: sql.placeholder('group'), viewerId: viewer, sort, before: withCursor ? sql.placeholder('before') : undefined, limit: sql.placeholder('limit') };
+    pageStatements.set(shape, (page = statement<ThreadRow>((db) => threadPageQuery(db, input, selection), selection)));
+  }
+  return page;
 }
 
 const newThreadId = { id: threads.id };
