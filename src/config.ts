@@ -25,6 +25,7 @@ export const configSchema = z.object({
   MEDIA_RETENTION_DAYS: int(7, 1, 3650),
   MESSAGE_RETENTION_DAYS: int(30, 1, 3650),
   EVENT_RETENTION_DAYS: int(30, 1, 3650),
+  AUDIT_RETENTION_DAYS: int(90, 1, 3650),
   MAX_MEDIA_BYTES: int(524_288_000, 1),
   MAX_MEMBERS: int(100, 2, 100_000),
   MAX_OWNED_GROUPS: int(10, 1, 100_000),

@@ -36,6 +36,8 @@ export interface NodeLiveHubOptions {
   leaseTtlMs?: number;
   /** A typing frame was relayed here: tell the other processes. */
   onTyping?(groupId: string, userId: string, threadId: string): void;
+  /** Events just written to an orbit's sockets on this process (metrics: fan-out lag). */
+  onDelivered?(events: StoredEvent[]): void;
 }
 
 class NodePeer implements LivePeer {
@@ -204,6 +206,7 @@ export class NodeLiveHub implements LiveGateway {
       log: (level, fields) => logger.log(level, fields),
       onTyping: onTyping && ((userId, threadId) => onTyping(groupId, userId, threadId)),
       onRenewed: (p) => this.armExpiry(p as NodePeer),
+      onDelivered: this.options.onDelivered,
     });
     entry = { room, peers, missing: 0 };
     this.rooms.set(groupId, entry);

@@ -37,6 +37,12 @@ export class PromMetrics implements Metrics {
     help: 'Committed events handed to this process’s live sockets.',
     registers: [this.registry],
   });
+  private readonly fanoutLag = new Histogram({
+    name: 'orbital_fanout_lag_seconds',
+    help: 'From an event’s commit to its frame written to this process’s sockets (each event once per process).',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
   readonly notices = new Counter({
     name: 'orbital_notify_total',
     help: 'Postgres NOTIFY notices between server processes, by direction (sent, received).',
@@ -51,6 +57,11 @@ export class PromMetrics implements Metrics {
   request(method: string, route: string, status: number, seconds: number): void {
     this.requests.inc({ method, route, status: String(status) });
     this.durations.observe({ method, route }, seconds);
+  }
+
+  /** Events written to live sockets at `now` (ms): their lag since commit. */
+  fannedOut(events: Array<{ at: Date }>, now: number): void {
+    for (const e of events) this.fanoutLag.observe(Math.max(0, now - e.at.getTime()) / 1000);
   }
 
   rateLimited(limit: string): void {

@@ -19,12 +19,38 @@ const USAGE = `Usage: npm run admin -- <command> [--json] [--yes]
   orbits list                         ids, owners, member counts and storage (never names or content)
   orbits quota <id> [--bytes <n>] [--files <n>]   set an orbit's storage limits
   storage                             totals, and what the next cleanup would remove
+  registration invite-code [--uses <n>] [--expires <time>]
+                                      a code that lets someone register under REGISTRATION=invite
+                                      without joining an orbit (the first account); default 1 use,
+                                      7 days (--expires 30m, 12h, 3d …; at most 30d)
+  registration list                   codes that can still admit someone (hints, uses, expiry)
+  registration revoke <code|id>       the code admits nobody any more
+  audit [--user <username|id>] [--orbit <id>] [--action <name>] [--since <ISO time>] [--limit <n>]
+                                      sensitive actions, newest first (default 100): who, on whom,
+                                      which orbit, from which network (/24, /48); kept
+                                      AUDIT_RETENTION_DAYS
 
   --json   one JSON document on stdout
   --yes    do not ask before deleting or revoking (scripts)
 
 Uses the server's configuration (DATABASE_URL, DATA_DIR, JWT_SECRET). Without DATABASE_URL the
 embedded database in DATA_DIR is opened: stop the server first, as only one process may open it.`;
+
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+function duration(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const match = /^(\d+)([smhd])$/.exec(value);
+  if (!match) throw new UsageError(`--expires takes a number and a unit (s, m, h, d), e.g. 7d; got "${value}"`);
+  return Number(match[1]) * UNIT_SECONDS[match[2]!]!;
+}
+
+function isoTime(value: string | undefined): Date | undefined {
+  if (value === undefined) return undefined;
+  const at = new Date(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(at.getTime())) throw new UsageError(`--since must be an ISO 8601 time, got "${value}"`);
+  return at;
+}
 
 function count(value: string | undefined, flag: string): number | undefined {
   if (value === undefined) return undefined;
@@ -39,7 +65,7 @@ async function main(): Promise<number> {
       args: process.argv.slice(2),
       allowPositionals: true,
       strict: true,
-      options: { json: { type: 'boolean' }, yes: { type: 'boolean', short: 'y' }, bytes: { type: 'string' }, files: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      options: { json: { type: 'boolean' }, yes: { type: 'boolean', short: 'y' }, bytes: { type: 'string' }, files: { type: 'string' }, uses: { type: 'string' }, expires: { type: 'string' }, user: { type: 'string' }, orbit: { type: 'string' }, action: { type: 'string' }, since: { type: 'string' }, limit: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
     });
   } catch (err) {
     console.error(`${err instanceof Error ? err.message : String(err)}\n\n${USAGE}`);
@@ -58,6 +84,9 @@ async function main(): Promise<number> {
       yes: values.yes ?? false,
       bytes: count(values.bytes, '--bytes'),
       files: count(values.files, '--files'),
+      uses: count(values.uses, '--uses'),
+      expiresSec: duration(values.expires),
+      audit: { user: values.user, orbit: values.orbit, action: values.action, since: isoTime(values.since), limit: count(values.limit, '--limit') },
       confirm: (question) => confirm(question, values.yes ?? false),
     };
   } catch (err) {

@@ -121,5 +121,27 @@ export const migrations: Migration[] = [
       "\nUPDATE \"idempotency_keys\" SET \"response\" = NULL WHERE \"state\" = 'done' AND (\"route\" = 'POST /api/threads' OR \"route\" LIKE 'POST /api/threads/%/replies' OR \"route\" = 'POST /api/media/upload');",
       "\n-- Events written by accounts deleted before account deletion scrubbed them (src/domain/account.ts).\nUPDATE \"orbit_events\" SET \"actor_id\" = NULL, \"data\" = coalesce((SELECT jsonb_object_agg(k, CASE WHEN k IN ('username', 'author_username', 'author_id', 'public_key') THEN 'null'::jsonb ELSE v END) FROM jsonb_each(\"data\") AS f(k, v)), '{}'::jsonb) WHERE \"actor_id\" IS NOT NULL AND NOT EXISTS (SELECT 1 FROM \"users\" WHERE \"users\".\"id\" = \"orbit_events\".\"actor_id\");\n"
     ]
+  },
+  {
+    "tag": "0004_registration_codes",
+    "when": 1796429825286,
+    "hash": "9bb33412a2e90416e55190215a627194d1a4560ff7ae439037160f6c00940ff9",
+    "statements": [
+      "CREATE TABLE \"registration_codes\" (\n\t\"id\" uuid PRIMARY KEY DEFAULT gen_random_uuid() NOT NULL,\n\t\"code_hash\" \"bytea\" NOT NULL,\n\t\"code_hint\" text NOT NULL,\n\t\"created_at\" timestamp with time zone DEFAULT now() NOT NULL,\n\t\"expires_at\" timestamp with time zone NOT NULL,\n\t\"max_uses\" integer NOT NULL,\n\t\"uses\" integer DEFAULT 0 NOT NULL,\n\t\"revoked_at\" timestamp with time zone,\n\tCONSTRAINT \"registration_codes_uses_ck\" CHECK (\"registration_codes\".\"uses\" <= \"registration_codes\".\"max_uses\")\n);\n",
+      "\nCREATE UNIQUE INDEX \"registration_codes_code_hash_idx\" ON \"registration_codes\" USING btree (\"code_hash\");",
+      "\nCREATE INDEX \"registration_codes_expires_idx\" ON \"registration_codes\" USING btree (\"expires_at\");"
+    ]
+  },
+  {
+    "tag": "0005_audit_events",
+    "when": 1796430966572,
+    "hash": "fa97136a982ba404db6ecc8ed25a24e64d9500643358d722b035881711c7cef2",
+    "statements": [
+      "CREATE TABLE \"audit_events\" (\n\t\"id\" bigserial PRIMARY KEY NOT NULL,\n\t\"at\" timestamp with time zone NOT NULL,\n\t\"action\" text NOT NULL,\n\t\"via\" text NOT NULL,\n\t\"actor_id\" uuid,\n\t\"target_id\" uuid,\n\t\"group_id\" uuid,\n\t\"detail\" text,\n\t\"address\" text\n);\n",
+      "\nCREATE INDEX \"audit_events_at_idx\" ON \"audit_events\" USING btree (\"at\");",
+      "\nCREATE INDEX \"audit_events_actor_idx\" ON \"audit_events\" USING btree (\"actor_id\",\"at\");",
+      "\nCREATE INDEX \"audit_events_target_idx\" ON \"audit_events\" USING btree (\"target_id\",\"at\");",
+      "\nCREATE INDEX \"audit_events_group_idx\" ON \"audit_events\" USING btree (\"group_id\",\"at\");"
+    ]
   }
 ];

@@ -152,6 +152,30 @@ export const invites = pgTable(
   ],
 );
 
+/**
+ * Codes the operator issues (`npm run admin -- registration invite-code`) so that someone may
+ * register under REGISTRATION=invite without an orbit to join: the first account of a new server.
+ * Stored as keyed hashes, as orbit invites are.
+ */
+export const registrationCodes = pgTable(
+  'registration_codes',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    codeHash: bytea('code_hash').notNull(),
+    codeHint: text('code_hint').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    expiresAt: ts('expires_at').notNull(),
+    maxUses: integer('max_uses').notNull(),
+    uses: integer('uses').notNull().default(0),
+    revokedAt: ts('revoked_at'),
+  },
+  (t) => [
+    uniqueIndex('registration_codes_code_hash_idx').on(t.codeHash),
+    index('registration_codes_expires_idx').on(t.expiresAt),
+    check('registration_codes_uses_ck', sql`${t.uses} <= ${t.maxUses}`),
+  ],
+);
+
 export const threads = pgTable(
   'threads',
   {
@@ -402,4 +426,31 @@ export const rateLimits = pgTable(
     hits: counter('hits').notNull(),
   },
   (t) => [index('rate_limits_end_idx').on(t.windowEnd)],
+);
+
+/**
+ * The audit trail of sensitive actions (src/domain/audit/): ids, an action, a short detail and a
+ * truncated address; no foreign keys, as rows outlive the accounts and orbits they name.
+ */
+export const auditEvents = pgTable(
+  'audit_events',
+  {
+    // In insertion order: rows of one transaction share their time.
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    at: ts('at').notNull(),
+    action: text('action').notNull(),
+    /** `api` (a user's request) or `admin` (the operator's command). */
+    via: text('via').notNull(),
+    actorId: uuid('actor_id'),
+    targetId: uuid('target_id'),
+    groupId: uuid('group_id'),
+    detail: text('detail'),
+    address: text('address'),
+  },
+  (t) => [
+    index('audit_events_at_idx').on(t.at),
+    index('audit_events_actor_idx').on(t.actorId, t.at),
+    index('audit_events_target_idx').on(t.targetId, t.at),
+    index('audit_events_group_idx').on(t.groupId, t.at),
+  ],
 );

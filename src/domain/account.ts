@@ -4,6 +4,7 @@ import { and, eq, ne, sql } from 'drizzle-orm';
 import { media, memberRemovals, orbitEvents, retiredUsernames, sessions, signalMessageRecipients, users } from '../db/schema';
 import type { Deps, Executor } from '../deps';
 import { checkPassword } from './auth';
+import { recordAudit, type Witness } from './audit/record';
 import { AppError } from './errors';
 import { removeMember } from './membership';
 import { removeMedia } from './quota';
@@ -29,18 +30,26 @@ export async function getMe(deps: Pick<Deps, 'db'>, userId: string) {
 export async function changePassword(
   deps: AccountDeps,
   input: { userId: string; sessionId: string; currentPassword: string; newPassword: string },
+  by: Witness,
 ): Promise<void> {
   const user = await requireUser(deps, input.userId);
   await checkPassword(deps, user, user.username, input.currentPassword, { userId: user.id });
-  await setPassword(deps, user.id, input.newPassword, input.sessionId);
+  await setPassword(deps, user.id, input.newPassword, by, input.sessionId);
 }
 
 /** A new password; every session but `keep` ends. Also `npm run admin -- users reset-password`. */
-export async function setPassword(deps: Pick<AccountDeps, 'db' | 'clock' | 'hasher' | 'sessions'>, userId: string, password: string, keep?: string): Promise<void> {
+export async function setPassword(
+  deps: Pick<AccountDeps, 'db' | 'clock' | 'hasher' | 'sessions'>,
+  userId: string,
+  password: string,
+  by: Witness,
+  keep?: string,
+): Promise<void> {
   const passwordHash = await deps.hasher.hash(password);
   const now = deps.clock.now();
   const ended = await deps.db.transaction(async (tx) => {
     await tx.update(users).set({ passwordHash }).where(eq(users.id, userId));
+    await recordAudit(tx, { action: 'password.changed', by, targetId: userId, detail: by.via === 'admin' ? 'reset' : 'changed', at: now });
     return revokeSessions(tx, userId, now, keep);
   });
   for (const id of ended) deps.sessions.forget(id);
@@ -67,14 +76,14 @@ async function scrubIdentity(tx: Executor, userId: string, options: { keepLeaves
  * aborted, the username is retired, its events lose its name and key, and the user row goes: threads, replies, media and messages
  * keep `author_id: null` (foreign keys set null); sessions, keys and read markers cascade.
  */
-export async function deleteAccount(deps: AccountDeps, input: { userId: string; password: string }): Promise<void> {
+export async function deleteAccount(deps: AccountDeps, input: { userId: string; password: string }, by: Witness): Promise<void> {
   const user = await requireUser(deps, input.userId);
   await checkPassword(deps, user, user.username, input.password, { userId: user.id });
-  await eraseAccount(deps, user);
+  await eraseAccount(deps, user, by);
 }
 
 /** deleteAccount once the password is checked; `npm run admin -- users delete` starts here. */
-export async function eraseAccount(deps: Omit<AccountDeps, 'hasher' | 'limiter'>, user: UserRow): Promise<void> {
+export async function eraseAccount(deps: Omit<AccountDeps, 'hasher' | 'limiter'>, user: UserRow, by: Witness): Promise<void> {
   const now = deps.clock.now();
   const ended = await write(deps, async (tx, outbox) => {
     // Holds off this user's upload starts, key resets and orbit creations. Not FOR UPDATE yet:
@@ -86,7 +95,7 @@ export async function eraseAccount(deps: Omit<AccountDeps, 'hasher' | 'limiter'>
     await scrubIdentity(tx, user.id);
     const leaveAll = async () => {
       for (const groupId of await orbitsOf(tx, user.id)) {
-        const out = await removeMember(tx, { groupId, userId: user.id, actorId: user.id, reason: 'deleted', now });
+        const out = await removeMember(tx, { groupId, userId: user.id, actorId: user.id, reason: 'deleted', now, by });
         outbox.add(...out.events);
       }
     };
@@ -105,6 +114,7 @@ export async function eraseAccount(deps: Omit<AccountDeps, 'hasher' | 'limiter'>
     await tx.insert(retiredUsernames).values({ usernameLower: user.usernameLower, retiredAt: now }).onConflictDoNothing();
     const gone = await tx.select({ id: sessions.id }).from(sessions).where(eq(sessions.userId, user.id));
     await tx.delete(users).where(eq(users.id, user.id));
+    await recordAudit(tx, { action: 'account.deleted', by, targetId: user.id, at: now });
     return gone.map((s) => s.id);
   });
   for (const id of ended) deps.sessions.forget(id);

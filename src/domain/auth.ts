@@ -4,6 +4,9 @@ import { refreshTokens, retiredUsernames, sessions, users } from '../db/schema';
 import type { Deps, Executor } from '../deps';
 import { AppError } from './errors';
 import { joinByInvite } from './groups';
+import { useRegistrationCode } from './registration/codes';
+import { byUser, recordAudit, recordLockout } from './audit/record';
+import { limitName } from './limit-metrics';
 import { limitKey, limits, PASSWORD_SLOWDOWN } from './limits';
 import { consume, reserve } from './rate-limit';
 import { ACCESS_TTL_SEC, hashOpaqueToken, newOpaqueToken, signAccessToken } from './tokens';
@@ -76,8 +79,10 @@ export async function register(
           .insert(users)
           .values({ username: input.username, usernameLower: lower, passwordHash, publicKey: input.publicKey, createdAt: now })
           .returning();
+        await recordAudit(tx, { action: 'account.created', by: byUser(user!.id, input.ip), targetId: user!.id, at: now });
         const events: StoredEvent[] = [];
-        if (input.inviteCode) {
+        // An operator's registration code admits without an orbit; any other code is an orbit invite.
+        if (input.inviteCode && !(await useRegistrationCode(tx, config.jwtSecret, input.inviteCode, now))) {
           const joined = await joinByInvite(tx, config.jwtSecret, { userId: user!.id, code: input.inviteCode, now });
           events.push(joined.event);
         }
@@ -119,7 +124,20 @@ export async function checkPassword(deps: AuthDeps, user: UserRow | undefined, u
     'ip' in from
       ? { key: limitKey.passwordUserIp(username, from.ip), window: budget.passwordFailuresPerUsernameIp }
       : { key: limitKey.passwordAccount(from.userId), window: budget.passwordFailuresPerAccount };
-  const refund = await reserve(deps.limiter, deps.clock, [refusing]);
+  const refund = await reserve(deps.limiter, deps.clock, [refusing]).catch(async (err: unknown) => {
+    if (err instanceof AppError && err.code === 'RATE_LIMITED') {
+      // The trail notes the lockout once per window, not every attempt it refuses.
+      const now = deps.clock.now();
+      await recordLockout(deps.db, {
+        by: 'ip' in from ? { via: 'api', actorId: null, address: from.ip } : byUser(from.userId, null),
+        targetId: user?.id ?? null,
+        detail: limitName(refusing.key),
+        at: now,
+        since: new Date(now.getTime() - refusing.window.windowSec * 1000),
+      });
+    }
+    throw err;
+  });
   const unslow = await slowDown(deps, username).catch(async (err) => {
     await refund();
     throw err;

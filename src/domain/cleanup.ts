@@ -3,7 +3,9 @@
 // it resumes after a crash and two runs at once never do the same work twice.
 import { and, inArray, isNotNull, lt, lte, or, sql, type SQL } from 'drizzle-orm';
 import type { PgTable } from 'drizzle-orm/pg-core';
-import { idempotencyKeys, invites, liveTickets, media, orbitEvents, rateLimits, sessions, signalMessages } from '../db/schema';
+import { auditEvents, idempotencyKeys, invites, liveTickets, media, orbitEvents, rateLimits, registrationCodes, sessions, signalMessages } from '../db/schema';
+import { spentRegistrationCodes } from './registration/codes';
+import { expiredAudit } from './audit/read';
 import type { Deps } from '../deps';
 import { IDEMPOTENCY_TTL_MS } from '../http/idempotency';
 import { REFRESH_IDLE_MS } from './auth';
@@ -78,6 +80,8 @@ export async function runCleanup(deps: CleanupDeps, options: CleanupOptions = {}
   report.messages = await sweep(db, signalMessages, lt(signalMessages.createdAt, ago(config.MESSAGE_RETENTION_DAYS * DAY))!, dryRun);
   report.events = await sweep(db, orbitEvents, lt(orbitEvents.at, ago(config.EVENT_RETENTION_DAYS * DAY))!, dryRun);
   report.invites = await sweep(db, invites, or(lte(invites.expiresAt, now), isNotNull(invites.revokedAt), sql`${invites.uses} >= ${invites.maxUses}`)!, dryRun);
+  report.audit_events = await sweep(db, auditEvents, expiredAudit(ago(config.AUDIT_RETENTION_DAYS * DAY)), dryRun);
+  report.registration_codes = await sweep(db, registrationCodes, spentRegistrationCodes(now), dryRun);
   report.idempotency_keys = await sweep(db, idempotencyKeys, lt(idempotencyKeys.createdAt, ago(IDEMPOTENCY_TTL_MS))!, dryRun);
   // A session (refresh family) is dead once revoked, past its absolute expiry, or idle too long.
   report.sessions = await sweep(

@@ -7,6 +7,7 @@ import type { Executor } from '../deps';
 import { appendEvent, type StoredEvent } from './events';
 import { AppError } from './errors';
 import { createInvite, findInvite, isUsable, useInvite } from './invites';
+import { byUser } from './audit/record';
 
 export type GroupRow = typeof groups.$inferSelect;
 export type Role = 'owner' | 'member';
@@ -94,7 +95,8 @@ export async function ensureCanOwn(tx: Executor, config: Config, userId: string,
 export async function createGroup(
   tx: Executor,
   config: Config,
-  input: { userId: string; encryptedName: string; encryptedGroupKey: string; keyCheck?: string; now: Date },
+  /** `address`: the creator's, for the audit row of the orbit's first invite. */
+  input: { userId: string; encryptedName: string; encryptedGroupKey: string; keyCheck?: string; now: Date; address?: string },
 ) {
   await ensureCanOwn(tx, config, input.userId, 'You already own');
   const [group] = await tx
@@ -119,7 +121,7 @@ export async function createGroup(
     deliveredAt: input.now,
   });
   await tx.insert(groupQuotas).values({ groupId: group!.id });
-  const invite = await createInvite(tx, config.jwtSecret, { groupId: group!.id, createdBy: input.userId, now: input.now });
+  const invite = await createInvite(tx, config.jwtSecret, { groupId: group!.id, createdBy: input.userId, now: input.now, by: byUser(input.userId, input.address ?? null) });
   return { group: group!, invite };
 }
 

@@ -7,6 +7,7 @@ import type { Executor } from '../deps';
 import { hkdfSha256, hmacSha256, randomBytes } from './bytes';
 import { AppError } from './errors';
 import { afterTimeId, exactTime } from './keyset';
+import { recordAudit, type Witness } from './audit/record';
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 export const INVITE_CODE = /^[A-Za-z0-9]{8}$/;
@@ -35,9 +36,12 @@ function inviteKey(secret: Uint8Array): Promise<Uint8Array> {
   return key;
 }
 
-export async function hashInviteCode(secret: Uint8Array, code: string): Promise<string> {
-  return Buffer.from(await hmacSha256(await inviteKey(secret), `invite:${code}`)).toString('base64');
+/** A code's stored form: HMAC under the invite key, `kind` keeping orbit invites and registration codes apart. */
+export async function hashCode(secret: Uint8Array, kind: 'invite' | 'registration', code: string): Promise<string> {
+  return Buffer.from(await hmacSha256(await inviteKey(secret), `${kind}:${code}`)).toString('base64');
 }
+
+export const hashInviteCode = (secret: Uint8Array, code: string) => hashCode(secret, 'invite', code);
 
 /**
  * The hash invites created before the derived key (keyed with the server secret itself) carry.
@@ -74,7 +78,7 @@ const activeIn = (groupId: string, now: Date) =>
 export async function createInvite(
   tx: Executor,
   secret: Uint8Array,
-  input: { groupId: string; createdBy: string; now: Date; expiresInSec?: number; maxUses?: number },
+  input: { groupId: string; createdBy: string; now: Date; expiresInSec?: number; maxUses?: number; by: Witness },
 ) {
   // Callers hold the orbit row's lock (see groups.ts), so the count cannot go stale before the insert.
   const [active] = await tx.select({ n: count() }).from(invites).where(activeIn(input.groupId, input.now));
@@ -94,6 +98,7 @@ export async function createInvite(
       maxUses: input.maxUses ?? 1,
     })
     .returning();
+  await recordAudit(tx, { action: 'invite.created', by: input.by, groupId: input.groupId, at: input.now });
   return { row: row!, code };
 }
 
@@ -138,7 +143,7 @@ export async function listActiveInvites(db: Executor, groupId: string, now: Date
  * Revokes an invite of this orbit named by its code or by its id (the owner's list shows ids, not
  * codes). Revoking one that no longer admits anyone is a no-op; one the orbit never had is 404.
  */
-export async function revokeInvite(tx: Executor, secret: Uint8Array, input: { groupId: string; codeOrId: string; now: Date }): Promise<void> {
+export async function revokeInvite(tx: Executor, secret: Uint8Array, input: { groupId: string; codeOrId: string; now: Date; by: Witness }): Promise<void> {
   const { groupId, codeOrId, now } = input;
   const which = UUID.test(codeOrId)
     ? eq(invites.id, codeOrId.toLowerCase())
@@ -148,8 +153,11 @@ export async function revokeInvite(tx: Executor, secret: Uint8Array, input: { gr
   if (!which) throw new AppError('NOT_FOUND', 'No such invite.');
   const [row] = await tx
     .update(invites)
-    .set({ revokedAt: sql`coalesce(${invites.revokedAt}, ${now}::timestamptz)` })
-    .where(and(eq(invites.groupId, groupId), which))
+    .set({ revokedAt: now })
+    .where(and(eq(invites.groupId, groupId), which, isNull(invites.revokedAt)))
     .returning({ id: invites.id });
-  if (!row) throw new AppError('NOT_FOUND', 'No such invite.');
+  if (row) return recordAudit(tx, { action: 'invite.revoked', by: input.by, groupId, at: now });
+  // Revoked before (a retried DELETE answers the same); the trail has it once.
+  const [known] = await tx.select({ id: invites.id }).from(invites).where(and(eq(invites.groupId, groupId), which));
+  if (!known) throw new AppError('NOT_FOUND', 'No such invite.');
 }

@@ -7,6 +7,7 @@ import { AppError } from './errors';
 import { appendEvent, recordEvent, type StoredEvent } from './events';
 import { lockGroup, requireOwnerWriter } from './groups';
 import { enterAppend } from './writer';
+import { recordAudit, type Witness } from './audit/record';
 
 export async function deliverKeys(
   tx: Executor,
@@ -105,6 +106,7 @@ export async function rotateKeys(
     keys: Array<{ user_id: string; encrypted_group_key: string }>;
     keyCheck?: string;
     now: Date;
+    by: Witness;
   },
 ): Promise<StoredEvent> {
   const { groupId, actorId, keys, now } = input;
@@ -140,6 +142,7 @@ export async function rotateKeys(
   // The old key_check belongs to the old key: without a new one the orbit has none.
   const keyCheck = input.keyCheck ?? null;
   await tx.update(groups).set({ keyEpoch: input.keyEpoch, keyCheck }).where(eq(groups.id, groupId));
+  await recordAudit(tx, { action: 'key.rotated', by: input.by, groupId, detail: `epoch_${input.keyEpoch}`, at: now });
   return appendEvent(tx, {
     groupId,
     type: 'key_rotated',

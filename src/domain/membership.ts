@@ -7,6 +7,7 @@ import { AppError } from './errors';
 import { appendEvent, type StoredEvent } from './events';
 import { lockGroup, requireMember } from './groups';
 import { removeMedia } from './quota';
+import { recordAudit, type Witness } from './audit/record';
 
 export type LeaveReason = 'left' | 'removed' | 'deleted';
 
@@ -18,9 +19,9 @@ export interface RemovalResult {
 
 export async function removeMember(
   tx: Executor,
-  input: { groupId: string; userId: string; actorId: string | null; reason: LeaveReason; now: Date },
+  input: { groupId: string; userId: string; actorId: string | null; reason: LeaveReason; now: Date; by: Witness },
 ): Promise<RemovalResult> {
-  const { groupId, userId, reason, now } = input;
+  const { groupId, userId, reason, now, by } = input;
   const group = await lockGroup(tx, groupId);
   const [member] = await tx
     .select({ role: groupMembers.role })
@@ -32,6 +33,7 @@ export async function removeMember(
     // The last member: the orbit goes. Blobs are queued before the rows cascade away.
     await removeMedia(tx, eq(media.groupId, groupId), now);
     await tx.delete(groups).where(eq(groups.id, groupId));
+    await recordAudit(tx, { action: 'orbit.deleted', by, targetId: userId, groupId, detail: `last_member_${reason}`, at: now });
     // Not stored (the log went with the orbit), but live sockets still learn of it and close.
     const farewell: StoredEvent = {
       groupId,
@@ -55,6 +57,7 @@ export async function removeMember(
       .onConflictDoUpdate({ target: [memberRemovals.groupId, memberRemovals.userId], set: { removedAt: now } });
   }
   await tx.update(groups).set({ memberCount: sql`${groups.memberCount} - 1` }).where(eq(groups.id, groupId));
+  await recordAudit(tx, { action: 'member.removed', by, targetId: userId, groupId, detail: reason, at: now });
 
   const events: StoredEvent[] = [];
   events.push(await appendEvent(tx, { groupId, type: 'member_left', actorId: input.actorId, at: now, subjectId: userId, data: { user_id: userId, reason } }));
@@ -63,6 +66,7 @@ export async function removeMember(
     const heir = await pickHeir(tx, groupId, group.keyEpoch);
     await tx.update(groupMembers).set({ role: 'owner' }).where(and(eq(groupMembers.groupId, groupId), eq(groupMembers.userId, heir)));
     await tx.update(groups).set({ ownerId: heir }).where(eq(groups.id, groupId));
+    await recordAudit(tx, { action: 'ownership.transferred', by, targetId: heir, groupId, detail: 'owner_left', at: now });
     events.push(
       await appendEvent(tx, { groupId, type: 'group_updated', actorId: input.actorId, at: now, data: { id: groupId, owner_id: heir, previous_owner_id: userId, reason: 'owner_left' } }),
     );
@@ -77,15 +81,15 @@ export async function removeMember(
  */
 export async function leaveOrRemove(
   tx: Executor,
-  input: { groupId: string; actorId: string; memberId: string; now: Date },
+  input: { groupId: string; actorId: string; memberId: string; now: Date; by: Witness },
 ): Promise<RemovalResult> {
-  const { groupId, actorId, memberId, now } = input;
+  const { groupId, actorId, memberId, now, by } = input;
   await lockGroup(tx, groupId);
   const caller = await requireMember(tx, groupId, actorId);
-  if (memberId === actorId) return removeMember(tx, { groupId, userId: memberId, actorId, reason: 'left', now });
+  if (memberId === actorId) return removeMember(tx, { groupId, userId: memberId, actorId, reason: 'left', now, by });
   if (caller.role !== 'owner') throw new AppError('FORBIDDEN', 'Only the orbit owner can remove other members.');
   if (!caller.hasKey) throw new AppError('KEY_PENDING');
-  return removeMember(tx, { groupId, userId: memberId, actorId, reason: 'removed', now });
+  return removeMember(tx, { groupId, userId: memberId, actorId, reason: 'removed', now, by });
 }
 
 /** The longest-standing member holding the current key (ties by user id), else the longest-standing member. */

@@ -7,6 +7,7 @@ import type { Executor } from '../deps';
 import { AppError } from './errors';
 import { appendEvent, type StoredEvent } from './events';
 import { ensureCanOwn, lockGroup, requireOwnerWriter } from './groups';
+import { recordAudit, type Witness } from './audit/record';
 
 export async function renameGroup(
   tx: Executor,
@@ -32,7 +33,7 @@ export async function renameGroup(
 export async function transferOwnership(
   tx: Executor,
   config: Config,
-  input: { groupId: string; actorId: string; newOwnerId: string; now: Date },
+  input: { groupId: string; actorId: string; newOwnerId: string; now: Date; by: Witness },
 ): Promise<StoredEvent | null> {
   const { groupId, actorId, newOwnerId, now } = input;
   // The new owner's user row before the orbit, the order upload starts and key resets lock them in.
@@ -56,6 +57,7 @@ export async function transferOwnership(
   await tx.update(groupMembers).set({ role: 'member' }).where(and(eq(groupMembers.groupId, groupId), eq(groupMembers.userId, actorId)));
   await tx.update(groupMembers).set({ role: 'owner' }).where(and(eq(groupMembers.groupId, groupId), eq(groupMembers.userId, newOwnerId)));
   await tx.update(groups).set({ ownerId: newOwnerId }).where(eq(groups.id, groupId));
+  await recordAudit(tx, { action: 'ownership.transferred', by: input.by, targetId: newOwnerId, groupId, detail: 'transferred', at: now });
   return appendEvent(tx, {
     groupId,
     type: 'group_updated',

@@ -6,6 +6,7 @@ import { sessions } from '../db/schema';
 import type { Deps, Executor } from '../deps';
 import { REFRESH_IDLE_MS } from './auth';
 import { AppError } from './errors';
+import { recordAudit, type Witness } from './audit/record';
 
 /** Sessions listed at most: the most recently used ones (each login starts one). */
 export const MAX_LISTED_SESSIONS = 100;
@@ -54,12 +55,17 @@ export async function revokeSessions(tx: Executor, userId: string, now: Date, ex
 type SessionDeps = Pick<Deps, 'db' | 'sessions' | 'clock'>;
 
 /** Revokes one of the user's sessions; one that has already ended answers the same (a retried DELETE). */
-export async function revokeSession(deps: SessionDeps, userId: string, sessionId: string): Promise<void> {
-  const [row] = await deps.db
-    .update(sessions)
-    .set({ revokedAt: deps.clock.now() })
-    .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId), isNull(sessions.revokedAt)))
-    .returning({ id: sessions.id });
+export async function revokeSession(deps: SessionDeps, userId: string, sessionId: string, by: Witness): Promise<void> {
+  const now = deps.clock.now();
+  const row = await deps.db.transaction(async (tx) => {
+    const [revoked] = await tx
+      .update(sessions)
+      .set({ revokedAt: now })
+      .where(and(eq(sessions.id, sessionId), eq(sessions.userId, userId), isNull(sessions.revokedAt)))
+      .returning({ id: sessions.id });
+    if (revoked) await recordAudit(tx, { action: 'sessions.revoked', by, targetId: userId, detail: 'one', at: now });
+    return revoked;
+  });
   if (!row) {
     const [exists] = await deps.db
       .select({ id: sessions.id })
@@ -70,7 +76,14 @@ export async function revokeSession(deps: SessionDeps, userId: string, sessionId
   deps.sessions.forget(sessionId);
 }
 
-export async function revokeOtherSessions(deps: SessionDeps, userId: string, currentId: string): Promise<void> {
-  const ended = await revokeSessions(deps.db, userId, deps.clock.now(), currentId);
+/** Every session of the user but `currentId` (the API), or all of them (the operator: none kept). */
+export async function revokeOtherSessions(deps: SessionDeps, userId: string, currentId: string | undefined, by: Witness): Promise<string[]> {
+  const now = deps.clock.now();
+  const ended = await deps.db.transaction(async (tx) => {
+    const ids = await revokeSessions(tx, userId, now, currentId);
+    await recordAudit(tx, { action: 'sessions.revoked', by, targetId: userId, detail: currentId ? 'others' : 'all', at: now });
+    return ids;
+  });
   for (const id of ended) deps.sessions.forget(id);
+  return ended;
 }

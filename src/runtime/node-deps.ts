@@ -120,6 +120,7 @@ async function buildLive(options: NodeDepsOptions, clock: Clock, logger: Logger)
     // Only other processes' notifications can go missing; PGlite is one process.
     pollIntervalMs: databaseUrl ? 1000 : 0,
     ...options.liveOptions,
+    onDelivered: options.metrics && ((events) => options.metrics!.fannedOut(events, clock.now().getTime())),
     onTyping:
       notify &&
       ((groupId, userId, threadId) =>

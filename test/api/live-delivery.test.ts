@@ -9,6 +9,7 @@ import { write } from '../../src/domain/tx';
 import { addMember, bearer, createOrbit, post, registerUser, type TestUser } from '../support/api';
 import { livePath, openLive, range, readUntil, seqsUntil, writeEvents } from '../support/live';
 import type { Target } from '../support/types';
+import { byUser } from '../../src/domain/audit/record';
 
 let t: Target;
 beforeAll(async () => {
@@ -27,7 +28,7 @@ async function shortToken(user: TestUser, seconds: number) {
 function remove(groupId: string, userId: string, actorId: string, reason: LeaveReason) {
   return t.withDeps((deps) =>
     write(deps, async (tx, outbox) => {
-      const result = await removeMember(tx, { groupId, userId, actorId, reason, now: new Date() });
+      const result = await removeMember(tx, { groupId, userId, actorId, reason, now: new Date(), by: byUser(actorId, null) });
       outbox.add(...result.events);
       return result;
     }),

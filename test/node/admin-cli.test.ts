@@ -110,4 +110,19 @@ describe('npm run admin', () => {
     const quota = await (await t.fetch(`/api/groups/${orbit.id}/quota`, { headers: auth })).json();
     expect(quota).toMatchObject({ bytes_limit: 1000, files_limit: 3 });
   });
+
+  it('reads the audit trail: the operator’s actions and the users’ own, by user, orbit and action', async () => {
+    if (!database) await server?.kill('SIGTERM');
+    const mine = (await admin('audit', '--user', alice.username, '--json')).json().events;
+    expect(mine.map((e: { action: string; via: string }) => `${e.via} ${e.action}`)).toEqual(['admin password.changed', 'api invite.created', 'api account.created']);
+    // A deleted account has no name any more; its id finds its rows.
+    const gone = (await admin('audit', '--user', bob.id, '--json')).json().events;
+    expect(gone.map((e: { action: string }) => e.action)).toEqual(['account.deleted', 'member.removed', 'account.created']);
+    expect(gone[0]).toMatchObject({ via: 'admin', actor_id: null, target_id: bob.id, address: null });
+    const revoked = (await admin('audit', '--action', 'sessions.revoked', '--json')).json().events;
+    expect(revoked).toEqual([expect.objectContaining({ via: 'admin', target_id: carol.id, detail: 'all' })]);
+    expect((await admin('audit', '--orbit', orbit.id, '--limit', '1', '--json')).json().events).toEqual([expect.objectContaining({ action: 'member.removed', detail: 'deleted' })]);
+    const bad = await admin('audit', '--action', 'everything');
+    expect([bad.code, bad.out]).toEqual([2, expect.stringContaining('--action is one of account.created')]);
+  });
 });

@@ -15,6 +15,7 @@ import { addMember, createOrbit, registerUser } from '../support/api';
 import { insertThread, livePath, openLive, seqsUntil } from '../support/live';
 import { connectSocket } from '../support/node-target';
 import { TEST_ENV } from '../support/types';
+import { byUser } from '../../src/domain/audit/record';
 
 const postgres = process.env.TEST_DATABASE_URL;
 if (!postgres) console.warn('live-multiprocess: skipped, it needs a real Postgres (set TEST_DATABASE_URL)');
@@ -107,7 +108,7 @@ describe.skipIf(!postgres)('live sockets across two Node processes on one Postgr
     const memberOnB = await openLive(b, livePath(orbit.id), member.auth);
     const ownerOnB = await openLive(b, livePath(orbit.id), owner.auth);
     const leave = (userId: string) =>
-      write(a.deps, async (tx, outbox) => outbox.add(...(await removeMember(tx, { groupId: orbit.id, userId, actorId: userId, reason: 'left', now: new Date() })).events));
+      write(a.deps, async (tx, outbox) => outbox.add(...(await removeMember(tx, { groupId: orbit.id, userId, actorId: userId, reason: 'left', now: new Date(), by: byUser(userId, null) })).events));
     await leave(member.id);
     expect(await memberOnB.socket.next()).toMatchObject({ type: 'member_left', data: { user_id: member.id } });
     expect((await memberOnB.socket.closed).code).toBe(4403);

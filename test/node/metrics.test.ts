@@ -9,9 +9,9 @@ import { PromMetrics } from '../../src/adapters/metrics-prom';
 import { limitKey } from '../../src/domain/limits';
 import { scheduleCleanup } from '../../src/runtime/node-cleanup';
 import { limitName } from '../../src/domain/limit-metrics';
-import { createOrbit, post, registerUser } from '../support/api';
+import { b64, createOrbit, post, registerUser } from '../support/api';
 import { uploadFile } from '../support/media';
-import { livePath } from '../support/live';
+import { livePath, seqsUntil } from '../support/live';
 import { connectSocket } from '../support/node-target';
 import { freshDatabase, startServerProcess, type ServerProcess } from '../support/server-process';
 import { TEST_ENV, type Target } from '../support/types';
@@ -83,6 +83,11 @@ describe('GET /metrics with METRICS=on and no token', () => {
     }
     expect(statuses).toContain(429);
     const socket = await connectSocket(s.proc.url, livePath(orbit.id), owner.auth);
+    // One event through the socket: the fan-out lag is observed once for it.
+    const thread = await t.fetch('/api/threads', post({ group_id: orbit.id, key_epoch: 1, encrypted_title: b64(24), encrypted_body: b64(40) }, owner.auth));
+    expect(thread.status).toBe(201);
+    const { seq } = (await t.fetch(`/api/groups/${orbit.id}/events?limit=100`, { headers: owner.auth }).then((r) => r.json())).items.at(-1);
+    await seqsUntil(socket, seq);
 
     const text = await (await fetch(s.proc.url + '/metrics')).text();
     expect(text).toMatch(/orbital_http_requests_total\{method="GET",route="\/api\/groups\/:groupId",status="200"\} 1/);
@@ -90,6 +95,8 @@ describe('GET /metrics with METRICS=on and no token', () => {
     expect(text).toMatch(/orbital_rate_limit_refusals_total\{limit="joinUser"\} [1-9]/);
     expect(sample(text, 'orbital_live_sockets_open')).toBe(1);
     expect(sample(text, 'orbital_events_fanned_out_total')).toBeGreaterThan(0);
+    expect(sample(text, 'orbital_fanout_lag_seconds_count')).toBe(1);
+    expect(sample(text, 'orbital_fanout_lag_seconds_sum')).toBeLessThan(5);
     expect(sample(text, 'orbital_uploads_in_progress')).toBe(0);
     if (postgres) expect(sample(text, 'orbital_db_pool_in_use')).toBeGreaterThanOrEqual(0);
 

@@ -33,6 +33,8 @@ export interface RoomHost {
   onTyping?(userId: string, threadId: string): void;
   /** A socket's authorization was renewed (its expiry moved). */
   onRenewed?(peer: LivePeer): void;
+  /** Events just written to this room's ready sockets, each once (the fan-out lag is measured from their `at`). */
+  onDelivered?(events: StoredEvent[]): void;
 }
 
 /** The orbit-deleted notice: never stored, so it carries its own seq and ends every socket. */
@@ -257,6 +259,7 @@ export class LiveRoom {
           }
           p.save();
         }
+        this.host.onDelivered?.(events.filter((e) => e.seq > floor));
         if (gapped.length) await this.resync(gapped, target);
       }
     }

@@ -17,6 +17,8 @@ const registerRoute = defineRoute({
   public: true,
   tags: ['auth'],
   summary: 'Create an account (joins the invite’s orbit when REGISTRATION=invite)',
+  description:
+    'With REGISTRATION=invite, `invite_code` is required: an orbit invite (the account joins that orbit, pending) or a registration code the operator issued (`npm run admin -- registration invite-code`; the account joins no orbit). Unknown, expired, revoked and used-up codes of either kind answer 404 NOT_FOUND. REGISTRATION=closed answers 403.',
   request: { body: jsonBody(RegisterBody) },
   middleware: [registerIpBudget],
   responses: { 201: result('account created') },

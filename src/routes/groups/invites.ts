@@ -9,6 +9,7 @@ import { idempotent } from '../../http/idempotency';
 import { defineRoute } from '../../http/route';
 import { jsonResponse, noContent, pageQuery } from './common';
 import { CreateInviteBody, groupIdParam, Invite, inviteParams, InvitePage } from './schemas';
+import { witness } from '../../http/witness';
 
 const createRoute = defineRoute({
   method: 'post',
@@ -68,6 +69,7 @@ export function registerInvites(app: OpenAPIHono<AppEnv>) {
             now: deps.clock.now(),
             expiresInSec: body.expires_in_seconds,
             maxUses: body.max_uses,
+            by: witness(c),
           });
         });
         return { status: 201, body: inviteView(invite.row, invite.code), resourceId: invite.row.id };
@@ -94,7 +96,7 @@ export function registerInvites(app: OpenAPIHono<AppEnv>) {
     const { groupId, code } = c.req.valid('param');
     await write(deps, async (tx) => {
       await requireOwnerWriter(tx, groupId, c.get('auth').userId);
-      await revokeInvite(tx, deps.config.jwtSecret, { groupId, codeOrId: code, now: deps.clock.now() });
+      await revokeInvite(tx, deps.config.jwtSecret, { groupId, codeOrId: code, now: deps.clock.now(), by: witness(c) });
     });
     return c.body(null, 204);
   });

@@ -8,6 +8,7 @@ import type { AppEnv } from '../../http/env';
 import { defineRoute } from '../../http/route';
 import { jsonBody, jsonResponse, noContent, pageQuery } from './common';
 import { DeliverKeysBody, Group, groupIdParam, memberParams, OwnKeyPage, RotateKeysBody, ROTATION_MAX_BODY } from './schemas';
+import { witness } from '../../http/witness';
 
 /** The last key_epoch of the previous page (an int4 column: larger numbers are not cursors). */
 const epochCursor = z.tuple([z.number().int().min(0).max(2_147_483_647)]);
@@ -78,7 +79,7 @@ export function registerKeys(app: OpenAPIHono<AppEnv>) {
     const body = c.req.valid('json');
     await write(deps, async (tx, outbox) => {
       outbox.add(
-        await rotateKeys(tx, { groupId, actorId: userId, keyEpoch: body.key_epoch, keys: body.keys, keyCheck: body.key_check, now: deps.clock.now() }),
+        await rotateKeys(tx, { groupId, actorId: userId, keyEpoch: body.key_epoch, keys: body.keys, keyCheck: body.key_check, now: deps.clock.now(), by: witness(c) }),
       );
     });
     return c.json(await getGroup(deps.db, groupId, userId), 201);

@@ -9,6 +9,7 @@ import type { AppEnv } from '../../http/env';
 import { defineRoute } from '../../http/route';
 import { jsonResponse, noContent, pageQuery } from './common';
 import { groupIdParam, memberParams, MemberPage } from './schemas';
+import { witness } from '../../http/witness';
 
 const listRoute = defineRoute({
   method: 'get',
@@ -48,7 +49,7 @@ export function registerMembers(app: OpenAPIHono<AppEnv>) {
     const deps = c.get('deps');
     const { groupId, userId: memberId } = c.req.valid('param');
     await write(deps, async (tx, outbox) => {
-      const out = await leaveOrRemove(tx, { groupId, actorId: c.get('auth').userId, memberId, now: deps.clock.now() });
+      const out = await leaveOrRemove(tx, { groupId, actorId: c.get('auth').userId, memberId, now: deps.clock.now(), by: witness(c) });
       outbox.add(...out.events);
     });
     return c.body(null, 204);

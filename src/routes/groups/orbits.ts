@@ -10,6 +10,7 @@ import { idempotent } from '../../http/idempotency';
 import { defineRoute } from '../../http/route';
 import { jsonBody, jsonResponse, noContent } from './common';
 import { CreateGroupBody, Group, GroupItem, groupIdParam, Invite, JoinBody, TransferOwnerBody, UpdateGroupBody } from './schemas';
+import { witness } from '../../http/witness';
 
 const createRoute = defineRoute({
   method: 'post',
@@ -94,6 +95,7 @@ export function registerOrbits(app: OpenAPIHono<AppEnv>) {
         const out = await write(deps, (tx) =>
           createGroup(tx, deps.config, {
             userId,
+            address: deps.clientIp(c),
             encryptedName: body.encrypted_name,
             encryptedGroupKey: body.encrypted_group_key,
             keyCheck: body.key_check,
@@ -152,7 +154,7 @@ export function registerOrbits(app: OpenAPIHono<AppEnv>) {
     const { groupId } = c.req.valid('param');
     const { userId } = c.get('auth');
     await write(deps, async (tx, outbox) => {
-      const event = await transferOwnership(tx, deps.config, { groupId, actorId: userId, newOwnerId: c.req.valid('json').user_id, now: deps.clock.now() });
+      const event = await transferOwnership(tx, deps.config, { groupId, actorId: userId, newOwnerId: c.req.valid('json').user_id, now: deps.clock.now(), by: witness(c) });
       if (event) outbox.add(event);
     });
     return c.body(null, 204);

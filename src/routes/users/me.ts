@@ -4,6 +4,7 @@ import { changePassword, deleteAccount, getMe } from '../../domain/account';
 import type { AppEnv } from '../../http/env';
 import { defineRoute, jsonBody, jsonResponse } from '../../http/route';
 import { DeleteAccountBody, PasswordBody, User } from './schemas';
+import { witness } from '../../http/witness';
 
 const meRoute = defineRoute({
   method: 'get',
@@ -48,12 +49,12 @@ export function register(app: OpenAPIHono<AppEnv>) {
   app.openapi(passwordRoute, async (c) => {
     const { userId, sessionId } = c.get('auth');
     const body = c.req.valid('json');
-    await changePassword(c.get('deps'), { userId, sessionId, currentPassword: body.current_password, newPassword: body.new_password });
+    await changePassword(c.get('deps'), { userId, sessionId, currentPassword: body.current_password, newPassword: body.new_password }, witness(c));
     return c.body(null, 204);
   });
 
   app.openapi(deleteRoute, async (c) => {
-    await deleteAccount(c.get('deps'), { userId: c.get('auth').userId, password: c.req.valid('json').password });
+    await deleteAccount(c.get('deps'), { userId: c.get('auth').userId, password: c.req.valid('json').password }, witness(c));
     return c.body(null, 204);
   });
 }

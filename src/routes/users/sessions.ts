@@ -4,6 +4,7 @@ import { listSessions, revokeOtherSessions, revokeSession } from '../../domain/u
 import type { AppEnv } from '../../http/env';
 import { defineRoute, jsonResponse } from '../../http/route';
 import { SessionList, sessionIdParam } from './schemas';
+import { witness } from '../../http/witness';
 
 const listRoute = defineRoute({
   method: 'get',
@@ -42,13 +43,13 @@ export function register(app: OpenAPIHono<AppEnv>) {
   });
 
   app.openapi(revokeRoute, async (c) => {
-    await revokeSession(c.get('deps'), c.get('auth').userId, c.req.valid('param').sessionId);
+    await revokeSession(c.get('deps'), c.get('auth').userId, c.req.valid('param').sessionId, witness(c));
     return c.body(null, 204);
   });
 
   app.openapi(revokeOthersRoute, async (c) => {
     const { userId, sessionId } = c.get('auth');
-    await revokeOtherSessions(c.get('deps'), userId, sessionId);
+    await revokeOtherSessions(c.get('deps'), userId, sessionId, witness(c));
     return c.body(null, 204);
   });
 }
