@@ -3,15 +3,15 @@
 import type { PgDatabase, PgQueryResultHKT, PgTransaction } from 'drizzle-orm/pg-core';
 import type { ExtractTablesWithRelations } from 'drizzle-orm';
 import type { Context } from 'hono';
-import type * as schema from './db/schema';
 import type { Config } from './config';
 import type { StoredEvent } from './domain/events';
 import type { Limiter } from './domain/rate-limit';
 import type { SessionCache } from './domain/session-cache';
 
-export type Schema = typeof schema;
-export type Db = PgDatabase<PgQueryResultHKT, Schema>;
-export type Tx = PgTransaction<PgQueryResultHKT, Schema, ExtractTablesWithRelations<Schema>>;
+// No relational schema: queries are built from the tables (src/db/schema.ts) with the query
+// builder. Given one, drizzle builds a query object per table for every transaction it opens.
+export type Db = PgDatabase<PgQueryResultHKT>;
+export type Tx = PgTransaction<PgQueryResultHKT, Record<string, never>, ExtractTablesWithRelations<Record<string, never>>>;
 /** Anything that runs queries: the database or an open transaction. */
 export type Executor = Db | Tx;
 

@@ -6,7 +6,6 @@
 import pg from 'pg';
 import * as pgCloudflare from 'pg-cloudflare';
 import { drizzle } from 'drizzle-orm/node-postgres';
-import * as schema from '../db/schema';
 import type { Db } from '../deps';
 
 interface SocketShim {
@@ -43,6 +42,6 @@ export function openHyperdrive(connectionString: string): { db: Db; pool: pg.Poo
   const pool = new pg.Pool({ connectionString, max: 4, stream: (config: { ssl?: unknown }) => new Socket(Boolean(config.ssl)) } as pg.PoolConfig);
   // An idle client whose connection drops must not fail the request that already has its answer.
   pool.on('error', () => {});
-  const db = drizzle({ client: pool, schema }) as unknown as Db;
+  const db = drizzle({ client: pool }) as unknown as Db;
   return { db, pool, close: () => pool.end().catch(() => {}) };
 }

@@ -2,7 +2,6 @@
 // Workers cannot share I/O objects between requests.
 import { neonConfig, Pool } from '@neondatabase/serverless';
 import { drizzle } from 'drizzle-orm/neon-serverless';
-import * as schema from '../db/schema';
 import type { Db } from '../deps';
 
 export interface NeonOptions {
@@ -22,7 +21,7 @@ export function openNeon(connectionString: string, options: NeonOptions = {}): {
   pool.on('error', () => {});
   const clients = new Set<{ connection?: { stream?: { end?(): void } } }>();
   pool.on('connect', (client: unknown) => void clients.add(client as never));
-  const db = drizzle({ client: pool, schema }) as unknown as Db;
+  const db = drizzle({ client: pool }) as unknown as Db;
   return {
     db,
     pool,

@@ -1,7 +1,6 @@
 // Postgres through node-postgres with a pool (Node with DATABASE_URL).
 import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
-import * as schema from '../db/schema';
 import type { Db } from '../deps';
 
 export interface NodePgHandle {
@@ -16,6 +15,6 @@ export function openNodePostgres(connectionString: string, max = 10): NodePgHand
   const pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 30_000 });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
-  const db = drizzle({ client: pool, schema }) as unknown as Db;
+  const db = drizzle({ client: pool }) as unknown as Db;
   return { db, pool, close: () => pool.end() };
 }

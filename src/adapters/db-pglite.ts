@@ -1,7 +1,6 @@
 // Embedded Postgres (PGlite, WASM) for `npm start` with nothing installed, and for tests.
 import { PGlite } from '@electric-sql/pglite';
 import { drizzle } from 'drizzle-orm/pglite';
-import * as schema from '../db/schema';
 import type { Db } from '../deps';
 
 export interface PgliteHandle {
@@ -13,6 +12,6 @@ export interface PgliteHandle {
 /** A PGlite database in `dataDir` (persistent), in memory when omitted, or loaded from a dump. */
 export async function openPglite(options: { dataDir?: string; loadDataDir?: Blob | File } = {}): Promise<PgliteHandle> {
   const client = await PGlite.create({ dataDir: options.dataDir, loadDataDir: options.loadDataDir });
-  const db = drizzle({ client, schema }) as unknown as Db;
+  const db = drizzle({ client }) as unknown as Db;
   return { db, client, close: () => client.close() };
 }

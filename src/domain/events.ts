@@ -4,6 +4,7 @@
 import { and, asc, eq, gt, inArray, lte, min, sql } from 'drizzle-orm';
 import { groups, orbitEvents } from '../db/schema';
 import type { Executor } from '../deps';
+import { statement } from '../db/statement';
 
 export const EVENT_TYPES = [
   'thread_created',
@@ -66,19 +67,35 @@ export interface NewEvent {
   at?: Date;
 }
 
+// Every write appends one: built once (src/db/statement.ts).
+const insertEvent = statement<unknown>((db) =>
+  db.insert(orbitEvents).values({
+    groupId: sql.placeholder('group'),
+    seq: sql.placeholder('seq'),
+    type: sql.placeholder('type'),
+    actorId: sql.placeholder('actor'),
+    at: sql.placeholder('at'),
+    data: sql.placeholder('data'),
+    // Passed as JSON text or null: a column's encoder would turn null into JSON `null`, not SQL NULL.
+    private: sql`${sql.placeholder('private')}`,
+    subjectId: sql.placeholder('subject'),
+    threadId: sql.placeholder('thread'),
+  }),
+);
+
 /** Appends an event at a seq already taken with allocateSeq (records that carry their seq). */
 export async function recordEvent(tx: Executor, seq: number, event: NewEvent): Promise<StoredEvent> {
   const at = event.at ?? new Date();
-  await tx.insert(orbitEvents).values({
-    groupId: event.groupId,
+  await insertEvent.run(tx, {
+    group: event.groupId,
     seq,
     type: event.type,
-    actorId: event.actorId,
+    actor: event.actorId,
     at,
     data: event.data,
-    private: event.private ?? null,
-    subjectId: event.subjectId ?? null,
-    threadId: event.threadId ?? null,
+    private: event.private ? JSON.stringify(event.private) : null,
+    subject: event.subjectId ?? null,
+    thread: event.threadId ?? null,
   });
   return { groupId: event.groupId, seq, type: event.type, actorId: event.actorId, at, data: event.data, private: event.private ?? null };
 }

@@ -4,6 +4,7 @@
 import { and, asc, desc, eq, gt, lt, sql } from 'drizzle-orm';
 import { groupMembers, media, replies, threads, users } from '../db/schema';
 import type { Executor } from '../deps';
+import { statement } from '../db/statement';
 import { AppError } from './errors';
 import { appendEvent, recordEvent, scrubEvents, type StoredEvent } from './events';
 import { checkEpoch } from './groups';
@@ -25,23 +26,22 @@ export interface ReplyView {
   seq: number;
 }
 
+const replySelection = {
+  id: replies.id,
+  threadId: replies.threadId,
+  groupId: replies.groupId,
+  authorId: replies.authorId,
+  authorUsername: users.username,
+  keyEpoch: replies.keyEpoch,
+  parentReplyId: replies.parentReplyId,
+  encryptedBody: replies.encryptedBody,
+  deleted: replies.deleted,
+  createdAt: replies.createdAt,
+  seq: replies.seq,
+};
+
 function replyQuery(db: Executor) {
-  return db
-    .select({
-      id: replies.id,
-      threadId: replies.threadId,
-      groupId: replies.groupId,
-      authorId: replies.authorId,
-      authorUsername: users.username,
-      keyEpoch: replies.keyEpoch,
-      parentReplyId: replies.parentReplyId,
-      encryptedBody: replies.encryptedBody,
-      deleted: replies.deleted,
-      createdAt: replies.createdAt,
-      seq: replies.seq,
-    })
-    .from(replies)
-    .leftJoin(users, eq(users.id, replies.authorId));
+  return db.select(replySelection).from(replies).leftJoin(users, eq(users.id, replies.authorId));
 }
 
 type ReplyRow = Awaited<ReturnType<typeof replyQuery>>[number];
@@ -64,16 +64,22 @@ function toView(r: ReplyRow): ReplyView {
 
 const noSuchReply = () => new AppError('NOT_FOUND', 'No such reply.');
 
+const oneReply = statement<ReplyRow>(
+  (db) =>
+    replyQuery(db)
+      .where(
+        and(
+          eq(replies.id, sql.placeholder('reply')),
+          sql`exists (select 1 from ${groupMembers} where ${groupMembers.groupId} = ${replies.groupId} and ${groupMembers.userId} = ${sql.placeholder('viewer')})`,
+        ),
+      )
+      .limit(1),
+  replySelection,
+);
+
 /** One reply; 404 unless the caller is a member of its orbit. */
 export async function getReply(db: Executor, replyId: string, viewerId: string): Promise<ReplyView> {
-  const [row] = await replyQuery(db)
-    .where(
-      and(
-        eq(replies.id, replyId),
-        sql`exists (select 1 from ${groupMembers} where ${groupMembers.groupId} = ${replies.groupId} and ${groupMembers.userId} = ${viewerId})`,
-      ),
-    )
-    .limit(1);
+  const [row] = await oneReply.run(db, { reply: replyId, viewer: viewerId });
   if (!row) throw noSuchReply();
   return toView(row);
 }
@@ -92,6 +98,33 @@ export async function listReplies(
   return rows.map(toView);
 }
 
+const newReplyId = { id: replies.id };
+// A reply's statements, built once (src/db/statement.ts).
+const insertReply = statement<{ id: string }>(
+  (db) =>
+    db
+      .insert(replies)
+      .values({
+        threadId: sql.placeholder('thread'),
+        groupId: sql.placeholder('group'),
+        authorId: sql.placeholder('author'),
+        keyEpoch: sql.placeholder('epoch'),
+        parentReplyId: sql.placeholder('parent'),
+        encryptedBody: sql.placeholder('body'),
+        createdAt: sql.placeholder('now'),
+        seq: sql.placeholder('seq'),
+      })
+      .returning(newReplyId),
+  newReplyId,
+);
+const bumpThread = statement<unknown>((db) =>
+  db
+    .update(threads)
+    // set() takes placeholders (encoded by the column when run) though its type does not say so.
+    .set({ replyCount: sql`${threads.replyCount} + 1`, lastActivityAt: sql.placeholder('now') as unknown as Date, lastActivitySeq: sql.placeholder('seq') as unknown as number })
+    .where(eq(threads.id, sql.placeholder('thread'))),
+);
+
 export async function createReply(
   tx: Executor,
   input: { threadId: string; userId: string; keyEpoch: number; encryptedBody: string; parentReplyId?: string; now: Date },
@@ -107,23 +140,17 @@ export async function createReply(
     // Same answer whether the id exists elsewhere or nowhere: nothing about other threads leaks.
     if (!parent) throw new AppError('VALIDATION_ERROR', 'parent_reply_id must be a reply of this thread.', { field: 'parent_reply_id' });
   }
-  const [row] = await tx
-    .insert(replies)
-    .values({
-      threadId: input.threadId,
-      groupId,
-      authorId: input.userId,
-      keyEpoch: input.keyEpoch,
-      parentReplyId: input.parentReplyId ?? null,
-      encryptedBody: input.encryptedBody,
-      createdAt: input.now,
-      seq,
-    })
-    .returning({ id: replies.id });
-  await tx
-    .update(threads)
-    .set({ replyCount: sql`${threads.replyCount} + 1`, lastActivityAt: input.now, lastActivitySeq: seq })
-    .where(eq(threads.id, input.threadId));
+  const [row] = await insertReply.run(tx, {
+    thread: input.threadId,
+    group: groupId,
+    author: input.userId,
+    epoch: input.keyEpoch,
+    parent: input.parentReplyId ?? null,
+    body: input.encryptedBody,
+    now: input.now,
+    seq,
+  });
+  await bumpThread.run(tx, { now: input.now, seq, thread: input.threadId });
   const reply = await getReply(tx, row!.id, input.userId);
   const event = await recordEvent(tx, seq, {
     groupId,

@@ -4,6 +4,7 @@
 import { and, desc, eq, inArray, lt, or, sql, type Placeholder, type SQL } from 'drizzle-orm';
 import { groupMembers, groupQuotas, groups, media, readMarkers, replies, threads, users } from '../db/schema';
 import type { Executor } from '../deps';
+import { statement, type Statement } from '../db/statement';
 import { AppError } from './errors';
 import { appendEvent, recordEvent, scrubEvents, type StoredEvent } from './events';
 import { checkEpoch, requireMember, type Membership } from './groups';
@@ -32,10 +33,17 @@ export type ThreadSort = 'created' | 'activity';
 
 const noSuchThread = () => new AppError('NOT_FOUND', 'No such thread.');
 
+const threadId = sql.placeholder('thread');
+const threadOwner = { groupId: threads.groupId, authorId: threads.authorId };
+const findStatement = statement<{ groupId: string; authorId: string | null }>((db) => db.select(threadOwner).from(threads).where(eq(threads.id, threadId)), threadOwner);
+const lockStatement = statement<{ groupId: string; authorId: string | null }>(
+  (db) => db.select(threadOwner).from(threads).where(eq(threads.id, threadId)).for('update'),
+  threadOwner,
+);
+
 /** A thread's orbit and author (404 when there is none). Locking it orders a reply against the thread's deletion. */
-export async function findThread(db: Executor, threadId: string, lock = false): Promise<{ groupId: string; authorId: string | null }> {
-  const query = db.select({ groupId: threads.groupId, authorId: threads.authorId }).from(threads).where(eq(threads.id, threadId));
-  const [thread] = lock ? await query.for('update') : await query;
+export async function findThread(db: Executor, id: string, lock = false): Promise<{ groupId: string; authorId: string | null }> {
+  const [thread] = await (lock ? lockStatement : findStatement).run(db, { thread: id });
   if (!thread) throw noSuchThread();
   return thread;
 }
@@ -64,29 +72,34 @@ export function requireAuthorOrOwner(member: Membership, authorId: string | null
   }
 }
 
-/** The select every thread view comes from: one row per thread, everything the caller sees. */
-function threadQuery(db: Executor, viewerId: Param<string>) {
+/** What every thread view selects: one row per thread, everything the caller sees. */
+function threadSelection(viewerId: Param<string>) {
+  return {
+    id: threads.id,
+    groupId: threads.groupId,
+    authorId: threads.authorId,
+    authorUsername: users.username,
+    keyEpoch: threads.keyEpoch,
+    encryptedTitle: threads.encryptedTitle,
+    encryptedBody: threads.encryptedBody,
+    replyCount: threads.replyCount,
+    mediaCount: threads.mediaCount,
+    lastActivityAt: threads.lastActivityAt,
+    lastActivitySeq: threads.lastActivitySeq,
+    lastReadSeq: readMarkers.lastReadSeq,
+    // The caller's own replies are never unread to them.
+    unreadCount: sql<number>`(select count(*) from ${replies} where ${replies.threadId} = ${threads.id} and ${replies.seq} > coalesce(${readMarkers.lastReadSeq}, 0) and not ${replies.deleted} and ${replies.authorId} is distinct from ${viewerId})`.mapWith(
+      Number,
+    ),
+    createdAt: threads.createdAt,
+    seq: threads.seq,
+  };
+}
+
+/** The select every thread view comes from. */
+function threadQuery(db: Executor, viewerId: Param<string>, selection = threadSelection(viewerId)) {
   return db
-    .select({
-      id: threads.id,
-      groupId: threads.groupId,
-      authorId: threads.authorId,
-      authorUsername: users.username,
-      keyEpoch: threads.keyEpoch,
-      encryptedTitle: threads.encryptedTitle,
-      encryptedBody: threads.encryptedBody,
-      replyCount: threads.replyCount,
-      mediaCount: threads.mediaCount,
-      lastActivityAt: threads.lastActivityAt,
-      lastActivitySeq: threads.lastActivitySeq,
-      lastReadSeq: readMarkers.lastReadSeq,
-      // The caller's own replies are never unread to them.
-      unreadCount: sql<number>`(select count(*) from ${replies} where ${replies.threadId} = ${threads.id} and ${replies.seq} > coalesce(${readMarkers.lastReadSeq}, 0) and not ${replies.deleted} and ${replies.authorId} is distinct from ${viewerId})`.mapWith(
-        Number,
-      ),
-      createdAt: threads.createdAt,
-      seq: threads.seq,
-    })
+    .select(selection)
     .from(threads)
     .leftJoin(users, eq(users.id, threads.authorId))
     .leftJoin(readMarkers, and(eq(readMarkers.threadId, threads.id), eq(readMarkers.userId, viewerId)));
@@ -117,11 +130,16 @@ function toView(r: ThreadRow): ThreadView {
 const isMember = (groupId: SQL | Param<string>, userId: Param<string>) =>
   sql`exists (select 1 from ${groupMembers} where ${groupMembers.groupId} = ${groupId} and ${groupMembers.userId} = ${userId})`;
 
+const viewer = sql.placeholder('viewer');
+const oneThreadSelection = threadSelection(viewer);
+const oneThread = statement<ThreadRow>(
+  (db) => threadQuery(db, viewer, oneThreadSelection).where(and(eq(threads.id, threadId), isMember(sql`${threads.groupId}`, viewer))).limit(1),
+  oneThreadSelection,
+);
+
 /** One thread as the caller sees it; 404 when it does not exist or is in an orbit they are not in. */
-export async function getThread(db: Executor, threadId: string, viewerId: string): Promise<ThreadView> {
-  const [row] = await threadQuery(db, viewerId)
-    .where(and(eq(threads.id, threadId), isMember(sql`${threads.groupId}`, viewerId)))
-    .limit(1);
+export async function getThread(db: Executor, id: string, viewerId: string): Promise<ThreadView> {
+  const [row] = await oneThread.run(db, { thread: id, viewer: viewerId });
   if (!row) throw noSuchThread();
   return toView(row);
 }
@@ -132,7 +150,7 @@ export async function getThread(db: Executor, threadId: string, viewerId: string
  * from "not your orbit".
  */
 export async function listThreads(db: Executor, input: ThreadPageInput): Promise<ThreadView[]> {
-  const rows = await preparedPage(db, input.sort, input.before !== undefined).execute({
+  const rows = await preparedPage(input.sort, input.before !== undefined).run(db, {
     group: input.groupId,
     viewer: input.viewerId,
     before: input.before,
@@ -156,36 +174,48 @@ type Param<T> = T | Placeholder;
 export function threadPageQuery(
   db: Executor,
   input: { groupId: Param<string>; viewerId: Param<string>; sort: ThreadSort; before?: Param<number>; limit: Param<number> },
+  selection = threadSelection(input.viewerId),
 ) {
   const key = input.sort === 'activity' ? threads.lastActivitySeq : threads.seq;
-  return threadQuery(db, input.viewerId)
+  return threadQuery(db, input.viewerId, selection)
     .where(and(eq(threads.groupId, input.groupId), input.before === undefined ? undefined : lt(key, input.before), isMember(input.groupId, input.viewerId)))
     .orderBy(desc(key))
     .limit(input.limit);
 }
 
-// The hot read path: its SQL is built once per database handle and shape, not per request. Unnamed
-// on the wire (no server-side prepared statements, so connection poolers need no support for them).
-const pages = new WeakMap<Executor, Map<string, ReturnType<typeof preparePage>>>();
+// The hot read path: one statement per shape (sort, first page or not), built once.
+const pageStatements = new Map<string, Statement<ThreadRow>>();
 
-function preparePage(db: Executor, sort: ThreadSort, withCursor: boolean) {
-  return threadPageQuery(db, {
-    groupId: sql.placeholder('group'),
-    viewerId: sql.placeholder('viewer'),
-    sort,
-    before: withCursor ? sql.placeholder('before') : undefined,
-    limit: sql.placeholder('limit'),
-  }).prepare('');
-}
-
-function preparedPage(db: Executor, sort: ThreadSort, withCursor: boolean) {
-  let shapes = pages.get(db);
-  if (!shapes) pages.set(db, (shapes = new Map()));
+function preparedPage(sort: ThreadSort, withCursor: boolean) {
   const shape = `${sort}:${withCursor}`;
-  let query = shapes.get(shape);
-  if (!query) shapes.set(shape, (query = preparePage(db, sort, withCursor)));
-  return query;
+  let page = pageStatements.get(shape);
+  if (!page) {
+    const selection = threadSelection(viewer);
+    const input = { groupId: sql.placeholder('group'), viewerId: viewer, sort, before: withCursor ? sql.placeholder('before') : undefined, limit: sql.placeholder('limit') };
+    pageStatements.set(shape, (page = statement<ThreadRow>((db) => threadPageQuery(db, input, selection), selection)));
+  }
+  return page;
 }
+
+const newThreadId = { id: threads.id };
+const insertThread = statement<{ id: string }>(
+  (db) =>
+    db
+      .insert(threads)
+      .values({
+        groupId: sql.placeholder('group'),
+        authorId: sql.placeholder('author'),
+        keyEpoch: sql.placeholder('epoch'),
+        encryptedTitle: sql.placeholder('title'),
+        encryptedBody: sql.placeholder('body'),
+        lastActivityAt: sql.placeholder('now'),
+        lastActivitySeq: sql.placeholder('seq'),
+        createdAt: sql.placeholder('now'),
+        seq: sql.placeholder('seq'),
+      })
+      .returning(newThreadId),
+  newThreadId,
+);
 
 export async function createThread(
   tx: Executor,
@@ -193,20 +223,15 @@ export async function createThread(
 ): Promise<{ thread: ThreadView; event: StoredEvent }> {
   const { member, seq } = await enterAppend(tx, input.groupId, input.userId);
   checkEpoch(member, input.keyEpoch);
-  const [row] = await tx
-    .insert(threads)
-    .values({
-      groupId: input.groupId,
-      authorId: input.userId,
-      keyEpoch: input.keyEpoch,
-      encryptedTitle: input.encryptedTitle,
-      encryptedBody: input.encryptedBody,
-      lastActivityAt: input.now,
-      lastActivitySeq: seq,
-      createdAt: input.now,
-      seq,
-    })
-    .returning({ id: threads.id });
+  const [row] = await insertThread.run(tx, {
+    group: input.groupId,
+    author: input.userId,
+    epoch: input.keyEpoch,
+    title: input.encryptedTitle,
+    body: input.encryptedBody,
+    now: input.now,
+    seq,
+  });
   const thread = await getThread(tx, row!.id, input.userId);
   const event = await recordEvent(tx, seq, {
     groupId: input.groupId,

@@ -13,6 +13,7 @@
 import { sql, type SQL } from 'drizzle-orm';
 import { groupMembers, groups, memberKeys } from '../db/schema';
 import type { Executor } from '../deps';
+import { statement } from '../db/statement';
 import { AppError } from './errors';
 import { requireMember, type Membership, type Role } from './groups';
 
@@ -32,15 +33,18 @@ export function holdsCurrentKey(groupId: SQL, userId: string): SQL {
     where hm.group_id = ${groupId} and hm.user_id = ${userId})`;
 }
 
+const user = sql.placeholder('user');
+const group = sql.placeholder('group');
+
 /** The caller's membership as seen from the orbit row `g`. */
-const memberColumns = (userId: string) => sql`
+const memberColumns = sql`
   g.key_epoch,
-  (select m.role from ${groupMembers} m where m.group_id = g.id and m.user_id = ${userId}) as role,
-  (select (extract(epoch from m.joined_at) * 1000)::float8 from ${groupMembers} m where m.group_id = g.id and m.user_id = ${userId}) as joined_ms,
-  exists (select 1 from ${memberKeys} k where k.group_id = g.id and k.user_id = ${userId} and k.key_epoch = g.key_epoch) as has_key`;
+  (select m.role from ${groupMembers} m where m.group_id = g.id and m.user_id = ${user}) as role,
+  (select (extract(epoch from m.joined_at) * 1000)::float8 from ${groupMembers} m where m.group_id = g.id and m.user_id = ${user}) as joined_ms,
+  exists (select 1 from ${memberKeys} k where k.group_id = g.id and k.user_id = ${user} and k.key_epoch = g.key_epoch) as has_key`;
 
 /** The roster version the statement's snapshot saw (a mismatch with the locked row: see above). */
-const sameRoster = (groupId: string) => sql`g.roster_version = (select s.roster_version from ${groups} s where s.id = ${groupId})`;
+const sameRoster = sql`g.roster_version = (select s.roster_version from ${groups} s where s.id = ${group})`;
 
 interface GateRow {
   key_epoch: number;
@@ -50,27 +54,29 @@ interface GateRow {
   seq?: number | string;
 }
 
-const rowsOf = (result: unknown) => (result as { rows: GateRow[] }).rows;
+// Built once (src/db/statement.ts): every write in an orbit runs one of these.
+const shareGate = statement<GateRow>(() => sql`select ${memberColumns} from ${groups} g where g.id = ${group} and ${sameRoster} for key share of g`);
+const shareRow = statement<unknown>(() => sql`select 1 from ${groups} g where g.id = ${group} for key share`);
+const appendGate = statement<GateRow>(
+  () => sql`update ${groups} g set last_seq = g.last_seq + 1 where g.id = ${group} and ${sameRoster}
+      returning g.last_seq as seq, ${memberColumns}`,
+);
+const takeSeq = statement<{ seq: number | string }>(() => sql`update ${groups} g set last_seq = g.last_seq + 1 where g.id = ${group} returning g.last_seq as seq`);
 
 /** A write that appends no event (or appends one later): FOR KEY SHARE on the orbit row. */
 export async function enterWrite(tx: Executor, groupId: string, userId: string, options: GateOptions = {}): Promise<Membership> {
-  const [row] = rowsOf(
-    await tx.execute(sql`select ${memberColumns(userId)} from ${groups} g where g.id = ${groupId} and ${sameRoster(groupId)} for key share of g`),
-  );
+  const [row] = await shareGate.run(tx, { group: groupId, user: userId });
   if (row) return admit(groupId, userId, row, options);
-  const [locked] = rowsOf(await tx.execute(sql`select 1 from ${groups} g where g.id = ${groupId} for key share`));
+  const [locked] = await shareRow.run(tx, { group: groupId });
   if (!locked) throw noSuchOrbit();
   return admitMember(await requireMember(tx, groupId, userId), options);
 }
 
 /** A write that appends an event: takes the orbit's next seq (and its row lock) with the check. */
 export async function enterAppend(tx: Executor, groupId: string, userId: string, options: GateOptions = {}): Promise<{ member: Membership; seq: number }> {
-  const [row] = rowsOf(
-    await tx.execute(sql`update ${groups} g set last_seq = g.last_seq + 1 where g.id = ${groupId} and ${sameRoster(groupId)}
-      returning g.last_seq as seq, ${memberColumns(userId)}`),
-  );
+  const [row] = await appendGate.run(tx, { group: groupId, user: userId });
   if (row) return { member: admit(groupId, userId, row, options), seq: Number(row.seq) };
-  const [taken] = rowsOf(await tx.execute(sql`update ${groups} g set last_seq = g.last_seq + 1 where g.id = ${groupId} returning g.last_seq as seq`));
+  const [taken] = await takeSeq.run(tx, { group: groupId });
   if (!taken) throw noSuchOrbit();
   // Any error below rolls the transaction back, and with it the seq: the log stays gap-free.
   return { member: admitMember(await requireMember(tx, groupId, userId), options), seq: Number(taken.seq) };

@@ -287,6 +287,15 @@ describe('access tokens', () => {
     await expectError(await me(expired), 401, 'TOKEN_EXPIRED');
   });
 
+  it('a token that was accepted is refused with TOKEN_EXPIRED once its expiry passes', async () => {
+    // The server remembers tokens it has checked; the expiry must still be checked on every use.
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const soon = await signToken({ sub: user.id, sid, exp });
+    expect((await me(soon)).status).toBe(200);
+    await new Promise((r) => setTimeout(r, exp * 1000 - Date.now() + 50));
+    await expectError(await me(soon), 401, 'TOKEN_EXPIRED');
+  });
+
   it('wrong issuer, wrong audience, wrong secret, wrong typ → 401', async () => {
     await expectError(await me(await signToken({ sub: user.id, sid, iss: 'someone-else' })), 401, 'UNAUTHENTICATED');
     await expectError(await me(await signToken({ sub: user.id, sid, aud: 'another-app' })), 401, 'UNAUTHENTICATED');
