@@ -74,18 +74,30 @@ export class PromMetrics implements Metrics {
   }
 
   /** A gauge read when scraped (sockets open, pool connections, rows counted in the database). */
-  gauge(name: string, help: string, read: Reading): void {
+  /**
+   * `perCluster`: the value is the whole server's (rows counted in the database), so with several
+   * worker processes one worker's reading stands for all instead of their sum.
+   */
+  gauge(name: string, help: string, read: Reading, options: { perCluster?: boolean } = {}): void {
     new Gauge({
       name,
       help,
       registers: [this.registry],
+      aggregator: options.perCluster ? 'first' : 'sum',
       async collect() {
         this.set(await read());
       },
     });
   }
 
+  private collect: () => Promise<string> = () => this.registry.metrics();
+
+  /** Scrapes answer with what `collect` gives (the cluster's metrics, in a worker). */
+  collectWith(collect: () => Promise<string>): void {
+    this.collect = collect;
+  }
+
   async scrape() {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    return { contentType: this.registry.contentType, body: await this.collect() };
   }
 }

@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import type { Config } from '../config';
 import type { Logger } from '../deps';
 import { jsonLogger } from '../adapters/logger-json';
+import { serveClusterMetrics } from '../adapters/metrics-cluster';
 
 /** A worker that dies sooner than this after its start counts as a crash loop: the next waits. */
 const QUICK_DEATH_MS = 10_000;
@@ -30,6 +31,8 @@ export function startClusterPrimary(config: Config): boolean {
     console.error(`WORKERS=${config.WORKERS} needs DATABASE_URL: the embedded database (PGlite) can be opened by one process only`);
     process.exit(1);
   }
+  // A scrape reaches any one worker: it answers with every worker's metrics, collected here.
+  if (config.METRICS) serveClusterMetrics();
   superviseWorkers(count, config, jsonLogger(config.LOG_LEVEL));
   return true;
 }

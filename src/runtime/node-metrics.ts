@@ -32,9 +32,10 @@ export async function observeNode(deps: Deps, metrics: PromMetrics, sources: Met
     if (!totals || Date.now() - totals.at > 1000) totals = { at: Date.now(), value: storageTotals(deps.db) };
     return (await totals.value)[field];
   };
-  metrics.gauge('orbital_uploads_in_progress', 'Media uploads started and neither completed, aborted nor expired.', total('uploads_in_progress'));
-  metrics.gauge('orbital_media_bytes_stored', 'Bytes of completed media counted in orbit quotas.', total('bytes_stored'));
-  metrics.gauge('orbital_media_files_stored', 'Completed media files counted in orbit quotas.', total('files_stored'));
+  const whole = { perCluster: true };
+  metrics.gauge('orbital_uploads_in_progress', 'Media uploads started and neither completed, aborted nor expired.', total('uploads_in_progress'), whole);
+  metrics.gauge('orbital_media_bytes_stored', 'Bytes of completed media counted in orbit quotas.', total('bytes_stored'), whole);
+  metrics.gauge('orbital_media_files_stored', 'Completed media files counted in orbit quotas.', total('files_stored'), whole);
 
   const port = deps.config.METRICS_PORT;
   if (port === undefined) return { close: async () => {} };

@@ -15,7 +15,9 @@ import { buildNodeDeps } from './node-deps';
 import { scheduleCleanup } from './node-cleanup';
 import { startServer } from './node-server';
 import { startClusterPrimary } from './node-cluster';
+import cluster from 'node:cluster';
 import { PromMetrics } from '../adapters/metrics-prom';
+import { scrapeThroughPrimary } from '../adapters/metrics-cluster';
 import { observeNode } from './node-metrics';
 import type { PGlite } from '@electric-sql/pglite';
 
@@ -86,6 +88,7 @@ async function main() {
   const database = await openDatabase(config);
   const logger = jsonLogger(config.LOG_LEVEL, stdoutLines()); // asynchronous: the access log must not block requests
   const metrics = config.METRICS ? new PromMetrics() : undefined;
+  if (metrics && cluster.isWorker) scrapeThroughPrimary(metrics);
   const deps = await buildNodeDeps({ config, db: database.db, databaseUrl: config.DATABASE_URL, logger, metrics });
   await migrateOrRetry(database.db, deps.logger);
   const running = await startServer(deps, config.PORT, config.HOST);

@@ -52,13 +52,32 @@ describe.skipIf(!postgres)('WORKERS=2 on Postgres', () => {
     database = await freshDatabase(postgres!, 'orbital_cluster');
     dataDir = mkdtempSync(join(tmpdir(), 'orbital-cluster-'));
     // No JWT_SECRET: the primary generates one into DATA_DIR and hands it to both workers.
-    server = await startServerProcess({ WORKERS: '2', DATABASE_URL: database.url, DATA_DIR: dataDir, JWT_SECRET: '', RATE_LIMIT: 'off' });
+    server = await startServerProcess({ WORKERS: '2', DATABASE_URL: database.url, DATA_DIR: dataDir, JWT_SECRET: '', RATE_LIMIT: 'off', METRICS: 'on' });
     await until(() => workerPids(server.output()).length === 2, 'two workers');
   });
   afterAll(async () => {
     await server?.kill('SIGKILL');
     await database?.drop();
     rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('answers /metrics for the whole server: every scrape counts every worker’s requests, whichever worker it reaches', async () => {
+    for (let i = 0; i < 10; i++) expect(await get(server.url + '/api/config')).toBe(200); // fresh connections: both workers
+    const counted: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const text = await new Promise<string>((resolve, reject) => {
+        request(server.url + '/metrics', { agent: false }, (res) => {
+          let body = '';
+          res.on('data', (d) => (body += d));
+          res.on('end', () => resolve(body));
+        })
+          .on('error', reject)
+          .end();
+      });
+      const line = text.split('\n').find((l) => l.startsWith('orbital_http_requests_total{method="GET",route="/api/config",status="200"}'));
+      counted.push(Number(line?.split(' ').pop()));
+    }
+    expect(counted).toEqual([10, 10, 10, 10]);
   });
 
   it('serves from both workers with one secret, replaces a killed worker, and keeps answering', async () => {
