@@ -85,6 +85,11 @@ export default {
         const openSeconds = (performance.now() - started) / 1000;
         const acceptCpu = cpuMs(pid) - before.cpu;
         await new Promise((r) => setTimeout(r, 5000)); // idle: heartbeats and timers only
+        if (process.env.LIVE_BENCH_SNAPSHOT) {
+          // A heap snapshot of the server holding its sockets (BENCH_NODE_ARGS=--heapsnapshot-signal=SIGUSR2).
+          process.kill(pid, 'SIGUSR2');
+          await new Promise((r) => setTimeout(r, Number(process.env.LIVE_BENCH_SNAPSHOT)));
+        }
         const after = { rss: rss(pid), cpu: cpuMs(pid) };
         const stats = await clients.ask<{ open: number; unexpectedCloses: number }>({ cmd: 'stats' });
         await clients.ask({ cmd: 'close' });

@@ -51,7 +51,9 @@ export async function startAsNpmStart(
   const fd = openSync(logFile, 'a');
   const port = env.PORT ?? String(await freePort());
   const started = performance.now();
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...startArgs(cwd)], {
+  // BENCH_NODE_ARGS (e.g. --heapsnapshot-signal=SIGUSR2): for looking into a run, not for figures.
+  const extra = process.env.BENCH_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), ...extra, ...startArgs(cwd)], {
     cwd,
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', ...env, PORT: port },
     stdio: ['ignore', fd, fd],
