@@ -1,6 +1,8 @@
 // Idempotency-Key on creating POSTs: keyed by (user, path, key). The first request claims the key
 // with one insert; a retry gets the first outcome (same status, the resource as it is now); a
 // different body or a retry while the first still runs is 409. Failed attempts release the key.
+// The outcome is recorded in the create's own transaction: a process killed after the commit
+// leaves the key done, never a resource behind a claim that a later retry would take over.
 // The table keeps no secret and no content: only the status, the resource id and, where nothing
 // can be reloaded, a body without secrets. A retry reloads the resource; one deleted since answers
 // as a read of it would (404), so deleting content leaves nothing of it here.
@@ -11,6 +13,8 @@ import { idempotencyKeys } from '../db/schema';
 import { bytesToHex, sha256 } from '../domain/bytes';
 import { AppError } from '../domain/errors';
 import type { AppEnv } from './env';
+import type { Tx } from '../deps';
+import { write, type Outbox } from '../domain/tx';
 
 export const IDEMPOTENCY_TTL_MS = 48 * 3600_000;
 /** A claim older than this whose request never finished (a crashed process) may be taken over. */
@@ -30,24 +34,37 @@ export interface Created<T> {
   kept?: unknown;
 }
 
+/** A create: its writes in one transaction, and the answer made from them (inside it too). */
+export interface Creation<R, T> {
+  write(tx: Tx, outbox: Outbox): Promise<R>;
+  answer(result: R, tx: Tx): Created<T> | Promise<Created<T>>;
+}
+
 /**
  * Callers `return await` it: an invalid key rejects before the first await, and workerd reports
  * a rejection whose handler arrives a microtask later (`return promise`) as unhandled.
  */
-export async function idempotent<T>(
+export async function idempotent<R, T>(
   c: Context<AppEnv>,
   input: unknown,
-  create: () => Promise<Created<T>>,
+  creation: Creation<R, T>,
   /** The resource as it is now; throws NOT_FOUND when it is gone. */
   reload?: (id: string, kept: unknown) => Promise<unknown>,
 ): Promise<Response> {
+  const deps = c.get('deps');
+  const create = (settle?: (tx: Tx, out: Created<T>) => Promise<void>) =>
+    write(deps, async (tx, outbox) => {
+      const out = await creation.answer(await creation.write(tx, outbox), tx);
+      await settle?.(tx, out);
+      return out;
+    });
   const key = c.req.header('idempotency-key');
   if (key === undefined) {
     const out = await create();
     return c.json(out.body as object, out.status);
   }
   if (!KEY.test(key)) throw new AppError('VALIDATION_ERROR', 'Idempotency-Key must be 1–64 visible ASCII characters.');
-  const { db, clock } = c.get('deps');
+  const { db, clock } = deps;
   const userId = c.get('auth').userId;
   const route = `${c.req.method} ${c.req.path}`;
   const requestHash = bytesToHex(await sha256(JSON.stringify(input ?? null)));
@@ -81,14 +98,15 @@ export async function idempotent<T>(
 
   let out: Created<T>;
   try {
-    out = await create();
+    out = await create(async (tx, made) => {
+      await tx
+        .update(idempotencyKeys)
+        .set({ state: 'done', status: made.status, resourceId: made.resourceId ?? null, response: (made.kept ?? (reload ? null : made.body)) as object | null })
+        .where(where);
+    });
   } catch (err) {
     await db.delete(idempotencyKeys).where(where);
     throw err;
   }
-  await db
-    .update(idempotencyKeys)
-    .set({ state: 'done', status: out.status, resourceId: out.resourceId ?? null, response: (out.kept ?? (reload ? null : out.body)) as object | null })
-    .where(where);
   return c.json(out.body as object, out.status);
 }

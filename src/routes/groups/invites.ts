@@ -58,8 +58,8 @@ export function registerInvites(app: OpenAPIHono<AppEnv>) {
     return await idempotent(
       c,
       { groupId, ...body },
-      async () => {
-        const invite = await write(deps, async (tx) => {
+      {
+        async write(tx) {
           // The orbit row's lock makes the active-invite count and the insert one step.
           await lockGroup(tx, groupId);
           await requireOwnerWriter(tx, groupId, userId);
@@ -71,8 +71,8 @@ export function registerInvites(app: OpenAPIHono<AppEnv>) {
             maxUses: body.max_uses,
             by: witness(c),
           });
-        });
-        return { status: 201, body: inviteView(invite.row, invite.code), resourceId: invite.row.id };
+        },
+        answer: (invite) => ({ status: 201, body: inviteView(invite.row, invite.code), resourceId: invite.row.id }),
       },
       // A retry gets the invite as it is now, without its code: codes are never stored. A revoked
       // one answers 404, as the owner deleted it.

@@ -91,8 +91,8 @@ export function registerOrbits(app: OpenAPIHono<AppEnv>) {
     return await idempotent(
       c,
       body,
-      async () => {
-        const out = await write(deps, (tx) =>
+      {
+        write: (tx) =>
           createGroup(tx, deps.config, {
             userId,
             address: deps.clientIp(c),
@@ -101,11 +101,12 @@ export function registerOrbits(app: OpenAPIHono<AppEnv>) {
             keyCheck: body.key_check,
             now: deps.clock.now(),
           }),
-        );
-        const group = await getGroup(deps.db, out.group.id, userId);
-        // A retry gets the invite without its code: the code is shown once and never stored.
-        const kept = { invite_id: out.invite.row.id };
-        return { status: 201, body: { group, invite: inviteView(out.invite.row, out.invite.code) }, resourceId: out.group.id, kept };
+        async answer(out, tx) {
+          const group = await getGroup(tx, out.group.id, userId);
+          // A retry gets the invite without its code: the code is shown once and never stored.
+          const kept = { invite_id: out.invite.row.id };
+          return { status: 201, body: { group, invite: inviteView(out.invite.row, out.invite.code) }, resourceId: out.group.id, kept };
+        },
       },
       async (id, kept) => ({
         group: await getGroup(deps.db, id, userId),

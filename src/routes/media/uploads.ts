@@ -168,8 +168,8 @@ export function register(app: OpenAPIHono<AppEnv>) {
     return await idempotent(
       c,
       body,
-      async () => {
-        const row = await write(deps, (tx) =>
+      {
+        write: (tx) =>
           startUpload(tx, deps, {
             userId,
             groupId: body.group_id,
@@ -181,8 +181,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
             encryptionIv: body.encryption_iv,
             now: deps.clock.now(),
           }),
-        );
-        return { status: 201, body: view(row), resourceId: row.id };
+        answer: (row) => ({ status: 201, body: view(row), resourceId: row.id }),
       },
       async (id) => {
         const row = await findMedia(deps.db, id);

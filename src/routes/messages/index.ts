@@ -1,7 +1,6 @@
 // Relay messages: send an envelope to everyone or to chosen members; list what the caller may read.
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import { listMessages, sendMessage } from '../../domain/messages';
-import { write } from '../../domain/tx';
 import type { AppEnv } from '../../http/env';
 import { idempotent } from '../../http/idempotency';
 import { defineRoute, jsonBody, jsonResponse } from '../../http/route';
@@ -37,8 +36,8 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const { groupId } = c.req.valid('param');
     const body = c.req.valid('json');
     const senderId = c.get('auth').userId;
-    return await idempotent(c, body, async () => {
-      const message = await write(deps, async (tx, outbox) => {
+    return await idempotent(c, body, {
+      async write(tx, outbox) {
         const out = await sendMessage(tx, {
           groupId,
           senderId,
@@ -49,9 +48,9 @@ export function register(app: OpenAPIHono<AppEnv>) {
         });
         outbox.add(out.event);
         return out.message;
-      });
+      },
       // A message never changes after it is sent, so the stored first answer is the answer "as it is now".
-      return { status: 201, body: { id: message.id, seq: message.seq, server_timestamp: message.server_timestamp }, resourceId: message.id };
+      answer: (message) => ({ status: 201, body: { id: message.id, seq: message.seq, server_timestamp: message.server_timestamp }, resourceId: message.id }),
     }) as never;
   });
 

@@ -77,8 +77,8 @@ export function register(app: OpenAPIHono<AppEnv>) {
     return await idempotent(
       c,
       body,
-      async () => {
-        const thread = await write(deps, async (tx, outbox) => {
+      {
+        async write(tx, outbox) {
           const out = await createThread(tx, {
             groupId: body.group_id,
             userId,
@@ -89,8 +89,8 @@ export function register(app: OpenAPIHono<AppEnv>) {
           });
           outbox.add(out.event);
           return out.thread;
-        });
-        return { status: 201, body: thread, resourceId: thread.id };
+        },
+        answer: (thread) => ({ status: 201, body: thread, resourceId: thread.id }),
       },
       (id) => getThread(deps.db, id, userId),
     ) as never;

@@ -52,8 +52,8 @@ export function register(app: OpenAPIHono<AppEnv>) {
     return await idempotent(
       c,
       body,
-      async () => {
-        const reply = await write(deps, async (tx, outbox) => {
+      {
+        async write(tx, outbox) {
           const out = await createReply(tx, {
             threadId,
             userId,
@@ -64,8 +64,8 @@ export function register(app: OpenAPIHono<AppEnv>) {
           });
           outbox.add(out.event);
           return out.reply;
-        });
-        return { status: 201, body: reply, resourceId: reply.id };
+        },
+        answer: (reply) => ({ status: 201, body: reply, resourceId: reply.id }),
       },
       (id) => getReply(deps.db, id, userId),
     ) as never;
