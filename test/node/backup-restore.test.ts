@@ -2,7 +2,9 @@
 // (or database), a server started on it: every write committed before the backup is there, the
 // event log has no gap, media bytes are equal, quotas equal the rows. Refusals leave targets empty.
 // The embedded default (backup through the running server's socket), or Postgres with TEST_DATABASE_URL.
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { copyFileSync, createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { extract, pack } from 'tar-stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +16,29 @@ import { TEST_ENV, type Target } from '../support/types';
 const postgres = process.env.TEST_DATABASE_URL;
 const targetOf = (server: ServerProcess) =>
   ({ name: 'node', env: TEST_ENV, fetch: (path: string, init: RequestInit = {}) => fetch(server.url + path, init) }) as unknown as Target;
+
+/** One entry's content, read from a tar archive. */
+async function entryOf(path: string, name: string): Promise<string> {
+  const archive = extract();
+  createReadStream(path).pipe(archive);
+  for await (const entry of archive) {
+    const chunks: Buffer[] = [];
+    for await (const c of entry) chunks.push(c as Buffer);
+    if (entry.header.name === name) {
+      archive.destroy();
+      return Buffer.concat(chunks).toString('utf8');
+    }
+  }
+  throw new Error(`no ${name} in ${path}`);
+}
+
+async function writeTar(path: string, entries: Array<[string, string]>): Promise<void> {
+  const tar = pack();
+  const done = pipeline(tar, createWriteStream(path));
+  for (const [name, content] of entries) tar.entry({ name }, content);
+  tar.finalize();
+  await done;
+}
 
 describe('npm run backup / npm run restore', () => {
   const dirs: string[] = [];
@@ -173,5 +198,22 @@ describe('npm run backup / npm run restore', () => {
     const refused = await cli('restore', await place(), notOurs);
     expect([refused.code, refused.out.trim()]).toEqual([1, expect.stringMatching(/not an Orbital backup|damaged/)]);
     expect(readFileSync(archive).subarray(0, 13).toString()).toBe('manifest.json');
+
+    // Crafted archives: rows for a system catalog, a file outside the store. Refused, nothing written.
+    const manifest = JSON.parse(await entryOf(archive, 'manifest.json'));
+    for (const [name, content] of [
+      ['db/pg_authid.jsonl', '{"rolname":"intruder","rolsuper":true}\n'],
+      ['blobs/../../escaped', 'x'],
+    ]) {
+      const crafted = join(work, 'crafted.tar');
+      await writeTar(crafted, [
+        ['manifest.json', JSON.stringify({ ...manifest, tables: [...manifest.tables, { name: 'pg_authid', rows: 1 }] })],
+        [name!, content!],
+      ]);
+      const place3 = await place();
+      const out = await cli('restore', place3, crafted);
+      expect([out.code, out.out.trim()]).toEqual([1, expect.stringContaining('Unexpected entry')]);
+      expect((await cli('restore', place3, archive)).code).toBe(0);
+    }
   });
 });

@@ -28,7 +28,7 @@ async function dumpTable(raw: RawQuery, table: string, path: string): Promise<nu
   const file = await open(path, 'wx', 0o600);
   let rows = 0;
   try {
-    await raw(`declare backup_rows no scroll cursor for select row_to_json(t)::text as r from ${ident(table)} t`);
+    await raw(`declare backup_rows no scroll cursor for select row_to_json(t)::text as r from public.${ident(table)} t`);
     for (;;) {
       const batch = await raw(`fetch ${ROWS_PER_FETCH} from backup_rows`);
       if (!batch.length) break;

@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import { extract } from 'tar-stream';
 import { applyMigrations, appliedMigrations, bundledMigrations } from '../../db/migrate';
 import { inTransaction, type DatabaseHandle, type RawQuery } from './session';
-import { FORMAT, ident, VERSION, type Manifest } from './tables';
+import { FORMAT, ident, tablesInOrder, VERSION, type Manifest } from './tables';
 
 export interface RestoreTarget {
   handle: DatabaseHandle;
@@ -23,6 +23,7 @@ export interface RestoreTarget {
 export class RestoreRefused extends Error {}
 
 const ROWS_PER_INSERT = 500;
+const MAX_MANIFEST_BYTES = 1 << 20;
 const BLOB_NAME = /^blobs\/((?:[A-Za-z0-9_.-]+\/)*[A-Za-z0-9_.-]+)$/;
 
 async function readAll(stream: Readable): Promise<string> {
@@ -52,7 +53,8 @@ async function insertRows(raw: RawQuery, table: string, lines: AsyncIterable<str
   let count = 0;
   const flush = async () => {
     if (!batch.length) return;
-    await raw(`insert into ${ident(table)} select * from json_populate_recordset(null::${ident(table)}, $1::json)`, [`[${batch.join(',')}]`]);
+    // Schema-qualified: an unqualified name would find pg_catalog's tables first.
+    await raw(`insert into public.${ident(table)} select * from json_populate_recordset(null::public.${ident(table)}, $1::json)`, [`[${batch.join(',')}]`]);
     count += batch.length;
     batch = [];
   };
@@ -106,18 +108,21 @@ export async function restoreFromFile(path: string, target: RestoreTarget): Prom
       });
       reading.catch(() => undefined); // surfaced by the loop below, or awaited at the end
       let manifest: Manifest | undefined;
+      /** The schema's own tables at the archive's level: rows go nowhere else. */
+      let ours = new Set<string>();
       const restored = new Map<string, number>();
       let blobFiles = 0;
       for await (const entry of archive) {
         const name = entry.header.name;
         if (!manifest) {
-          if (name !== 'manifest.json') throw new RestoreRefused('This is not an Orbital backup: it does not start with its manifest.');
+          if (name !== 'manifest.json' || (entry.header.size ?? 0) > MAX_MANIFEST_BYTES) throw new RestoreRefused('This is not an Orbital backup: it does not start with its manifest.');
           manifest = checkManifest(await readAll(entry));
           await applyMigrations(exec, bundledMigrations.slice(0, manifest.migrations.length));
+          ours = new Set(await tablesInOrder(raw));
           continue;
         }
         const table = /^db\/([a-z_0-9]+)\.jsonl$/.exec(name)?.[1];
-        if (table && manifest.tables.some((t) => t.name === table) && !restored.has(table)) {
+        if (table && ours.has(table) && manifest.tables.some((t) => t.name === table) && !restored.has(table)) {
           restored.set(table, await insertRows(raw, table, createInterface({ input: entry, crlfDelay: Infinity })));
           continue;
         }
@@ -160,7 +165,7 @@ export async function readManifest(path: string): Promise<Manifest> {
   file.pipe(archive);
   try {
     for await (const entry of archive) {
-      if (entry.header.name !== 'manifest.json') break;
+      if (entry.header.name !== 'manifest.json' || (entry.header.size ?? 0) > MAX_MANIFEST_BYTES) break;
       return checkManifest(await readAll(entry));
     }
   } finally {
