@@ -3,10 +3,8 @@
 // Prints the report (what was, or with --dry-run would be, removed) as one JSON line.
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config';
-import { migrate } from '../db/migrate';
 import { runCleanup } from '../domain/cleanup';
-import { buildNodeDeps } from '../runtime/node-deps';
-import { loadNodeConfig, openDatabase } from '../runtime/node';
+import { withOfflineDeps } from './offline-deps';
 
 const USAGE = `Usage: npm run cleanup -- [--dry-run] [--now <ISO time>]
 
@@ -44,17 +42,11 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const config = await loadNodeConfig();
-  const database = await openDatabase(config);
-  try {
-    await migrate(database.db);
-    const deps = await buildNodeDeps({ config, db: database.db, logger: { log: () => {} } });
+  return withOfflineDeps(async (deps) => {
     const report = await runCleanup(deps, { dryRun: args.dryRun, now: args.now });
     console.log(JSON.stringify({ dry_run: args.dryRun, now: (args.now ?? new Date()).toISOString(), ...report }));
     return 0;
-  } finally {
-    await database.close();
-  }
+  });
 }
 
 main().then(
