@@ -48,6 +48,9 @@ export default defineConfig({
               },
               // The Hyperdrive path's binding, under another name: tests opt in (test/workerd/database-paths.test.ts).
               hyperdrives: { TEST_HYPERDRIVE: inject<string>('hyperdriveUrl') },
+              // Miniflare's local Analytics Engine dataset (it drops writes), under another name:
+              // test/workerd/analytics-engine.test.ts binds it as ANALYTICS through a tap.
+              analyticsEngineDatasets: { TEST_ANALYTICS: { dataset: 'orbital_test' } },
             },
           })),
         ],

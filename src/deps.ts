@@ -108,8 +108,8 @@ export interface Metrics {
   rateLimited(limit: string): void;
   /** One cleanup run and how many of each kind it removed. */
   cleanupRun(report: Record<string, number>): void;
-  /** The exposition text, for GET /metrics. */
-  scrape(): Promise<{ contentType: string; body: string }>;
+  /** The exposition text, for GET /metrics (Node's prom-client; Analytics Engine is queried where it lives). */
+  scrape?(): Promise<{ contentType: string; body: string }>;
 }
 
 export interface Deps {

@@ -7,7 +7,8 @@ export function roomStub(ns: DurableObjectNamespace, groupId: string) {
   return ns.get(ns.idFromName(groupId));
 }
 
-export function durableObjectFanout(ns: DurableObjectNamespace): Fanout {
+/** `onHandedOver`: the room took this many events (the Analytics Engine's events_fanned_out). */
+export function durableObjectFanout(ns: DurableObjectNamespace, onHandedOver?: (events: number) => void): Fanout {
   return {
     async publish(groupId: string, events: StoredEvent[]) {
       const res = await roomStub(ns, groupId).fetch('https://orbit-room/publish', {
@@ -16,6 +17,7 @@ export function durableObjectFanout(ns: DurableObjectNamespace): Fanout {
         body: JSON.stringify(events),
       });
       if (!res.ok) throw new Error(`orbit room refused events: ${res.status}`);
+      onHandedOver?.(events.length);
     },
   };
 }

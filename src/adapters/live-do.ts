@@ -10,7 +10,8 @@ import { roomStub } from './fanout-do';
 export const IDENTITY_HEADER = 'x-orbital-live-identity';
 export const ORBIT_HEADER = 'x-orbit-id';
 
-export function durableObjectLive(ns: DurableObjectNamespace): LiveGateway {
+/** `onOpened`: the room accepted a socket (the Analytics Engine's socket_opened; the room counts closes). */
+export function durableObjectLive(ns: DurableObjectNamespace, onOpened?: () => void): LiveGateway {
   return {
     async upgrade(_c, request: LiveRequest) {
       const res = await roomStub(ns, request.groupId).fetch('https://orbit-room/connect', {
@@ -18,6 +19,7 @@ export function durableObjectLive(ns: DurableObjectNamespace): LiveGateway {
       });
       if (res.status === 429) throw tooManySockets();
       if (res.status !== 101) throw new AppError('UNAVAILABLE', 'The live room is not available; retry shortly.');
+      onOpened?.();
       return res as unknown as Response;
     },
   };

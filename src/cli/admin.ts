@@ -2,12 +2,10 @@
 // DATABASE_URL or the embedded database in DATA_DIR (stop the server first: one process at a time).
 import { parseArgs } from 'node:util';
 import { ConfigError } from '../config';
-import { migrate } from '../db/migrate';
 import { AppError } from '../domain/errors';
-import { buildNodeDeps } from '../runtime/node-deps';
 import { DataDirBusy } from '../runtime/data-dir';
-import { loadNodeConfig, openDatabase } from '../runtime/node';
 import { Declined, runAdmin, UsageError, type Invocation } from './admin-commands';
+import { withOfflineDeps } from './offline-deps';
 import { closePrompts, confirm, NeedsTerminal } from './orbital-prompt';
 
 const USAGE = `Usage: npm run admin -- <command> [--json] [--yes]
@@ -94,11 +92,7 @@ async function main(): Promise<number> {
     return 2;
   }
 
-  const config = await loadNodeConfig();
-  const database = await openDatabase(config);
-  try {
-    await migrate(database.db);
-    const deps = await buildNodeDeps({ config, db: database.db, logger: { log: () => {} } });
+  return withOfflineDeps(async (deps) => {
     try {
       const outcome = await runAdmin(deps, inv);
       console.log(json ? JSON.stringify(outcome.data, null, 2) : outcome.lines.join('\n'));
@@ -118,12 +112,9 @@ async function main(): Promise<number> {
       }
       throw err;
     } finally {
-      await deps.stop();
       closePrompts();
     }
-  } finally {
-    await database.close();
-  }
+  });
 }
 
 main().then(

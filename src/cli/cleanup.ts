@@ -2,11 +2,9 @@
 // database and blob store, the same function the server runs hourly and the Worker's cron runs.
 // Prints the report (what was, or with --dry-run would be, removed) as one JSON line.
 import { parseArgs } from 'node:util';
-import { migrate } from '../db/migrate';
 import { runCleanup } from '../domain/cleanup';
-import { buildNodeDeps } from '../runtime/node-deps';
-import { loadNodeConfig } from '../runtime/node';
-import { runCommand, withDatabase } from './entry';
+import { runCommand } from './entry';
+import { withOfflineDeps } from './offline-deps';
 
 const USAGE = `Usage: npm run cleanup -- [--dry-run] [--now <ISO time>]
 
@@ -44,17 +42,10 @@ async function main(): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const config = await loadNodeConfig();
-  return withDatabase(config, async (database) => {
-    await migrate(database.db);
-    const deps = await buildNodeDeps({ config, db: database.db, logger: { log: () => {} } });
-    try {
-      const report = await runCleanup(deps, { dryRun: args.dryRun, now: args.now });
-      console.log(JSON.stringify({ dry_run: args.dryRun, now: (args.now ?? new Date()).toISOString(), ...report }));
-      return 0;
-    } finally {
-      await deps.stop();
-    }
+  return withOfflineDeps(async (deps) => {
+    const report = await runCleanup(deps, { dryRun: args.dryRun, now: args.now });
+    console.log(JSON.stringify({ dry_run: args.dryRun, now: (args.now ?? new Date()).toISOString(), ...report }));
+    return 0;
   });
 }
 

@@ -1,5 +1,6 @@
-// GET /metrics and the per-request counter. Only where the runtime supplies a Metrics port and
-// METRICS=on (Node); elsewhere /metrics is an ordinary 404.
+// GET /metrics and the per-request counter. The counter runs wherever the runtime supplies a
+// Metrics port (Node with METRICS=on; Workers with an ANALYTICS binding); /metrics only where the
+// port can be scraped and METRICS=on (Node); elsewhere it is an ordinary 404.
 import { Hono, type Context, type Handler, type MiddlewareHandler } from 'hono';
 import type { Deps } from '../deps';
 import { sha256 } from '../domain/bytes';
@@ -50,10 +51,11 @@ async function allowed(c: Context<AppEnv>, deps: Deps, ownPort: boolean): Promis
 function metricsEndpoint(ownPort: boolean): Handler<AppEnv> {
   return async (c) => {
     const deps = c.get('deps');
-    const served = deps.config.METRICS && deps.metrics && (ownPort || deps.config.METRICS_PORT === undefined);
+    const scrape = deps.metrics?.scrape?.bind(deps.metrics);
+    const served = deps.config.METRICS && scrape && (ownPort || deps.config.METRICS_PORT === undefined);
     if (!served) throw new AppError('NOT_FOUND', 'No such route.');
     await allowed(c, deps, ownPort);
-    const { contentType, body } = await deps.metrics!.scrape();
+    const { contentType, body } = await scrape();
     return c.body(body, 200, { 'Content-Type': contentType, 'Cache-Control': 'no-store' });
   };
 }

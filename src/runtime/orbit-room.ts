@@ -14,6 +14,7 @@ import { newSocketState, type LiveSocketState } from '../domain/live/socket-stat
 import { openNeon } from '../adapters/db-neon';
 import { IDENTITY_HEADER, ORBIT_HEADER } from '../adapters/live-do';
 import { jsonLogger } from '../adapters/logger-json';
+import { analyticsEngineMetrics, type AnalyticsEngineMetrics } from '../adapters/metrics-analytics-engine';
 import type { WorkerEnv } from './worker-deps';
 
 // Workers globals (their type package is not loaded globally: it clashes with Node's and the DOM's).
@@ -70,6 +71,11 @@ export class OrbitRoom extends DurableObject<WorkerEnv> {
   private room?: LiveRoom;
   private settings?: { config: Config; logger: Logger };
 
+  /** Sockets closed, when the ANALYTICS binding is there (the Worker counts the ones it opened). */
+  private get metrics(): AnalyticsEngineMetrics | undefined {
+    return analyticsEngineMetrics(this.env);
+  }
+
   constructor(ctx: DurableObjectState, env: WorkerEnv) {
     super(ctx, env);
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG) as never);
@@ -98,6 +104,7 @@ export class OrbitRoom extends DurableObject<WorkerEnv> {
 
   override async webSocketClose(ws: CfWebSocket, code: number, reason: string): Promise<void> {
     this.wrapped.delete(ws);
+    this.metrics?.socketClosed();
     try {
       // Completes the closing handshake the client started.
       ws.close(code === 1005 ? 1000 : code, reason);
@@ -108,6 +115,7 @@ export class OrbitRoom extends DurableObject<WorkerEnv> {
 
   override async webSocketError(ws: CfWebSocket): Promise<void> {
     this.wrapped.delete(ws);
+    this.metrics?.socketClosed();
   }
 
   /** Token expiry, session liveness and membership; re-armed while sockets remain. */

@@ -1,5 +1,5 @@
 // Builds the ports for one Workers request (or one cron run, or one Durable Object call).
-import type { DurableObjectNamespace, ExecutionContext, Fetcher, Hyperdrive, R2Bucket } from '@cloudflare/workers-types';
+import type { AnalyticsEngineDataset, DurableObjectNamespace, ExecutionContext, Fetcher, Hyperdrive, R2Bucket } from '@cloudflare/workers-types';
 import type { Context } from 'hono';
 import argon2Wasm from '@phi-ag/argon2/argon2.wasm';
 import { parseConfig } from '../config';
@@ -10,6 +10,7 @@ import { r2BlobStore } from '../adapters/blob-r2';
 import { durableObjectFanout } from '../adapters/fanout-do';
 import { durableObjectLive } from '../adapters/live-do';
 import { jsonLogger } from '../adapters/logger-json';
+import { analyticsEngineMetrics } from '../adapters/metrics-analytics-engine';
 import { argon2Hasher } from '../domain/password-hasher';
 import { createPgLimiter } from '../domain/rate-limit';
 import { SessionCache } from '../domain/session-cache';
@@ -25,6 +26,8 @@ export interface WorkerEnv {
   MEDIA: R2Bucket;
   /** Workers static assets: the docs page's files (swagger-ui-dist). */
   ASSETS?: Fetcher;
+  /** Workers Analytics Engine: when bound, the counters Node serves at /metrics are written here. */
+  ANALYTICS?: AnalyticsEngineDataset;
   [key: string]: unknown;
 }
 
@@ -40,8 +43,9 @@ export interface WorkerDeps extends Deps {
   release(): Promise<void>;
 }
 
-export function buildWorkerDeps(env: WorkerEnv, ctx: Pick<ExecutionContext, 'waitUntil'>, live: LiveGateway = durableObjectLive(env.ORBIT_ROOM)): WorkerDeps {
+export function buildWorkerDeps(env: WorkerEnv, ctx: Pick<ExecutionContext, 'waitUntil'>, live?: LiveGateway): WorkerDeps {
   const config = parseConfig(env);
+  const metrics = analyticsEngineMetrics(env);
   const database = env.HYPERDRIVE ? openHyperdrive(env.HYPERDRIVE.connectionString) : openNeon(env.DATABASE_URL, { wsProxy: env.DB_WS_PROXY || undefined });
   hasher ??= argon2Hasher(new WebAssembly.Instance(argon2Wasm, {}));
   const logger = jsonLogger(config.LOG_LEVEL, (line) => console.log(line));
@@ -50,8 +54,9 @@ export function buildWorkerDeps(env: WorkerEnv, ctx: Pick<ExecutionContext, 'wai
     config,
     db: database.db,
     blobs: r2BlobStore(env.MEDIA),
-    fanout: durableObjectFanout(env.ORBIT_ROOM),
-    live,
+    fanout: durableObjectFanout(env.ORBIT_ROOM, metrics && ((n) => metrics.eventsFannedOut(n))),
+    live: live ?? durableObjectLive(env.ORBIT_ROOM, metrics && (() => metrics.socketOpened())),
+    metrics,
     clock,
     limiter: createPgLimiter(database.db, clock, config.RATE_LIMIT),
     hasher,

@@ -28,7 +28,8 @@ export default {
     try {
       await ensureMigrated(deps);
       // Storage calls per invocation are limited on Workers: the rest of the queue waits an hour.
-      await runCleanup(deps, { now: new Date(controller.scheduledTime), blobLimit: 500 });
+      const report = await runCleanup(deps, { now: new Date(controller.scheduledTime), blobLimit: 500 });
+      deps.metrics?.cleanupRun(report);
     } finally {
       await deps.release();
     }
