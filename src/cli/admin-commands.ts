@@ -76,7 +76,7 @@ export async function runAdmin(deps: NodeDeps, inv: Invocation): Promise<Outcome
       const id = need(target, 'an orbit id');
       if (!UUID.test(id)) throw new AppError('VALIDATION_ERROR', `"${id}" is not an orbit id.`);
       if (inv.bytes === undefined && inv.files === undefined) throw new AppError('VALIDATION_ERROR', 'Give --bytes <n> and/or --files <n>.');
-      const view = quotaView(await setQuotaLimits(deps.db, id, { bytes: inv.bytes, files: inv.files }, now));
+      const view = quotaView(await setQuotaLimits(deps.db, id, { bytes: inv.bytes, files: inv.files }, now, OPERATOR));
       return { data: { id, quota: view }, lines: [`Orbit ${id}: bytes ${view.bytes_used}/${view.bytes_limit}, files ${view.files_used}/${view.files_limit}.`] };
     }
     case 'storage': {

@@ -33,7 +33,7 @@ export async function changePassword(
   by: Witness,
 ): Promise<void> {
   const user = await requireUser(deps, input.userId);
-  await checkPassword(deps, user, user.username, input.currentPassword, { userId: user.id });
+  await checkPassword(deps, user, user.username, input.currentPassword, { userId: user.id }, by.address);
   await setPassword(deps, user.id, input.newPassword, by, input.sessionId);
 }
 
@@ -78,7 +78,7 @@ async function scrubIdentity(tx: Executor, userId: string, options: { keepLeaves
  */
 export async function deleteAccount(deps: AccountDeps, input: { userId: string; password: string }, by: Witness): Promise<void> {
   const user = await requireUser(deps, input.userId);
-  await checkPassword(deps, user, user.username, input.password, { userId: user.id });
+  await checkPassword(deps, user, user.username, input.password, { userId: user.id }, by.address);
   await eraseAccount(deps, user, by);
 }
 

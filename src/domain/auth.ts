@@ -5,8 +5,8 @@ import type { Deps, Executor } from '../deps';
 import { AppError } from './errors';
 import { joinByInvite } from './groups';
 import { useRegistrationCode } from './registration/codes';
-import { byUser, recordAudit, recordLockout } from './audit/record';
-import { limitName } from './limit-metrics';
+import { auditLockout } from './audit/lockout';
+import { byUser, recordAudit } from './audit/record';
 import { limitKey, limits, PASSWORD_SLOWDOWN } from './limits';
 import { consume, reserve } from './rate-limit';
 import { ACCESS_TTL_SEC, hashOpaqueToken, newOpaqueToken, signAccessToken } from './tokens';
@@ -118,26 +118,22 @@ export type PasswordCheckFrom = { ip: string } | { userId: string };
  * unless the check fails. The per-IP login budget is the route's (http/ip-limits.ts). An unknown
  * user costs the same argon2 work as a known one.
  */
-export async function checkPassword(deps: AuthDeps, user: UserRow | undefined, username: string, password: string, from: PasswordCheckFrom): Promise<UserRow> {
+export async function checkPassword(
+  deps: AuthDeps,
+  user: UserRow | undefined,
+  username: string,
+  password: string,
+  from: PasswordCheckFrom,
+  /** The client's address, for the audit row of a lockout (a login's is `from.ip`). */
+  address: string | null = 'ip' in from ? from.ip : null,
+): Promise<UserRow> {
   const budget = limits(deps.config);
   const refusing =
     'ip' in from
       ? { key: limitKey.passwordUserIp(username, from.ip), window: budget.passwordFailuresPerUsernameIp }
       : { key: limitKey.passwordAccount(from.userId), window: budget.passwordFailuresPerAccount };
-  const refund = await reserve(deps.limiter, deps.clock, [refusing]).catch(async (err: unknown) => {
-    if (err instanceof AppError && err.code === 'RATE_LIMITED') {
-      // The trail notes the lockout once per window, not every attempt it refuses.
-      const now = deps.clock.now();
-      await recordLockout(deps.db, {
-        by: 'ip' in from ? { via: 'api', actorId: null, address: from.ip } : byUser(from.userId, null),
-        targetId: user?.id ?? null,
-        detail: limitName(refusing.key),
-        at: now,
-        since: new Date(now.getTime() - refusing.window.windowSec * 1000),
-      });
-    }
-    throw err;
-  });
+  const actorId = 'userId' in from ? from.userId : null;
+  const refund = await reserve(deps.limiter, deps.clock, [refusing]).catch(auditLockout(deps, [refusing], { actorId, targetId: user?.id, address }));
   const unslow = await slowDown(deps, username).catch(async (err) => {
     await refund();
     throw err;
@@ -174,9 +170,9 @@ export async function login(deps: AuthDeps, input: { username: string; password:
 /**
  * Rotates a refresh token. One conditional write decides which request rotates it; a token
  * already rotated less than 30 s ago (a lost response, a second window) yields another fresh
- * pair of the same family; older reuse revokes the family.
+ * pair of the same family; older reuse revokes the family (a stolen token: audited, no actor).
  */
-export async function refresh(deps: AuthDeps, input: { refreshToken: string }): Promise<{ user: ReturnType<typeof userView>; tokens: TokenPair }> {
+export async function refresh(deps: AuthDeps, input: { refreshToken: string; ip: string }): Promise<{ user: ReturnType<typeof userView>; tokens: TokenPair }> {
   const hash = await hashOpaqueToken(input.refreshToken);
   const now = deps.clock.now();
   const invalid = () => new AppError('UNAUTHENTICATED', 'This refresh token is not valid; please log in again.');
@@ -199,7 +195,14 @@ export async function refresh(deps: AuthDeps, input: { refreshToken: string }): 
     if (!rotated.length) {
       const [again] = await tx.select({ rotatedAt: refreshTokens.rotatedAt }).from(refreshTokens).where(eq(refreshTokens.tokenHash, hash));
       if (!again?.rotatedAt || now.getTime() - again.rotatedAt.getTime() > REUSE_GRACE_MS) {
-        await tx.update(sessions).set({ revokedAt: now }).where(and(eq(sessions.id, session.id), isNull(sessions.revokedAt)));
+        const [ended] = await tx
+          .update(sessions)
+          .set({ revokedAt: now })
+          .where(and(eq(sessions.id, session.id), isNull(sessions.revokedAt)))
+          .returning({ id: sessions.id });
+        // Whoever replayed it is unknown (the thief or the owner): no actor, the replay's network.
+        const by = { via: 'api', actorId: null, address: input.ip } as const;
+        if (ended) await recordAudit(tx, { action: 'sessions.revoked', by, targetId: session.userId, detail: 'refresh_reuse', at: now });
         return { error: invalid(), revoked: session.id };
       }
     }
@@ -236,11 +239,13 @@ export async function logout(deps: AuthDeps, refreshToken: string): Promise<void
  */
 export function reserveJoinAttempt(deps: AuthDeps, userId: string | undefined, ip: string): Promise<() => Promise<void>> {
   const budget = limits(deps.config);
-  return reserve(deps.limiter, deps.clock, [
+  const checks = [
     ...(userId ? [{ key: limitKey.joinUser(userId), window: budget.failedJoinsPerUser }] : []),
     { key: limitKey.joinIp(ip), window: budget.failedJoinsPerIp },
     { key: limitKey.joinGlobal(), window: budget.failedJoinsGlobal },
-  ]);
+  ];
+  // Someone guessing invite codes: a lockout in the audit trail.
+  return reserve(deps.limiter, deps.clock, checks).catch(auditLockout(deps, checks, { actorId: userId, address: ip }));
 }
 
 /** Runs a join attempt within the failed-join budgets: an unknown code keeps its unit, anything else gives it back. */

@@ -2,7 +2,8 @@
 // ciphertext, quota limits. Deletion, passwords and sessions go through account.ts/user-sessions.ts.
 import { and, asc, eq, gt, isNull, sql } from 'drizzle-orm';
 import { groupMembers, groupQuotas, groups, sessions, users } from '../db/schema';
-import type { Executor } from '../deps';
+import type { Db, Executor } from '../deps';
+import { recordAudit, type Witness } from './audit/record';
 import { AppError } from './errors';
 import { findUserByName, type UserRow } from './users';
 
@@ -47,17 +48,21 @@ export async function listOrbits(db: Executor) {
   return rows.map((r) => ({ ...r, created_at: r.created_at.toISOString() }));
 }
 
-/** New storage limits for one orbit; usage above them only stops new uploads. */
-export async function setQuotaLimits(db: Executor, groupId: string, limits: { bytes?: number; files?: number }, now: Date) {
-  const [row] = await db
-    .update(groupQuotas)
-    .set({
-      ...(limits.bytes !== undefined ? { bytesLimit: limits.bytes } : {}),
-      ...(limits.files !== undefined ? { filesLimit: limits.files } : {}),
-      updatedAt: now,
-    })
-    .where(eq(groupQuotas.groupId, groupId))
-    .returning();
-  if (!row) throw new AppError('NOT_FOUND', `No orbit with id ${groupId}.`);
-  return row;
+/** New storage limits for one orbit (usage above them only stops new uploads), with their audit row. */
+export async function setQuotaLimits(db: Db, groupId: string, limits: { bytes?: number; files?: number }, now: Date, by: Witness) {
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(groupQuotas)
+      .set({
+        ...(limits.bytes !== undefined ? { bytesLimit: limits.bytes } : {}),
+        ...(limits.files !== undefined ? { filesLimit: limits.files } : {}),
+        updatedAt: now,
+      })
+      .where(eq(groupQuotas.groupId, groupId))
+      .returning();
+    if (!row) throw new AppError('NOT_FOUND', `No orbit with id ${groupId}.`);
+    const detail = [limits.bytes !== undefined && `bytes ${limits.bytes}`, limits.files !== undefined && `files ${limits.files}`].filter(Boolean).join(', ');
+    await recordAudit(tx, { action: 'quota.changed', by, groupId, detail, at: now });
+    return row;
+  });
 }

@@ -4,6 +4,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { rateLimiter, type ClientRateLimitInfo, type Store } from 'hono-rate-limiter';
 import type { Deps } from '../deps';
+import { auditLockout } from '../domain/audit/lockout';
 import { AppError } from '../domain/errors';
 import { limitKey, limits } from '../domain/limits';
 import { rateLimited, type Limiter, type Window } from '../domain/rate-limit';
@@ -38,6 +39,8 @@ export class LimiterStore implements Store<AppEnv> {
 
 interface IpBudget {
   key: (ip: string) => string;
+  /** A refusal is a lockout in the audit trail (password guessing), not just load shedding. */
+  audited?: boolean;
   window: (budgets: ReturnType<typeof limits>) => Window;
   /** Only requests for which this is true keep their unit (e.g. failed password checks); default all. */
   counts?: (c: Context<AppEnv>) => boolean;
@@ -61,10 +64,13 @@ function ipBudget(budget: IpBudget): MiddlewareHandler<AppEnv> {
       standardHeaders: false,
       ...(budget.counts ? { skipSuccessfulRequests: true, requestWasSuccessful: (c: Context<AppEnv>) => !budget.counts!(c) } : {}),
       // Our error shape and Retry-After, through the app's one error handler.
-      handler: (c) => {
+      handler: async (c) => {
         const info = c.get('rateLimit');
         const reset = info?.resetTime ?? new Date(deps.clock.now().getTime() + window.windowSec * 1000);
-        throw rateLimited(reset, deps.clock.now(), undefined, budget.key(deps.clientIp(c)));
+        const ip = deps.clientIp(c);
+        const refusal = rateLimited(reset, deps.clock.now(), undefined, budget.key(ip));
+        if (!budget.audited) throw refusal;
+        return auditLockout(deps, [{ key: budget.key(ip), window }], { address: ip })(refusal);
       },
     }) as MiddlewareHandler<AppEnv>;
   };
@@ -82,6 +88,7 @@ const failedPasswordCheck = (c: Context<AppEnv>) => c.error instanceof AppError 
 export const passwordIpBudget = ipBudget({
   key: limitKey.passwordIp,
   window: (b) => b.passwordFailuresPerIp,
+  audited: true,
   counts: failedPasswordCheck,
 });
 

@@ -122,6 +122,8 @@ describe('npm run admin', () => {
     const revoked = (await admin('audit', '--action', 'sessions.revoked', '--json')).json().events;
     expect(revoked).toEqual([expect.objectContaining({ via: 'admin', target_id: carol.id, detail: 'all' })]);
     expect((await admin('audit', '--orbit', orbit.id, '--limit', '1', '--json')).json().events).toEqual([expect.objectContaining({ action: 'member.removed', detail: 'deleted' })]);
+    const quota = (await admin('audit', '--action', 'quota.changed', '--json')).json().events;
+    expect(quota).toEqual([expect.objectContaining({ via: 'admin', actor_id: null, group_id: orbit.id, detail: 'bytes 1000, files 3', address: null })]);
     const bad = await admin('audit', '--action', 'everything');
     expect([bad.code, bad.out]).toEqual([2, expect.stringContaining('--action is one of account.created')]);
   });

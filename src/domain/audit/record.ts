@@ -19,6 +19,7 @@ export const AUDIT_ACTIONS = [
   'invite.revoked',
   'orbit.deleted',
   'rate_limit.lockout',
+  'quota.changed',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

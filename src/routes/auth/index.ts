@@ -90,7 +90,7 @@ export function register(app: OpenAPIHono<AppEnv>) {
 
   app.openapi(refreshRoute, async (c) => {
     const deps = c.get('deps');
-    const out = await refresh(deps, { refreshToken: c.req.valid('json').refresh_token });
+    const out = await refresh(deps, { refreshToken: c.req.valid('json').refresh_token, ip: deps.clientIp(c) });
     c.header('Cache-Control', 'no-store');
     return c.json({ user: out.user, ...out.tokens }, 200);
   });
