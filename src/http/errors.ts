@@ -93,9 +93,10 @@ function ownFrame(err: Error): string | undefined {
     const frame = /^\s+at (?:.*? \()?(.*?):(\d+):(\d+)\)?$/.exec(line);
     // Only our code: not a dependency's, not the runtime's own (node:internal/…).
     if (!frame || /node_modules|^node:|^internal\/|^\[/.test(frame[1]!)) continue;
-    const file = frame[1]!;
-    const src = file.lastIndexOf('/src/');
-    return `${src >= 0 ? file.slice(src + 1) : file.split('/').pop()}:${frame[2]}:${frame[3]}`;
+    const file = frame[1]!.replace(/^file:\/\//, '');
+    // From the project's own folder: src/… run from source, dist/… as `npm start` runs it (its .map maps it back).
+    const own = Math.max(file.lastIndexOf('/src/'), file.lastIndexOf('/dist/'));
+    return `${own >= 0 ? file.slice(own + 1) : file.split('/').pop()}:${frame[2]}:${frame[3]}`;
   }
   return undefined;
 }

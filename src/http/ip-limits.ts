@@ -64,7 +64,8 @@ function ipBudget(budget: IpBudget): MiddlewareHandler<AppEnv> {
       standardHeaders: false,
       ...(budget.counts ? { skipSuccessfulRequests: true, requestWasSuccessful: (c: Context<AppEnv>) => !budget.counts!(c) } : {}),
       // Our error shape and Retry-After, through the app's one error handler.
-      handler: async (c) => {
+      // Not async: a refusal that is not audited throws at once, as the limiter's own call expects.
+      handler: (c) => {
         const info = c.get('rateLimit');
         const reset = info?.resetTime ?? new Date(deps.clock.now().getTime() + window.windowSec * 1000);
         const ip = deps.clientIp(c);

@@ -27,7 +27,7 @@ async function expectUnavailable(databaseUrl: string) {
   server = await startServerProcess({ DATABASE_URL: databaseUrl, JWT_SECRET: 'x'.repeat(40), RATE_LIMIT: 'on' });
   const username = await expectUnavailableAnswers((path, init) => fetch(server!.url + path, init));
   // Our own code's location only (a driver's or the runtime's frames are left out).
-  for (const entry of expectCleanLog(server.output().split('\n'), username)) if (entry.at !== undefined) expect(entry.at).toMatch(/^src\//);
+  for (const entry of expectCleanLog(server.output().split('\n'), username)) if (entry.at !== undefined) expect(entry.at).toMatch(/^(src|dist)\//);
 }
 
 describe('database down or missing (Node)', () => {
