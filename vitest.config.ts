@@ -62,6 +62,8 @@ export default defineConfig({
           globalSetup: ['test/setup/global-workerd.ts'],
           // One database for the whole project: files take turns so global steps (cleanup) cannot interfere.
           fileParallelism: false,
+          isolate: false,
+          sequence: { groupOrder: 1 },
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },
