@@ -1,19 +1,18 @@
 // `npm run admin`: each command against the server's own database (Postgres with TEST_DATABASE_URL,
 // else the embedded data dir, with the server stopped as the README says), checked through the API.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOrbit, joinOrbit, post, registerUser, type TestUser } from '../support/api';
 import { freshDatabase, runEntry, startServerProcess, type ServerProcess } from '../support/server-process';
 import { TEST_ENV, type Target } from '../support/types';
+import { newDataDir } from '../support/data-dirs';
 
 const postgres = process.env.TEST_DATABASE_URL;
 const targetOf = (server: ServerProcess) =>
   ({ name: 'node', env: TEST_ENV, fetch: (path: string, init: RequestInit = {}) => fetch(server.url + path, init) }) as unknown as Target;
 
 describe('npm run admin', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'orbital-admin-'));
+  const dataDir = newDataDir('orbital-admin-');
   let database: Awaited<ReturnType<typeof freshDatabase>> | undefined;
   let env: Record<string, string>;
   let server: ServerProcess | undefined;

@@ -1,8 +1,7 @@
 // The Node triggers of cleanup: `npm run cleanup` (dry run, --now) and the hourly schedule that
 // only one process at a time runs (a Postgres advisory lock).
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { sql } from 'drizzle-orm';
@@ -12,13 +11,14 @@ import { openPglite } from '../../src/adapters/db-pglite';
 import { CLEANUP_LOCK_KEY, cleanupOnce, scheduleCleanup } from '../../src/runtime/node-cleanup';
 import { createOrbit, registerUser } from '../support/api';
 import { uploadFile } from '../support/media';
+import { newDataDir } from '../support/data-dirs';
 
 const run = promisify(execFile);
 
 describe('npm run cleanup', () => {
   let dataDir: string;
   beforeAll(() => {
-    dataDir = mkdtempSync(join(tmpdir(), 'orbital-cli-'));
+    dataDir = newDataDir('orbital-cli-');
   });
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 

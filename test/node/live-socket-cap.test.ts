@@ -1,9 +1,7 @@
 // The cap of 5 live sockets per user per orbit holds across Node processes on one Postgres: leases
 // in the database, given back on close, and lapsing when the process that held them is gone.
 // Needs a real Postgres: PGlite is one process.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOrbit, registerUser } from '../support/api';
@@ -11,6 +9,7 @@ import { livePath } from '../support/live';
 import { connectSocket } from '../support/node-target';
 import { freshDatabase, startServerProcess, type ServerProcess } from '../support/server-process';
 import { SocketRefused, TEST_ENV, type Target, type TestSocket } from '../support/types';
+import { newDataDir } from '../support/data-dirs';
 
 const postgres = process.env.TEST_DATABASE_URL;
 if (!postgres) console.warn('live-socket-cap: skipped, it needs a real Postgres (set TEST_DATABASE_URL)');
@@ -24,7 +23,7 @@ describe.skipIf(!postgres)('the socket cap across two Node processes on one Post
   let db: pg.Client;
   let a: ServerProcess;
   let b: ServerProcess;
-  const dataDirs = [0, 1].map(() => mkdtempSync(join(tmpdir(), 'orbital-cap-')));
+  const dataDirs = [0, 1].map(() => newDataDir('orbital-cap-'));
 
   beforeAll(async () => {
     database = await freshDatabase(postgres!, 'orbital_cap');

@@ -1,8 +1,6 @@
 // GET /metrics on the Node server as `npm start` runs it (off by default: test/api/metrics-off): its guards, and
 // label values that never carry user ids, orbit ids or usernames.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTarget } from '#target';
 import { PromMetrics } from '../../src/adapters/metrics-prom';
@@ -15,6 +13,7 @@ import { livePath, seqsUntil } from '../support/live';
 import { connectSocket } from '../support/node-target';
 import { freshDatabase, startServerProcess, type ServerProcess } from '../support/server-process';
 import { TEST_ENV, type Target } from '../support/types';
+import { newDataDir } from '../support/data-dirs';
 
 const postgres = process.env.TEST_DATABASE_URL;
 const targetOf = (server: ServerProcess) =>
@@ -22,7 +21,7 @@ const targetOf = (server: ServerProcess) =>
 
 /** One server process on its own data dir (and its own Postgres database when TEST_DATABASE_URL is set). */
 async function server(env: Record<string, string>) {
-  const dataDir = mkdtempSync(join(tmpdir(), 'orbital-metrics-'));
+  const dataDir = newDataDir('orbital-metrics-');
   const database = postgres ? await freshDatabase(postgres, 'orbital_metrics') : undefined;
   const proc = await startServerProcess({ ...TEST_ENV, LOG_LEVEL: 'info', DATA_DIR: dataDir, ...(database ? { DATABASE_URL: database.url } : {}), ...env });
   return {

@@ -2,20 +2,19 @@
 // registration codes (`npm run admin -- registration invite-code`). Checked through the API of a
 // real server process, on the embedded database (server stopped while the admin command runs, as
 // the README says) or on Postgres with TEST_DATABASE_URL.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOrbit, expectError, json, post, publicKey, registerUser, unique } from '../support/api';
 import { freshDatabase, runEntry, startServerProcess, type ServerProcess } from '../support/server-process';
 import { TEST_ENV, type Target } from '../support/types';
+import { newDataDir } from '../support/data-dirs';
 
 const postgres = process.env.TEST_DATABASE_URL;
 const targetOf = (server: ServerProcess) =>
   ({ name: 'node', env: TEST_ENV, fetch: (path: string, init: RequestInit = {}) => fetch(server.url + path, init) }) as unknown as Target;
 
 describe('registration codes (REGISTRATION=invite)', () => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'orbital-regcode-'));
+  const dataDir = newDataDir('orbital-regcode-');
   let database: Awaited<ReturnType<typeof freshDatabase>> | undefined;
   let env: Record<string, string>;
   let server: ServerProcess | undefined;

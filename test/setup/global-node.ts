@@ -2,7 +2,7 @@
 // or a Postgres template database when TEST_DATABASE_URL is set).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -14,6 +14,8 @@ import { migrate } from '../../src/db/migrate';
 declare module 'vitest' {
   export interface ProvidedContext {
     pgliteDump: string;
+    /** A PGlite data folder after initdb, before any migration (test/support/data-dirs.ts copies it). */
+    pgliteInitialised: string;
     pgTemplate: string;
     pgBase: string;
     runId: string;
@@ -43,6 +45,7 @@ export default async function setup(project: TestProject) {
     project.provide('pgTemplate', template);
     project.provide('pgBase', base);
     project.provide('pgliteDump', '');
+    project.provide('pgliteInitialised', '');
     return async () => {
       const { rows } = await admin.query<{ datname: string }>(`select datname from pg_database where datname like $1`, [`${runId}%`]);
       for (const { datname } of rows) await admin.query(`drop database if exists ${datname} with (force)`);
@@ -50,13 +53,18 @@ export default async function setup(project: TestProject) {
     };
   }
   const dir = mkdtempSync(join(tmpdir(), 'orbital-pglite-'));
-  const handle = await openPglite();
+  // One initdb for the whole run: kept as it is for processes' data dirs, migrated for the dump.
+  const initialised = join(dir, 'initialised');
+  await (await openPglite({ dataDir: initialised })).close();
+  cpSync(initialised, join(dir, 'migrating'), { recursive: true });
+  const handle = await openPglite({ dataDir: join(dir, 'migrating') });
   await migrate(handle.db);
   const dump = await handle.client.dumpDataDir('none');
   const path = join(dir, 'migrated.tar');
   writeFileSync(path, Buffer.from(await dump.arrayBuffer()));
   await handle.close();
   project.provide('pgliteDump', path);
+  project.provide('pgliteInitialised', initialised);
   project.provide('pgTemplate', '');
   project.provide('pgBase', '');
   return () => rmSync(dir, { recursive: true, force: true });
