@@ -9,9 +9,12 @@ export interface PgliteHandle {
   close(): Promise<void>;
 }
 
-/** A PGlite database in `dataDir` (persistent), in memory when omitted, or loaded from a dump. */
-export async function openPglite(options: { dataDir?: string; loadDataDir?: Blob | File } = {}): Promise<PgliteHandle> {
-  const client = await PGlite.create({ dataDir: options.dataDir, loadDataDir: options.loadDataDir });
+/**
+ * A PGlite database in `dataDir` (persistent), in memory when omitted, or loaded from a dump.
+ * `settings`: postgresql.conf lines (tests start theirs with smaller shared_buffers: half the CPU).
+ */
+export async function openPglite(options: { dataDir?: string; loadDataDir?: Blob | File; settings?: string[] } = {}): Promise<PgliteHandle> {
+  const client = await PGlite.create({ dataDir: options.dataDir, loadDataDir: options.loadDataDir, postgresqlconf: options.settings });
   const db = drizzle({ client }) as unknown as Db;
   return { db, client, close: () => client.close() };
 }

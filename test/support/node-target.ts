@@ -1,7 +1,7 @@
 // The Node target: a fresh database (PGlite from the migrated dump, or a Postgres database from
 // the migrated template), the real Node server on a random port, real sockets.
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -20,7 +20,11 @@ import { SocketRefused, TEST_ENV, type Target, type TargetOptions, type TestSock
 
 export const targetName = 'node' as const;
 
-async function openTestDatabase() {
+/** Tests' embedded databases: a smaller buffer cache than the server's default starts in half the CPU. */
+const TEST_PGLITE_SETTINGS = ['shared_buffers=16MB'];
+
+/** A Postgres database from the migrated template, or PGlite on a copy of the migrated folder in `dir`. */
+async function openTestDatabase(dir: string) {
   const template = inject('pgTemplate');
   if (template) {
     const base = inject('pgBase');
@@ -45,8 +49,9 @@ async function openTestDatabase() {
       },
     };
   }
-  const dump = readFileSync(inject('pgliteDump'));
-  const handle = await openPglite({ loadDataDir: new Blob([dump]) });
+  const dataDir = join(dir, 'pglite');
+  cpSync(inject('pgliteMigrated'), dataDir, { recursive: true });
+  const handle = await openPglite({ dataDir, settings: TEST_PGLITE_SETTINGS });
   return {
     db: handle.db,
     url: undefined,
@@ -60,7 +65,7 @@ export async function createTarget(
 ): Promise<Target & { deps: Awaited<ReturnType<typeof buildNodeDeps>>; databaseUrl?: string; url: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'orbital-node-'));
   const env = { ...TEST_ENV, DATA_DIR: dataDir, ...options.env };
-  const database = await openTestDatabase();
+  const database = await openTestDatabase(dataDir);
   const config = parseConfig(env);
   const deps = await buildNodeDeps({
     config,
