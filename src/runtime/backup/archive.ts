@@ -105,6 +105,10 @@ export async function writeBackup(source: BackupSource, out: Writable): Promise<
 
     const tar = pack();
     const packed = pipeline(tar, out);
+    // A reader gone mid-archive (Ctrl-C on `npm run backup`) ends the pipeline before the entries:
+    // stop adding then, with its error. Until awaited below, its rejection must not go unhandled.
+    packed.catch(() => undefined);
+    const whilePacking = <T>(work: Promise<T>) => Promise.race([work, packed.then(() => work)]);
     const files = [
       { name: 'manifest.json', path: join(staging, 'manifest.json') },
       ...manifest.tables.map((t) => ({ name: `db/${t.name}.jsonl`, path: join(staging, 'db', `${t.name}.jsonl`) })),
@@ -116,8 +120,8 @@ export async function writeBackup(source: BackupSource, out: Writable): Promise<
         pipeline(createReadStream(f.path), entry).catch(reject);
       });
     };
-    for (const f of files) await add(f);
-    for await (const f of filesUnder(join(staging, 'blobs'), 'blobs/')) await add(f);
+    for (const f of files) await whilePacking(add(f));
+    for await (const f of filesUnder(join(staging, 'blobs'), 'blobs/')) await whilePacking(add(f));
     tar.finalize();
     await packed;
     return manifest;

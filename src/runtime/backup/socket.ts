@@ -21,7 +21,10 @@ export async function serveBackups(source: BackupSource, dataDir: string, logger
     writeBackup(source, res).then(
       (m) => logger.log('info', { msg: 'backup written', tables: m.tables.length, media_files: m.blobs.files }),
       (err) => {
-        logger.log('error', { msg: 'backup failed', error: err instanceof Error ? err.name : String(err) });
+        const code = (err as NodeJS.ErrnoException)?.code;
+        // A reader that went away (Ctrl-C on `npm run backup`) is no server failure.
+        if (code === 'ERR_STREAM_PREMATURE_CLOSE') logger.log('warn', { msg: 'backup reader went away before the end' });
+        else logger.log('error', { msg: 'backup failed', error: code ?? (err instanceof Error ? err.name : String(err)) });
         res.destroy(err instanceof Error ? err : new Error(String(err)));
       },
     );
