@@ -232,4 +232,15 @@ describe('npm run backup / npm run restore', () => {
     expect(server.proc.exitCode).toBeNull();
     expect((await fetch(`${server.url}/ready`)).status).toBe(200);
   });
+
+  it.skipIf(postgres)('stops on SIGTERM while a backup reader stalls: the archive ends early and the server exits', { timeout: 60_000 }, async () => {
+    const reader = connect(join(source.DATA_DIR!, 'orbital.sock'));
+    reader.write('GET /backup HTTP/1.1\r\nHost: backup\r\n\r\n');
+    await once(reader, 'data');
+    reader.pause(); // reads nothing more: the server's writes wait on it
+    expect(await server.kill('SIGTERM')).toBe(0);
+    const ended = once(reader, 'close');
+    reader.resume(); // what the server had written, then the end: it did not wait for this reader
+    await ended;
+  });
 });

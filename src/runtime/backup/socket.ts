@@ -41,7 +41,13 @@ export async function serveBackups(source: BackupSource, dataDir: string, logger
     return { close: async () => {} };
   }
   return {
-    close: () => new Promise<void>((resolve) => server.close(() => void rm(path, { force: true }).finally(resolve))),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => void rm(path, { force: true }).finally(resolve));
+        // A backup still streaming (its reader stalled, say) must not hold the shutdown: it ends
+        // here, and `npm run backup` reports the archive unfinished and removes it.
+        server.closeAllConnections();
+      }),
   };
 }
 
