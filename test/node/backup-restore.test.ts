@@ -6,7 +6,7 @@ import { copyFileSync, createReadStream, createWriteStream, mkdtempSync, readFil
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { pipeline } from 'node:stream/promises';
-import { extract, pack } from 'tar-stream';
+import { extract, pack, type Headers } from 'tar-stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,10 +35,10 @@ async function entryOf(path: string, name: string): Promise<string> {
   throw new Error(`no ${name} in ${path}`);
 }
 
-async function writeTar(path: string, entries: Array<[string, string]>): Promise<void> {
+async function writeTar(path: string, entries: Array<[string, string, Partial<Headers>?]>): Promise<void> {
   const tar = pack();
   const done = pipeline(tar, createWriteStream(path));
-  for (const [name, content] of entries) tar.entry({ name }, content);
+  for (const [name, content, header] of entries) tar.entry({ name, ...header }, header?.type === 'symlink' ? undefined : content);
   tar.finalize();
   await done;
 }
@@ -206,14 +206,15 @@ describe('npm run backup / npm run restore', () => {
     expect(readFileSync(archive).subarray(0, 13).toString()).toBe('manifest.json');
 
     const manifest = JSON.parse(await entryOf(archive, 'manifest.json'));
-    for (const [name, content] of [
+    for (const [name, content, header] of [
       ['db/pg_authid.jsonl', '{"rolname":"intruder","rolsuper":true}\n'],
       ['blobs/../../escaped', 'x'],
-    ]) {
+      ['blobs/media/linked', '', { type: 'symlink', linkname: '/etc/passwd' }],
+    ] as Array<[string, string, Partial<Headers>?]>) {
       const crafted = join(work, 'crafted.tar');
       await writeTar(crafted, [
         ['manifest.json', JSON.stringify({ ...manifest, tables: [...manifest.tables, { name: 'pg_authid', rows: 1 }] })],
-        [name!, content!],
+        [name, content, header],
       ]);
       const out = await cli('restore', fresh, crafted);
       expect([out.code, out.out.trim()]).toEqual([1, expect.stringContaining('Unexpected entry')]);

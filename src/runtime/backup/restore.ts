@@ -114,6 +114,8 @@ export async function restoreFromFile(path: string, target: RestoreTarget): Prom
       let blobFiles = 0;
       for await (const entry of archive) {
         const name = entry.header.name;
+        // The backup writes plain files only: a link or a folder entry is no part of one.
+        if (entry.header.type !== 'file') throw new RestoreRefused(`Unexpected entry in the archive: ${name} (${entry.header.type}).`);
         if (!manifest) {
           if (name !== 'manifest.json' || (entry.header.size ?? 0) > MAX_MANIFEST_BYTES) throw new RestoreRefused('This is not an Orbital backup: it does not start with its manifest.');
           manifest = checkManifest(await readAll(entry));
