@@ -239,8 +239,8 @@ describe('npm run backup / npm run restore', () => {
     reader.write('GET /backup HTTP/1.1\r\nHost: backup\r\n\r\n');
     await once(reader, 'data');
     reader.pause(); // reads nothing more: the server's writes wait on it
-    expect(await server.kill('SIGTERM')).toBe(0);
     const ended = once(reader, 'close');
+    expect(await server.kill('SIGTERM')).toBe(0);
     reader.resume(); // what the server had written, then the end: it did not wait for this reader
     await ended;
   });

@@ -99,7 +99,7 @@ describe.skipIf(missing)('three nodes behind HAProxy', () => {
       nodes.push(await startServerProcess({ ...shared, DATA_DIR: dataDir }));
     }
     lb = await startBalancer(nodes.map((n) => n.url));
-  }, 400_000);
+  }, 600_000);
 
   afterAll(async () => {
     await lb?.close();

@@ -79,7 +79,7 @@ export function blobStoreContract(name: string, open: () => Promise<OpenedStore 
       why = got.unavailable;
       console.warn(`BlobStore contract: ${name} skipped: ${why}`);
     } else opened = got;
-  }, 400_000);
+  }, 600_000);
   afterAll(() => opened?.close());
 
   describe(`BlobStore contract: ${name}`, () => {

@@ -108,9 +108,12 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Tries `work` until it succeeds, for up to three minutes. */
+/**
+ * Tries `work` until it succeeds, for up to five minutes: with both test projects running beside
+ * it on two cores, a new cluster once took more than three to create the gateway's pools.
+ */
 async function retrying<T>(what: string, work: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + 180_000;
+  const deadline = Date.now() + 300_000;
   for (;;) {
     try {
       return await work();
