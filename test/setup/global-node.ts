@@ -1,5 +1,5 @@
-// Node project setup: migrate once, then every test target starts from a copy (a PGlite dump,
-// or a Postgres template database when TEST_DATABASE_URL is set).
+// Node project setup: migrate once, then every test target starts from a copy (of a PGlite
+// folder, or of a Postgres template database when TEST_DATABASE_URL is set).
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';

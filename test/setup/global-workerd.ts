@@ -21,6 +21,8 @@ import { startTcpProxy, startWsTcpProxy } from '../../scripts/dev/ws-tcp-proxy';
 import { createSessionGate } from '../../scripts/dev/session-gate';
 import { startRoundTripMeter } from './round-trip-meter';
 import { copyDocsAssets } from '../../scripts/copy-docs-assets';
+import { TEST_PGLITE_SETTINGS } from '../support/types';
+import { withDatabase } from './global-node';
 
 /** What one runner's Worker is bound to. */
 export interface WorkerdDatabase {
@@ -54,7 +56,7 @@ async function migratedOrigin(stops: Stop[]): Promise<{ copy(stops: Stop[]): Pro
       await admin.end();
     });
     await admin.query(`create database ${prefix}_tpl`);
-    const handle = openNodePostgres(withPath(base, `${prefix}_tpl`), 2);
+    const handle = openNodePostgres(withDatabase(base, `${prefix}_tpl`), 2);
     await migrate(handle.db);
     await handle.close();
     let n = 0;
@@ -62,7 +64,7 @@ async function migratedOrigin(stops: Stop[]): Promise<{ copy(stops: Stop[]): Pro
       async copy() {
         const name = `${prefix}_${++n}`;
         await admin.query(`create database ${name} template ${prefix}_tpl`);
-        return withPath(base, name);
+        return withDatabase(base, name);
       },
     };
   }
@@ -77,19 +79,13 @@ async function migratedOrigin(stops: Stop[]): Promise<{ copy(stops: Stop[]): Pro
     async copy(own) {
       const dataDir = join(dir, `db${++n}`);
       cpSync(migrated, dataDir, { recursive: true });
-      const db = await openPglite({ dataDir, settings: ['shared_buffers=16MB'] });
+      const db = await openPglite({ dataDir, settings: TEST_PGLITE_SETTINGS });
       const server = new PGLiteSocketServer({ db: db.client, port: 0, host: '127.0.0.1', maxConnections: 64 });
       await server.start();
       own.push(() => server.stop(), () => db.close());
       return `postgres://postgres:postgres@127.0.0.1:${server.getServerConn().split(':').pop()}/postgres`;
     },
   };
-}
-
-function withPath(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
 }
 
 async function provision(origin: { copy(stops: Stop[]): Promise<string> }, stops: Stop[]): Promise<WorkerdDatabase> {

@@ -1,5 +1,5 @@
-// The Node target: a fresh database (PGlite from the migrated dump, or a Postgres database from
-// the migrated template), the real Node server on a random port, real sockets.
+// The Node target: a fresh database (PGlite on a copy of the migrated folder, or a Postgres database
+// from the migrated template), the real Node server on a random port, real sockets.
 import { randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,12 +16,10 @@ import { startServer, type RequestTimeouts } from '../../src/runtime/node-server
 import { NodeLiveHub } from '../../src/adapters/live-node';
 import { ExchangeRecorder } from './openapi-check';
 import { queueSocket } from './socket-queue';
-import { SocketRefused, TEST_ENV, type Target, type TargetOptions, type TestSocket } from './types';
+import { SocketRefused, TEST_ENV, TEST_PGLITE_SETTINGS, type Target, type TargetOptions, type TestSocket } from './types';
+import { withDatabase } from '../setup/global-node';
 
 export const targetName = 'node' as const;
-
-/** Tests' embedded databases: a smaller buffer cache than the server's default starts in half the CPU. */
-const TEST_PGLITE_SETTINGS = ['shared_buffers=16MB'];
 
 /** A Postgres database from the migrated template, or PGlite on a copy of the migrated folder in `dir`. */
 async function openTestDatabase(dir: string) {
@@ -33,12 +31,11 @@ async function openTestDatabase(dir: string) {
     await admin.connect();
     await admin.query(`create database ${name} template ${template}`);
     await admin.end();
-    const url = new URL(base);
-    url.pathname = `/${name}`;
-    const handle = openNodePostgres(url.toString(), 10);
+    const url = withDatabase(base, name);
+    const handle = openNodePostgres(url, 10);
     return {
       db: handle.db,
-      url: url.toString(),
+      url,
       query: async (text: string, params?: unknown[]) => (await handle.pool.query(text, params as unknown[])).rows,
       close: async () => {
         await handle.close();
