@@ -2,7 +2,7 @@
 // (or database), a server started on it: every write committed before the backup is there, the
 // event log has no gap, media bytes are equal, quotas equal the rows. Refusals leave targets empty.
 // The embedded default (backup through the running server's socket), or Postgres with TEST_DATABASE_URL.
-import { copyFileSync, createReadStream, createWriteStream, mkdtempSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { copyFileSync, createReadStream, createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { pipeline } from 'node:stream/promises';
@@ -243,5 +243,7 @@ describe('npm run backup / npm run restore', () => {
     expect(await server.kill('SIGTERM')).toBe(0);
     reader.resume(); // what the server had written, then the end: it did not wait for this reader
     await ended;
+    // The ended backup's staging folder (copies of every table, links to every media file) is gone.
+    expect(readdirSync(source.DATA_DIR!).filter((f) => f.startsWith('.backup-'))).toEqual([]);
   });
 });

@@ -15,10 +15,12 @@ export async function serveBackups(source: BackupSource, dataDir: string, logger
   const path = join(dataDir, BACKUP_SOCKET);
   // A socket file left by a crash: this process holds DATA_DIR's lock, so nobody else serves it.
   await rm(path, { force: true });
+  /** Backups being written: shutdown waits for each to remove its staging folder. */
+  const running = new Set<Promise<void>>();
   const server = createServer((req, res) => {
     if (req.method !== 'GET' || req.url !== '/backup') return void res.writeHead(404).end();
     res.writeHead(200, { 'content-type': 'application/x-tar' });
-    writeBackup(source, res).then(
+    const backup = writeBackup(source, res).then(
       (m) => logger.log('info', { msg: 'backup written', tables: m.tables.length, media_files: m.blobs.files }),
       (err) => {
         const code = (err as NodeJS.ErrnoException)?.code;
@@ -28,6 +30,8 @@ export async function serveBackups(source: BackupSource, dataDir: string, logger
         res.destroy(err instanceof Error ? err : new Error(String(err)));
       },
     );
+    running.add(backup);
+    void backup.finally(() => running.delete(backup));
   });
   try {
     await new Promise<void>((resolve, reject) => {
@@ -41,13 +45,16 @@ export async function serveBackups(source: BackupSource, dataDir: string, logger
     return { close: async () => {} };
   }
   return {
-    close: () =>
-      new Promise<void>((resolve) => {
+    async close() {
+      await new Promise<void>((resolve) => {
         server.close(() => void rm(path, { force: true }).finally(resolve));
         // A backup still streaming (its reader stalled, say) must not hold the shutdown: it ends
         // here, and `npm run backup` reports the archive unfinished and removes it.
         server.closeAllConnections();
-      }),
+      });
+      // Each ended backup removes its staging folder (table copies, links to media) before exit.
+      await Promise.allSettled(running);
+    },
   };
 }
 
