@@ -57,14 +57,23 @@ export async function startTestS3(): Promise<S3Availability> {
   // Two throw-away clusters at once on one machine do not come up (the second's gateway never
   // answers): test files that need one take turns.
   const release = await takeTurn();
-  try {
-    const server = await startRadosGateway();
-    return { server: { ...server, close: () => server.close().finally(release) } };
-  } catch (err) {
-    release();
-    return unavailable(`radosgw did not start: ${err instanceof Error ? err.message : String(err)}`);
+  // A new cluster sometimes never serves (twice in CI while both test projects ran beside it, on
+  // fresh ports each time): waiting longer did not help, a new cluster does.
+  const failures: string[] = [];
+  for (let attempt = 1; attempt <= GATEWAY_ATTEMPTS; attempt++) {
+    try {
+      const server = await startRadosGateway();
+      return { server: { ...server, close: () => server.close().finally(release) } };
+    } catch (err) {
+      failures.push(`attempt ${attempt}: ${err instanceof Error ? err.message : String(err)}`);
+      console.warn(`radosgw: a new cluster did not serve (${failures.at(-1)}); starting another`);
+    }
   }
+  release();
+  return unavailable(`radosgw did not start: ${failures.join('; ')}`);
 }
+
+const GATEWAY_ATTEMPTS = 3;
 
 const TURN = join(tmpdir(), 'orbital-radosgw.turn');
 
@@ -108,12 +117,9 @@ export function freePort(): Promise<number> {
   });
 }
 
-/**
- * Tries `work` until it succeeds, for up to five minutes: with both test projects running beside
- * it on two cores, a new cluster once took more than three to create the gateway's pools.
- */
+/** Tries `work` until it succeeds, for up to two minutes (alone, a whole cluster starts in under one). */
 async function retrying<T>(what: string, work: () => Promise<T>): Promise<T> {
-  const deadline = Date.now() + 300_000;
+  const deadline = Date.now() + 120_000;
   for (;;) {
     try {
       return await work();
