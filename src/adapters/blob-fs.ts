@@ -12,21 +12,49 @@ import { PartDigestError, PartSizeError, type BlobStore } from '../deps';
 const SAFE_KEY = /^[A-Za-z0-9_-][A-Za-z0-9/_-]{0,200}$/;
 const partName = (index: number, etag: string) => `${String(index).padStart(6, '0')}.${etag}.part`;
 const ETAG = /^(?:[0-9a-f]{32}|[0-9a-f]{64})$/;
+const PART_FILE = /^[0-9]{6,}\.(?:[0-9a-f]{32}|[0-9a-f]{64})\.part$/;
 const WRITE_BATCH = 512 * 1024;
 
 interface Manifest {
   parts: Array<{ file: string; size: number }>;
 }
 
+const isSafeKey = (key: string) => SAFE_KEY.test(key) && !key.includes('..');
+
+/**
+ * A manifest as completeUpload writes it, or null. Only part files of the object's own folder:
+ * a manifest that arrived some other way (a restored archive) must not make a download read
+ * `../../jwt-secret`.
+ */
+export function parseBlobManifest(text: string): Manifest | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  const parts = (value as Manifest | null)?.parts;
+  if (!Array.isArray(parts)) return null;
+  const valid = parts.every((p) => typeof p?.file === 'string' && PART_FILE.test(p.file) && Number.isSafeInteger(p.size) && p.size >= 0);
+  return valid ? { parts: parts.map((p) => ({ file: p.file, size: p.size })) } : null;
+}
+
+/** Whether `path` (relative to the store's objects folder) is a file this store writes and keeps. */
+export function isBlobFile(path: string): boolean {
+  const slash = path.lastIndexOf('/');
+  const file = path.slice(slash + 1);
+  return slash > 0 && isSafeKey(path.slice(0, slash)) && (file === 'manifest.json' || PART_FILE.test(file));
+}
+
 export function fsBlobStore(root: string): BlobStore {
   const dir = (key: string) => {
-    if (!SAFE_KEY.test(key) || key.includes('..')) throw new Error('unsafe blob key');
+    if (!isSafeKey(key)) throw new Error('unsafe blob key');
     return join(root, 'objects', key);
   };
   const manifestPath = (key: string) => join(dir(key), 'manifest.json');
   const readManifest = async (key: string): Promise<Manifest | null> => {
     try {
-      return JSON.parse(await readFile(manifestPath(key), 'utf8')) as Manifest;
+      return parseBlobManifest(await readFile(manifestPath(key), 'utf8'));
     } catch {
       return null;
     }

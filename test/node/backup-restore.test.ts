@@ -210,6 +210,9 @@ describe('npm run backup / npm run restore', () => {
       ['db/pg_authid.jsonl', '{"rolname":"intruder","rolsuper":true}\n'],
       ['blobs/../../escaped', 'x'],
       ['blobs/media/linked', '', { type: 'symlink', linkname: '/etc/passwd' }],
+      // A media manifest naming a file outside its folder: a download would serve DATA_DIR/jwt-secret.
+      ['blobs/media/stolen/manifest.json', JSON.stringify({ parts: [{ file: '../../../jwt-secret', size: 64 }] })],
+      ['blobs/media/stolen/notes.txt', 'x'],
     ] as Array<[string, string, Partial<Headers>?]>) {
       const crafted = join(work, 'crafted.tar');
       await writeTar(crafted, [

@@ -1,6 +1,6 @@
 // The BlobStore contract on Node: the disk store, and the S3-compatible store against a real S3
 // server (test/support/s3-server.ts; skipped with one line when none is available).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -16,6 +16,24 @@ import { startTestS3 } from '../support/s3-server';
 blobStoreContract('disk', async () => {
   const root = mkdtempSync(join(tmpdir(), 'orbital-blobs-'));
   return { store: fsBlobStore(root), close: async () => rmSync(root, { recursive: true, force: true }) };
+});
+
+describe('disk store: a manifest it did not write', () => {
+  it('is read as no object when it names a file outside its folder or a size that is no count', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'orbital-blobs-'));
+    try {
+      writeFileSync(join(root, 'secret'), 'jwt secret');
+      const store = fsBlobStore(root);
+      const key = 'media/crafted/one';
+      mkdirSync(join(root, 'objects', key), { recursive: true });
+      for (const parts of [[{ file: '../../../../secret', size: 10 }], [{ file: `000000.${'a'.repeat(64)}.part`, size: '10' }], 'all']) {
+        writeFileSync(join(root, 'objects', key, 'manifest.json'), JSON.stringify({ parts }));
+        expect(await store.get(key)).toBeNull();
+      }
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
 });
 
 let s3: S3Options | null = null;

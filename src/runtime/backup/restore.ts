@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { extract } from 'tar-stream';
+import { isBlobFile, parseBlobManifest } from '../../adapters/blob-fs';
 import { applyMigrations, appliedMigrations, bundledMigrations } from '../../db/migrate';
 import { inTransaction, type DatabaseHandle, type RawQuery } from './session';
 import { FORMAT, ident, tablesInOrder, VERSION, type Manifest } from './tables';
@@ -24,7 +25,6 @@ export class RestoreRefused extends Error {}
 
 const ROWS_PER_INSERT = 500;
 const MAX_MANIFEST_BYTES = 1 << 20;
-const BLOB_NAME = /^blobs\/((?:[A-Za-z0-9_.-]+\/)*[A-Za-z0-9_.-]+)$/;
 
 async function readAll(stream: Readable): Promise<string> {
   const chunks: Buffer[] = [];
@@ -128,11 +128,18 @@ export async function restoreFromFile(path: string, target: RestoreTarget): Prom
           restored.set(table, await insertRows(raw, table, createInterface({ input: entry, crlfDelay: Infinity })));
           continue;
         }
-        const blob = BLOB_NAME.exec(name)?.[1];
-        if (blob && objects && manifest.blobs.included && !blob.split('/').some((p) => p === '..' || p === '.')) {
+        const blob = /^blobs\/(.+)$/.exec(name)?.[1];
+        if (blob && objects && manifest.blobs.included && isBlobFile(blob)) {
           const to = join(objects, blob);
           await mkdir(dirname(to), { recursive: true, mode: 0o700 });
-          await writeFile(to, entry, { mode: 0o600, flag: 'wx' });
+          if (blob.endsWith('/manifest.json')) {
+            // A media manifest names the files a download reads: only its own folder's parts.
+            const text = (entry.header.size ?? 0) <= MAX_MANIFEST_BYTES ? await readAll(entry) : '';
+            if (!parseBlobManifest(text)) throw new RestoreRefused(`Unexpected entry in the archive: ${name} (not a media manifest this server writes).`);
+            await writeFile(to, text, { mode: 0o600, flag: 'wx' });
+          } else {
+            await writeFile(to, entry, { mode: 0o600, flag: 'wx' });
+          }
           blobFiles++;
           continue;
         }
