@@ -4,7 +4,8 @@ import { refreshTokens, retiredUsernames, sessions, users } from '../db/schema';
 import type { Deps, Executor } from '../deps';
 import { AppError } from './errors';
 import { joinByInvite } from './groups';
-import { useRegistrationCode } from './registration/codes';
+import { findInvite, invalidInviteCode, isUsable } from './invites';
+import { isUsableRegistrationCode, useRegistrationCode } from './registration/codes';
 import { auditLockout } from './audit/lockout';
 import { byUser, recordAudit } from './audit/record';
 import { limitKey, limits, PASSWORD_SLOWDOWN } from './limits';
@@ -68,6 +69,9 @@ export async function register(
     return Boolean(u || r);
   };
   const attempt = async () => {
+    // The code first: without a valid one, a taken name must read like a free one (no way to learn
+    // who has an account on an invite-only server by trying made-up codes).
+    if (input.inviteCode && !(await codeAdmits(deps.db, config.jwtSecret, input.inviteCode, clock.now()))) throw invalidInviteCode();
     // Checked before hashing so a taken name costs no argon2 work; checked again by the unique index.
     if (await taken(deps.db)) throw usernameTaken();
     const passwordHash = await deps.hasher.hash(input.password);
@@ -96,6 +100,13 @@ export async function register(
   };
   // An invite code is a join attempt: its unit is taken before any hashing.
   return input.inviteCode ? withinJoinBudget(deps, undefined, input.ip, attempt) : attempt();
+}
+
+/** A registration code or an orbit invite that can still be used (the transaction takes it). */
+async function codeAdmits(db: Executor, secret: Uint8Array, code: string, now: Date): Promise<boolean> {
+  if (await isUsableRegistrationCode(db, secret, code, now)) return true;
+  const invite = await findInvite(db, secret, code);
+  return Boolean(invite && isUsable(invite, now));
 }
 
 const usernameTaken = () => new AppError('CONFLICT', 'This username is taken.', { field: 'username' });

@@ -6,7 +6,7 @@ import type { Config } from '../config';
 import type { Executor } from '../deps';
 import { appendEvent, type StoredEvent } from './events';
 import { AppError } from './errors';
-import { createInvite, findInvite, isUsable, useInvite } from './invites';
+import { createInvite, findInvite, invalidInviteCode, isUsable, useInvite } from './invites';
 import { byUser } from './audit/record';
 
 export type GroupRow = typeof groups.$inferSelect;
@@ -131,17 +131,16 @@ export async function joinByInvite(
   secret: Uint8Array,
   input: { userId: string; code: string; now: Date },
 ): Promise<{ group: GroupRow; event: StoredEvent }> {
-  const unknown = () => new AppError('NOT_FOUND', 'This invite code is not valid.');
   const found = await findInvite(tx, secret, input.code);
-  if (!found) throw unknown();
+  if (!found) throw invalidInviteCode();
   const group = await lockGroup(tx, found.groupId);
   const invite = await findInvite(tx, secret, input.code, true);
-  if (!invite || !isUsable(invite, input.now)) throw unknown();
+  if (!invite || !isUsable(invite, input.now)) throw invalidInviteCode();
   const [removal] = await tx
     .select({ at: memberRemovals.removedAt })
     .from(memberRemovals)
     .where(and(eq(memberRemovals.groupId, group.id), eq(memberRemovals.userId, input.userId)));
-  if (removal && invite.createdAt <= removal.at) throw unknown();
+  if (removal && invite.createdAt <= removal.at) throw invalidInviteCode();
   const [existing] = await tx
     .select({ role: groupMembers.role })
     .from(groupMembers)

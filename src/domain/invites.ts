@@ -120,6 +120,9 @@ export async function inviteById(db: Executor, groupId: string, inviteId: string
   return inviteView(row);
 }
 
+/** Unknown, expired, revoked and used-up codes all read the same. */
+export const invalidInviteCode = () => new AppError('NOT_FOUND', 'This invite code is not valid.');
+
 export function isUsable(row: InviteRow, now: Date): boolean {
   return !row.revokedAt && row.expiresAt > now && row.uses < row.maxUses;
 }

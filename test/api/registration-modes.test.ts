@@ -44,6 +44,13 @@ describe('REGISTRATION=invite', () => {
     expect(await t.sql('select 1 from users where username_lower = $1', [username.toLowerCase()])).toHaveLength(0);
     await expectError(await t.fetch('/api/auth/login', post({ username, password: 'twelve chars' })), 401, 'INVALID_CREDENTIALS');
   });
+
+  it('a made-up code answers the same for a taken name as for a free one (no way to learn who has an account)', async () => {
+    const seeded = await seedUser(t);
+    const taken = await expectError(await registerWith(t, { invite_code: 'ZZZZ9997' }, seeded.username), 404, 'NOT_FOUND');
+    const free = await expectError(await registerWith(t, { invite_code: 'ZZZZ9997' }, unique('free')), 404, 'NOT_FOUND');
+    expect({ ...taken, request_id: undefined }).toEqual({ ...free, request_id: undefined });
+  });
 });
 
 describe('REGISTRATION=invite with an operator’s registration code', () => {

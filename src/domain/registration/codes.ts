@@ -60,6 +60,14 @@ export async function useRegistrationCode(tx: Executor, secret: Uint8Array, code
   return used.length > 0;
 }
 
+/** Whether `code` is a registration code that can still admit someone (read only). */
+export async function isUsableRegistrationCode(db: Executor, secret: Uint8Array, code: string, now: Date): Promise<boolean> {
+  if (!INVITE_CODE.test(code)) return false;
+  const hash = await hashCode(secret, 'registration', code);
+  const [row] = await db.select({ id: registrationCodes.id }).from(registrationCodes).where(and(eq(registrationCodes.codeHash, hash), usable(now)));
+  return Boolean(row);
+}
+
 /** Codes that can still admit someone, oldest first. */
 export async function listRegistrationCodes(db: Executor, now: Date) {
   const rows = await db.select().from(registrationCodes).where(usable(now)).orderBy(asc(registrationCodes.createdAt));
