@@ -90,6 +90,17 @@ describe('audit trail', () => {
     ]);
   });
 
+  it('notes a lockout once when many refused attempts arrive at the same moment', async () => {
+    const erin = await registerUser(t);
+    const login = () => t.fetch('/api/auth/login', { ...post({ username: erin.username, password: 'not the password at all' }), ip: HOME });
+    for (let round = 0; round < 2; round++) {
+      const statuses = await Promise.all(Array.from({ length: 20 }, login));
+      expect(statuses.filter((r) => r.status === 429).length).toBeGreaterThan(0);
+    }
+    const lockouts = (await trail([erin.id])).filter((r) => r.action === 'rate_limit.lockout');
+    expect(lockouts).toHaveLength(1);
+  });
+
   it('keeps rows AUDIT_RETENTION_DAYS (90 by default): the cleanup removes older ones only', async () => {
     const dave = await registerUser(t);
     await t.sql(

@@ -73,8 +73,14 @@ export async function recordLockout(db: Executor, entry: Omit<AuditEntry, 'actio
     sql`${auditEvents.address} is not distinct from ${r.address}`,
     gte(auditEvents.at, entry.since),
   );
-  await db.execute(sql`
-    insert into ${auditEvents} (action, via, actor_id, target_id, group_id, detail, address, at)
-    select ${r.action}, ${r.via}, ${r.actorId}::uuid, ${r.targetId}::uuid, ${r.groupId}::uuid, ${r.detail}, ${r.address}, ${r.at}::timestamptz
-    where not exists (select 1 from ${auditEvents} where ${seen})`);
+  // Concurrent refusals would each find no row and each insert one: they take turns on a lock of
+  // this (limit, target, network), and the second one's statement then sees the first's row.
+  const turn = [r.action, r.detail, r.targetId, r.address].join('|');
+  await db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${turn}, 0))`);
+    await tx.execute(sql`
+      insert into ${auditEvents} (action, via, actor_id, target_id, group_id, detail, address, at)
+      select ${r.action}, ${r.via}, ${r.actorId}::uuid, ${r.targetId}::uuid, ${r.groupId}::uuid, ${r.detail}, ${r.address}, ${r.at}::timestamptz
+      where not exists (select 1 from ${auditEvents} where ${seen})`);
+  });
 }
