@@ -3,6 +3,7 @@
 // afterwards as usual.
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { lockDataDir, prepareDataDir } from '../runtime/data-dir';
 import { loadNodeConfig } from '../runtime/node';
 import { fileArgument, runCommand, withDatabase } from './entry';
 import { RestoreRefused, restoreFromFile } from '../runtime/backup/restore';
@@ -20,7 +21,10 @@ async function main(): Promise<number> {
   const file = resolve(arg);
   if (!existsSync(file)) return console.error(`No such file: ${file}`), 1;
   const config = await loadNodeConfig();
-  const m = await withDatabase(config, (database) => restoreFromFile(file, restoreTarget(config, database)));
+  // The embedded database holds DATA_DIR's lock while open; with Postgres the disk store's folder
+  // still needs it, or two restores at once could mix their media.
+  const lock = config.DATABASE_URL && config.BLOB_STORE === 'disk' ? (prepareDataDir(config.DATA_DIR), lockDataDir(config.DATA_DIR)) : null;
+  const m = await withDatabase(config, (database) => restoreFromFile(file, restoreTarget(config, database))).finally(() => lock?.release());
   const rows = m.tables.reduce((a, t) => a + t.rows, 0);
   console.log(`Restored ${rows} rows in ${m.tables.length} tables and ${m.blobs.included ? `${m.blobs.files} media files` : 'no media files'} from a backup of ${m.created_at}.`);
   if (m.note) console.log(m.note);

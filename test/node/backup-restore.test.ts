@@ -182,8 +182,13 @@ describe('npm run backup / npm run restore', () => {
   });
 
   it('refuses a target that is not empty, and a damaged archive, leaving the target as it was', { timeout: 180_000 }, async () => {
+    // Two restores at once into one place: one wins, and the other leaves the winner's media alone.
     const target = await place();
-    expect((await cli('restore', target, archive)).code).toBe(0);
+    const both = await Promise.all([cli('restore', target, archive), cli('restore', target, archive)]);
+    expect(both.map((r) => r.code).sort()).toEqual([0, 1]);
+    expect(both.find((r) => r.code === 1)!.out.trim()).toMatch(/in use by process|not empty|already holds media/);
+    const mediaFiles = readdirSync(join(target.DATA_DIR!, 'blobs', 'objects'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+    expect(mediaFiles).toHaveLength(4);
     const again = await cli('restore', target, archive);
     expect(again.code).toBe(1);
     expect(again.out.trim()).toMatch(/not empty|already holds media/);

@@ -4,8 +4,8 @@
 // failure (a truncated or altered archive, a full disk) rolls everything back and removes the
 // files written: the target stays empty.
 import { createReadStream } from 'node:fs';
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { extract } from 'tar-stream';
@@ -24,6 +24,7 @@ export interface RestoreTarget {
 export class RestoreRefused extends Error {}
 
 const ROWS_PER_INSERT = 500;
+const RESTORE_LOCK = 727_003;
 const MAX_MANIFEST_BYTES = 1 << 20;
 
 async function readAll(stream: Readable): Promise<string> {
@@ -90,11 +91,28 @@ async function isEmptyDir(path: string): Promise<boolean> {
   }
 }
 
+/**
+ * Removes the files a failed restore wrote and the folders left empty by that, and nothing else:
+ * a concurrent restore that won may have written beside them.
+ */
+async function removeWritten(objects: string, written: string[]): Promise<void> {
+  for (const file of written) {
+    await rm(file, { force: true });
+    for (let dir = dirname(file); dir.startsWith(objects + sep); dir = dirname(dir)) {
+      if (!(await rmdir(dir).then(() => true, () => false))) break;
+    }
+  }
+}
+
 export async function restoreFromFile(path: string, target: RestoreTarget): Promise<Manifest> {
   const objects = target.blobRoot && join(target.blobRoot, 'objects');
-  if (objects && !(await isEmptyDir(objects))) throw new RestoreRefused(`${objects} already holds media: restore goes into an empty data dir.`);
+  const holdsMedia = () => new RestoreRefused(`${objects} already holds media: restore goes into an empty data dir.`);
+  if (objects && !(await isEmptyDir(objects))) throw holdsMedia();
+  const written: string[] = [];
   try {
     return await inTransaction(target.handle, async ({ raw, exec }) => {
+      // A second restore into the same database waits here, then finds it not empty.
+      await raw('select pg_advisory_xact_lock($1)', [RESTORE_LOCK]);
       const [{ n }] = (await raw(`select count(*)::int as n from pg_class where relnamespace = 'public'::regnamespace and relkind in ('r', 'p')`)) as [{ n: number }];
       if (n > 0 || (await appliedMigrations(exec)).length > 0) throw new RestoreRefused('The database is not empty: restore goes into an empty database (or a new DATA_DIR).');
 
@@ -131,15 +149,19 @@ export async function restoreFromFile(path: string, target: RestoreTarget): Prom
         const blob = /^blobs\/(.+)$/.exec(name)?.[1];
         if (blob && objects && manifest.blobs.included && isBlobFile(blob)) {
           const to = join(objects, blob);
-          await mkdir(dirname(to), { recursive: true, mode: 0o700 });
+          let content: string | Readable = entry;
           if (blob.endsWith('/manifest.json')) {
             // A media manifest names the files a download reads: only its own folder's parts.
-            const text = (entry.header.size ?? 0) <= MAX_MANIFEST_BYTES ? await readAll(entry) : '';
-            if (!parseBlobManifest(text)) throw new RestoreRefused(`Unexpected entry in the archive: ${name} (not a media manifest this server writes).`);
-            await writeFile(to, text, { mode: 0o600, flag: 'wx' });
-          } else {
-            await writeFile(to, entry, { mode: 0o600, flag: 'wx' });
+            content = (entry.header.size ?? 0) <= MAX_MANIFEST_BYTES ? await readAll(entry) : '';
+            if (!parseBlobManifest(content)) throw new RestoreRefused(`Unexpected entry in the archive: ${name} (not a media manifest this server writes).`);
           }
+          await mkdir(dirname(to), { recursive: true, mode: 0o700 });
+          // 'wx': a file already there (another restore's) is not ours to remove afterwards.
+          await writeFile(to, content, { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
+            if (err.code !== 'EEXIST') written.push(to);
+            throw err.code === 'EEXIST' ? holdsMedia() : err;
+          });
+          written.push(to);
           blobFiles++;
           continue;
         }
@@ -158,7 +180,7 @@ export async function restoreFromFile(path: string, target: RestoreTarget): Prom
       return manifest;
     });
   } catch (err) {
-    if (objects) for (const key of await readdir(objects).catch(() => [])) await rm(join(objects, key), { recursive: true, force: true });
+    if (objects) await removeWritten(objects, written);
     if (err instanceof Error && !(err instanceof RestoreRefused) && /Unexpected end of data|unexpected end|invalid tar|checksum/i.test(err.message)) {
       throw new RestoreRefused(`The archive is damaged (${err.message}); nothing was restored.`);
     }
