@@ -2,7 +2,7 @@
 // runs. Embedded database: asked of the running server over its socket in DATA_DIR (or, with the
 // server stopped, read here); Postgres: read here, beside the server. Media in the disk store are
 // included; media in S3 are not (the archive says so).
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { loadNodeConfig } from '../runtime/node';
@@ -11,6 +11,7 @@ import { backupToFile } from '../runtime/backup/archive';
 import { readManifest } from '../runtime/backup/restore';
 import { backupFromServer } from '../runtime/backup/socket';
 import { backupSource } from '../runtime/backup/source';
+import { removeStaging } from '../runtime/backup/staging';
 import type { Manifest } from '../runtime/backup/tables';
 
 const USAGE = `Usage: npm run backup -- <file>
@@ -33,18 +34,27 @@ async function main(): Promise<number> {
   if (typeof arg === 'number') return arg;
   const file = resolve(arg);
   const config = await loadNodeConfig();
+  removeStaging(config.DATA_DIR, 'gone');
+  // Ctrl-C runs no `finally`: what this run wrote so far goes with it.
+  const interrupted = () => {
+    rmSync(`${file}.partial`, { force: true });
+    removeStaging(config.DATA_DIR, 'mine');
+    process.exit(130);
+  };
+  process.once('SIGINT', interrupted).once('SIGTERM', interrupted);
 
   if (!config.DATABASE_URL) {
     const partial = `${file}.partial`;
     try {
-      if (await backupFromServer(config.DATA_DIR, createWriteStream(partial, { mode: 0o600 }))) {
+      if (await backupFromServer(config.DATA_DIR, () => createWriteStream(partial, { mode: 0o600 }))) {
         const manifest = await readManifest(partial);
         await rename(partial, file);
         console.log(summary(file, manifest));
         return 0;
       }
-    } finally {
+    } catch (err) {
       await rm(partial, { force: true });
+      throw err;
     }
   }
   // Postgres, or an embedded database no server has open.

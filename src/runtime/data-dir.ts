@@ -35,7 +35,8 @@ export interface DataDirLock {
 
 const LOCK_FILE = 'orbital.lock';
 
-function isRunning(pid: number): boolean {
+/** Whether a process with this pid is alive (EPERM: alive, someone else's). */
+export function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -11,6 +11,7 @@ import { openNodePostgres, type NodePgHandle } from '../adapters/db-node-postgre
 import { jsonLogger } from '../adapters/logger-json';
 import { stdoutLines } from '../adapters/log-stdout';
 import { lockDataDir, ownerOnlyFiles, prepareDataDir, tighten } from './data-dir';
+import { removeStaging } from './backup/staging';
 import { buildNodeDeps } from './node-deps';
 import { scheduleCleanup } from './node-cleanup';
 import { startServer } from './node-server';
@@ -91,6 +92,8 @@ async function main() {
   if (metrics && cluster.isWorker) scrapeThroughPrimary(metrics);
   const deps = await buildNodeDeps({ config, db: database.db, databaseUrl: config.DATABASE_URL, logger, metrics });
   await migrateOrRetry(database.db, deps.logger);
+  const swept = removeStaging(config.DATA_DIR, 'gone');
+  if (swept.length) deps.logger.log('warn', { msg: 'removed the staging folders of interrupted backups', folders: swept });
   const running = await startServer(deps, config.PORT, config.HOST);
   const metricsListener = metrics && (await observeNode(deps, metrics, { running, pool: database.pool }));
   if (metricsListener?.url) deps.logger.log('info', { msg: 'metrics listening', url: metricsListener.url });

@@ -2,7 +2,8 @@
 // (or database), a server started on it: every write committed before the backup is there, the
 // event log has no gap, media bytes are equal, quotas equal the rows. Refusals leave targets empty.
 // The embedded default (backup through the running server's socket), or Postgres with TEST_DATABASE_URL.
-import { copyFileSync, createReadStream, createWriteStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { copyFileSync, createReadStream, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, truncateSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { pipeline } from 'node:stream/promises';
@@ -240,6 +241,34 @@ describe('npm run backup / npm run restore', () => {
     expect([again.code, again.out]).toEqual([0, expect.stringMatching(/Backed up \d+ rows in \d+ tables and 4 media files/)]);
     expect(server.proc.exitCode).toBeNull();
     expect((await fetch(`${server.url}/ready`)).status).toBe(200);
+  });
+
+  it('Ctrl-C on npm run backup leaves no staging folder and no .partial file; a killed backup\'s staging goes at the next start', { timeout: 120_000 }, async () => {
+    // No server runs on this place: the CLI takes the snapshot itself (embedded, or beside Postgres).
+    const target = await place();
+    expect((await cli('restore', target, archive)).code).toBe(0);
+    const staged = () => readdirSync(target.DATA_DIR!).filter((f) => f.startsWith('.backup-'));
+    // A FIFO as the archive's file, read by the test: once the archive has begun, the test stops
+    // reading, so the CLI is mid-archive with its snapshot staged. Ctrl-C then.
+    const out = join(work, 'interrupted.tar');
+    execFileSync('mkfifo', [`${out}.partial`]);
+    const run = runEntry('src/cli/backup.ts', target, [out]);
+    const reader = createReadStream(`${out}.partial`);
+    await once(reader, 'data');
+    reader.pause();
+    expect(staged()).toHaveLength(1);
+    run.proc.kill('SIGINT');
+    reader.resume(); // a write blocked on the full pipe would hold the exit
+    expect(await run.exited).toBe(130);
+    expect(staged()).toEqual([]);
+    expect(existsSync(`${out}.partial`)).toBe(false);
+
+    // What SIGKILL or the OOM killer leaves: a staging folder of a process that is gone.
+    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    mkdirSync(join(target.DATA_DIR!, `.backup-${dead}-x1y2z3`, 'db'), { recursive: true });
+    const restarted = await start(target);
+    expect(staged()).toEqual([]);
+    expect(restarted.output()).toContain('removed the staging folders of interrupted backups');
   });
 
   it.skipIf(postgres)('stops on SIGTERM while a backup reader stalls: the archive ends early and the server exits', { timeout: 60_000 }, async () => {

@@ -4,13 +4,14 @@
 // and a link outlives a deletion), so the database is held only that long; the archive is then
 // packed from the staging folder while the server goes on.
 import { createReadStream, createWriteStream } from 'node:fs';
-import { link, mkdir, mkdtemp, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { pack } from 'tar-stream';
 import { appliedMigrations } from '../../db/migrate';
 import { inSnapshot, type DatabaseHandle, type RawQuery } from './session';
+import { newStaging } from './staging';
 import { FORMAT, ident, tablesInOrder, VERSION, type Manifest } from './tables';
 
 export interface BackupSource {
@@ -87,8 +88,7 @@ async function* filesUnder(dir: string, prefix: string): AsyncGenerator<{ name: 
 
 /** Writes the archive to `out` (a file, or the backup socket's answer) and returns its manifest. */
 export async function writeBackup(source: BackupSource, out: Writable): Promise<Manifest> {
-  await mkdir(source.stagingParent, { recursive: true, mode: 0o700 });
-  const staging = await mkdtemp(join(source.stagingParent, '.backup-'));
+  const staging = await newStaging(source.stagingParent);
   try {
     await mkdir(join(staging, 'db'), { mode: 0o700 });
     const manifest = await inSnapshot(source.handle, async ({ raw, exec }) => {

@@ -58,8 +58,8 @@ export async function serveBackups(source: BackupSource, dataDir: string, logger
   };
 }
 
-/** Streams a running server's backup into `out`; false when no server listens in DATA_DIR. */
-export async function backupFromServer(dataDir: string, out: Writable): Promise<boolean> {
+/** Streams a running server's backup into `out()` (opened only then); false when no server listens in DATA_DIR. */
+export async function backupFromServer(dataDir: string, out: () => Writable): Promise<boolean> {
   const res = await new Promise<import('node:http').IncomingMessage | null>((resolve, reject) => {
     const req = request({ socketPath: join(dataDir, BACKUP_SOCKET), path: '/backup', method: 'GET' }, resolve);
     req.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ENOENT' || err.code === 'ECONNREFUSED' ? resolve(null) : reject(err)));
@@ -68,7 +68,7 @@ export async function backupFromServer(dataDir: string, out: Writable): Promise<
   if (!res) return false;
   if (res.statusCode !== 200) throw new Error(`the server answered ${res.statusCode} to the backup request`);
   try {
-    await pipeline(res, out);
+    await pipeline(res, out());
   } catch {
     throw new Error('the running server could not finish the backup: see its log');
   }
