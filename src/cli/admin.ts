@@ -46,7 +46,10 @@ function duration(value: string | undefined): number | undefined {
 function isoTime(value: string | undefined): Date | undefined {
   if (value === undefined) return undefined;
   const at = new Date(value);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(at.getTime())) throw new UsageError(`--since must be an ISO 8601 time, got "${value}"`);
+  const [y, m, d] = (/^(\d{4})-(\d{2})-(\d{2})/.exec(value) ?? []).slice(1).map(Number);
+  // Date rolls 2026-02-30 over to March 2: the calendar day itself must exist.
+  const day = new Date(Date.UTC(y ?? NaN, (m ?? NaN) - 1, d ?? NaN));
+  if (Number.isNaN(at.getTime()) || day.getUTCMonth() !== m! - 1 || day.getUTCDate() !== d) throw new UsageError(`--since must be an ISO 8601 time, got "${value}"`);
   return at;
 }
 

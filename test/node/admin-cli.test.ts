@@ -125,5 +125,9 @@ describe('npm run admin', () => {
     expect(quota).toEqual([expect.objectContaining({ via: 'admin', actor_id: null, group_id: orbit.id, detail: 'bytes 1000, files 3', address: null })]);
     const bad = await admin('audit', '--action', 'everything');
     expect([bad.code, bad.out]).toEqual([2, expect.stringContaining('--action is one of account.created')]);
+    // A day that does not exist is refused, not rolled over into March.
+    const noDay = await admin('audit', '--since', '2026-02-30');
+    expect([noDay.code, noDay.out]).toEqual([2, expect.stringContaining('--since must be an ISO 8601 time, got "2026-02-30"')]);
+    expect((await admin('audit', '--since', '2026-02-28T23:00:00-05:00', '--json')).code).toBe(0);
   });
 });

@@ -228,6 +228,16 @@ describe('npm run backup / npm run restore', () => {
       const out = await cli('restore', fresh, crafted);
       expect([out.code, out.out.trim()]).toEqual([1, expect.stringContaining('Unexpected entry')]);
     }
+    // A manifest of ours with a part missing or a count that is no number: one line naming the field.
+    for (const [broken, field] of [
+      [{ ...manifest, blobs: undefined }, 'blobs'],
+      [{ ...manifest, tables: manifest.tables.map((t: { rows: number }) => ({ ...t, rows: String(t.rows) })) }, 'tables.0.rows'],
+    ] as const) {
+      const crafted = join(work, 'crafted.tar');
+      await writeTar(crafted, [['manifest.json', JSON.stringify(broken)]]);
+      const out = await cli('restore', fresh, crafted);
+      expect([out.code, out.out.trim()]).toEqual([1, `The archive's manifest is damaged (${field}): nothing was restored.`]);
+    }
     expect((await cli('restore', fresh, archive)).code).toBe(0);
   });
 

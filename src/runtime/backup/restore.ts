@@ -12,7 +12,7 @@ import { extract } from 'tar-stream';
 import { isBlobFile, parseBlobManifest } from '../../adapters/blob-fs';
 import { applyMigrations, appliedMigrations, bundledMigrations } from '../../db/migrate';
 import { inTransaction, type DatabaseHandle, type RawQuery } from './session';
-import { FORMAT, ident, tablesInOrder, VERSION, type Manifest } from './tables';
+import { FORMAT, ident, manifestSchema, tablesInOrder, VERSION, type Manifest } from './tables';
 
 export interface RestoreTarget {
   handle: DatabaseHandle;
@@ -23,7 +23,8 @@ export interface RestoreTarget {
 /** The archive cannot go here, or is not one; nothing was changed. */
 export class RestoreRefused extends Error {}
 
-const ROWS_PER_INSERT = 500;
+/** Rows per insert: up to 500, or fewer when they reach 1 MiB (large rows would hold a lot at once). */
+const INSERT = { maxRows: 500, bytes: 1 << 20 };
 const RESTORE_LOCK = 727_003;
 const MAX_MANIFEST_BYTES = 1 << 20;
 
@@ -34,15 +35,19 @@ async function readAll(stream: Readable): Promise<string> {
 }
 
 function checkManifest(text: string): Manifest {
-  let manifest: Manifest;
+  let value: unknown;
   try {
-    manifest = JSON.parse(text) as Manifest;
+    value = JSON.parse(text);
   } catch {
     throw new RestoreRefused('This is not an Orbital backup: its manifest is not JSON.');
   }
-  if (manifest?.format !== FORMAT || manifest.version !== VERSION || !Array.isArray(manifest.migrations) || !Array.isArray(manifest.tables)) {
-    throw new RestoreRefused('This is not an Orbital backup of a version this server reads.');
+  const parsed = manifestSchema.safeParse(value);
+  if (!parsed.success) {
+    const ours = (value as Partial<Manifest> | null)?.format === FORMAT && (value as Partial<Manifest>).version === VERSION;
+    const where = parsed.error.issues[0]?.path.join('.') || 'manifest';
+    throw new RestoreRefused(ours ? `The archive's manifest is damaged (${where}): nothing was restored.` : 'This is not an Orbital backup of a version this server reads.');
   }
+  const manifest = parsed.data;
   manifest.migrations.forEach((hash, i) => {
     if (bundledMigrations[i]?.hash !== hash) throw new RestoreRefused('This backup comes from a newer or different version of the server: restore it with that version.');
   });
@@ -51,6 +56,7 @@ function checkManifest(text: string): Manifest {
 
 async function insertRows(raw: RawQuery, table: string, lines: AsyncIterable<string>): Promise<number> {
   let batch: string[] = [];
+  let bytes = 0;
   let count = 0;
   const flush = async () => {
     if (!batch.length) return;
@@ -58,11 +64,13 @@ async function insertRows(raw: RawQuery, table: string, lines: AsyncIterable<str
     await raw(`insert into public.${ident(table)} select * from json_populate_recordset(null::public.${ident(table)}, $1::json)`, [`[${batch.join(',')}]`]);
     count += batch.length;
     batch = [];
+    bytes = 0;
   };
   for await (const line of lines) {
     if (!line) continue;
     batch.push(line);
-    if (batch.length >= ROWS_PER_INSERT) await flush();
+    bytes += line.length;
+    if (batch.length >= INSERT.maxRows || bytes >= INSERT.bytes) await flush();
   }
   await flush();
   return count;

@@ -1,5 +1,6 @@
 // What an archive holds and in which order: every table of the schema but the ones that only mean
 // something to running processes, parents before children (foreign keys), then the blobs.
+import { z } from 'zod';
 import type { RawQuery } from './session';
 
 export const FORMAT = 'orbital-backup';
@@ -8,18 +9,23 @@ export const VERSION = 1;
 /** Per-process or per-minute state: a restored server starts without it. */
 export const SKIPPED_TABLES = new Set(['live_socket_leases', 'live_tickets', 'rate_limits']);
 
-export interface Manifest {
-  format: typeof FORMAT;
-  version: typeof VERSION;
-  created_at: string;
+const count = z.number().int().nonnegative();
+
+/** What an archive says of itself (its first entry); an archive whose manifest is not this is refused. */
+export const manifestSchema = z.object({
+  format: z.literal(FORMAT),
+  version: z.literal(VERSION),
+  created_at: z.string(),
   /** Hashes of the migrations the database had, oldest first. */
-  migrations: string[];
+  migrations: z.array(z.string()),
   /** Tables in restore order, with their row counts. */
-  tables: Array<{ name: string; rows: number }>;
+  tables: z.array(z.object({ name: z.string(), rows: count })),
   /** `included`: the disk store's files of every upload and file the rows name. */
-  blobs: { store: 'disk' | 's3' | 'r2'; included: boolean; files: number; bytes: number; missing: number };
-  note?: string;
-}
+  blobs: z.object({ store: z.enum(['disk', 's3', 'r2']), included: z.boolean(), files: count, bytes: count, missing: count }),
+  note: z.string().optional(),
+});
+
+export type Manifest = z.infer<typeof manifestSchema>;
 
 /** Tables of the public schema, each after the tables its foreign keys point to. */
 export async function tablesInOrder(raw: RawQuery): Promise<string[]> {
