@@ -3,7 +3,6 @@
 // last_seq catches anything a lost notification would have delayed. Sockets are @hono/node-server's
 // built-in upgrade on the `ws` server (@hono/node-ws does not install beside node-server 2).
 import { randomUUID } from 'node:crypto';
-import { upgradeWebSocket } from '@hono/node-server';
 import { inArray } from 'drizzle-orm';
 import type { Context } from 'hono';
 import type { WebSocket } from 'ws';
@@ -13,13 +12,23 @@ import type { StoredEvent } from '../domain/events';
 import { BehindCheck } from '../domain/live/backpressure';
 import { enforceAccess, socketAccess } from '../domain/live/access';
 import { LEASE_TTL_MS, releaseLeases, renewLeases, takeLease } from '../domain/live/leases';
+import { AppError } from '../domain/errors';
 import { CLOSE, LIVE, tooManySockets } from '../domain/live/protocol';
 import { LiveRoom, type LivePeer } from '../domain/live/room';
 import { newSocketState, type LiveSocketState } from '../domain/live/socket-state';
 import type { LocalFanout } from './fanout-local';
 
-/** Set on the request's env by an accepted upgrade; other upgrade requests are answered in full by node-server.ts. */
-export const UPGRADING = Symbol.for('orbital.live.upgrading');
+/**
+ * Set on an upgrade request's env by the route once it accepts: node-server.ts completes the
+ * handshake and hands over the socket (or says it was lost). Without it the app's answer is sent.
+ */
+export const ACCEPT_SOCKET = Symbol.for('orbital.live.accept');
+
+export interface SocketAcceptor {
+  open(ws: WebSocket): void;
+  /** The client went away before the handshake completed. */
+  lost(): void;
+}
 
 export interface NodeLiveHubOptions {
   db: Db;
@@ -131,6 +140,8 @@ export class NodeLiveHub implements LiveGateway {
   async upgrade(c: Context, request: LiveRequest): Promise<Response> {
     const { groupId, userId } = request;
     const { db, logger } = this.options;
+    // Only node-server.ts's upgrade handler can complete a handshake (Upgrade without Connection: upgrade arrives as a plain GET).
+    if (!(ACCEPT_SOCKET in (c.env as object))) throw new AppError('VALIDATION_ERROR', 'This endpoint is a WebSocket: send Upgrade: websocket.');
     // The cap counts every process's sockets: one lease row each in Postgres.
     const lease = await takeLease(db, { groupId, userId, holder: this.holder, ttlMs: this.leaseTtlMs });
     if (!lease) throw tooManySockets();
@@ -141,22 +152,28 @@ export class NodeLiveHub implements LiveGateway {
       // Should this fail, the lease lapses by itself: it is no longer renewed.
       releaseLeases(db, [lease]).catch((err) => logger.log('warn', { msg: 'live lease release failed', error: err instanceof Error ? err.name : String(err) }));
     };
-    let peer: NodePeer | undefined;
-    setTimeout(() => peer || release(), 10_000).unref();
-    (c.env as Record<symbol, unknown>)[UPGRADING] = true;
-
-    return upgradeWebSocket(c, {
-      onOpen: (_event, ws) => {
-        peer = this.open(ws.raw as WebSocket, request, release);
+    let opened = false;
+    setTimeout(() => opened || release(), 10_000).unref();
+    // The socket itself, not a helper's wrapper: nothing of this request (its context, headers and
+    // URL) stays held for the socket's life. 10,000 idle sockets held 231 MiB through the wrapper.
+    const acceptor: SocketAcceptor = {
+      open: (ws) => {
+        opened = true;
+        const peer = this.open(ws, request, release);
+        ws.on('message', (data: Buffer, isBinary: boolean) => {
+          const frame = isBinary ? data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) : data.toString('utf8');
+          void this.rooms.get(groupId)?.room.message(peer, frame as string | ArrayBuffer);
+        });
+        ws.on('error', () => {}); // a protocol error (an oversized frame): 'close' follows
+        ws.once('close', () => {
+          release();
+          this.remove(peer);
+        });
       },
-      onMessage: (event, _ws) => {
-        if (peer) void this.rooms.get(groupId)?.room.message(peer, event.data as string | ArrayBuffer);
-      },
-      onClose: () => {
-        release();
-        if (peer) this.remove(peer);
-      },
-    });
+      lost: release,
+    };
+    (c.env as Record<symbol, unknown>)[ACCEPT_SOCKET] = acceptor;
+    return c.body(null, 200);
   }
 
   /** Runs the periodic checks now (sessions and memberships, then the last_seq poll). */

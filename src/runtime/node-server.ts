@@ -6,7 +6,7 @@ import { serve, type Http2Bindings, type HttpBindings, type ServerType } from '@
 import { WebSocketServer } from 'ws';
 import { createApp } from '../app';
 import type { Deps } from '../deps';
-import { UPGRADING } from '../adapters/live-node';
+import { ACCEPT_SOCKET, type SocketAcceptor } from '../adapters/live-node';
 import { LIVE } from '../domain/live/protocol';
 import { lingerAfterEarlyAnswer } from './lingering-close';
 
@@ -45,13 +45,10 @@ export async function startServer(
   const wss = new WebSocketServer({ noServer: true, maxPayload: LIVE.maxFrameBytes });
   const fetch = async (request: Request, env: HttpBindings | Http2Bindings) => {
     const res = await app.fetch(request, env);
-    // An upgrade request the app refused (401, 404, 429 …): node-server would answer it with an
-    // empty body, so it is written here in full, in the contract's error shape.
-    if (!env.outgoing && env.incoming && !(env as Record<symbol, unknown>)[UPGRADING]) await writeRefusal(env.incoming.socket as Duplex, res);
     // Answered before the request body arrived (refused by auth, params or a cap): the rest of the
     // body is never read, so the connection cannot carry another request. Saying so lets the
     // client open a new one; otherwise node-server drops it later under a request in flight.
-    else if (env.incoming && !env.incoming.complete) {
+    if (env.incoming && !env.incoming.complete) {
       if (!res.headers.has('Connection')) res.headers.set('Connection', 'close');
       // …and reads the rest before closing, so the client gets this answer and not a reset.
       if (env.incoming instanceof IncomingMessage) lingerAfterEarlyAnswer(env.incoming, { maxBytes: 2 * deps.config.chunkSize, maxMs: 5_000 });
@@ -65,11 +62,10 @@ export async function startServer(
       headersTimeout: timeouts.headersMs ?? 60_000,
       connectionsCheckingInterval: timeouts.checkEveryMs ?? 30_000,
     };
-    const s = serve({ fetch, port, hostname: host, websocket: { server: wss }, serverOptions }, () => resolve(s));
+    const s = serve({ fetch, port, hostname: host, serverOptions }, () => resolve(s));
     s.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? new PortInUse(port, host) : err));
   });
-  // With a second 'upgrade' listener node-server leaves refused upgrades to us (see fetch above).
-  server.on('upgrade', () => {});
+  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => void upgrade(app, wss, request, socket, head));
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
@@ -90,6 +86,31 @@ export async function startServer(
       await deps.stop?.();
     },
   };
+}
+
+/**
+ * A WebSocket upgrade: the app decides (auth, membership, the socket cap) as for any request; when
+ * its live route accepted, the handshake completes here, otherwise its answer is written in full.
+ */
+async function upgrade(app: ReturnType<typeof createApp>, wss: WebSocketServer, request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+  socket.on('error', () => {}); // a client gone mid-handshake
+  const env: Record<string | symbol, unknown> = { incoming: request, outgoing: undefined, [ACCEPT_SOCKET]: undefined };
+  let res: Response;
+  try {
+    const headers = new Headers();
+    for (const [key, value] of Object.entries(request.headers)) if (value !== undefined) headers.append(key, Array.isArray(value) ? value.join(', ') : value);
+    res = await app.fetch(new Request(new URL(request.url ?? '/', `http://${request.headers.host ?? 'localhost'}`), { headers }), env);
+  } catch {
+    res = new Response(null, { status: 400 }); // a request line or Host no URL can be made of
+  }
+  const acceptor = env[ACCEPT_SOCKET] as SocketAcceptor | undefined;
+  if (!acceptor) return writeRefusal(socket, res);
+  if (socket.destroyed) return acceptor.lost();
+  socket.once('close', acceptor.lost); // before the handshake completes; after it, the socket's own close
+  wss.handleUpgrade(request, socket, head, (ws) => {
+    socket.off('close', acceptor.lost);
+    acceptor.open(ws);
+  });
 }
 
 async function writeRefusal(socket: Duplex, res: Response): Promise<void> {
