@@ -143,5 +143,13 @@ export const migrations: Migration[] = [
       "\nCREATE INDEX \"audit_events_target_idx\" ON \"audit_events\" USING btree (\"target_id\",\"at\");",
       "\nCREATE INDEX \"audit_events_group_idx\" ON \"audit_events\" USING btree (\"group_id\",\"at\");"
     ]
+  },
+  {
+    "tag": "0006_live_socket_lease_function",
+    "when": 1796471155974,
+    "hash": "04d212132dcec5de85a70e5a24380fb586b122a5422ae074babb6e03dbcaac81",
+    "statements": [
+      "-- A live socket's lease in one round trip (it was four: begin, lock, count-and-insert, commit).\n-- The advisory lock on (orbit, user) makes concurrent upgrades on any process count one after\n-- another; the insert, a statement of this volatile function after the lock, takes a snapshot\n-- that sees every lease committed before the lock was granted. The lock and the row both end\n-- with the calling statement's transaction.\nCREATE OR REPLACE FUNCTION take_live_socket_lease(p_group uuid, p_user uuid, p_holder uuid, p_ttl_secs double precision, p_max integer)\nRETURNS uuid\nLANGUAGE plpgsql VOLATILE\nAS $$\nDECLARE\n  lease uuid;\nBEGIN\n  PERFORM pg_advisory_xact_lock(hashtextextended('live:' || p_group::text || ':' || p_user::text, 0));\n  INSERT INTO live_socket_leases (group_id, user_id, holder, expires_at)\n  SELECT p_group, p_user, p_holder, now() + make_interval(secs => p_ttl_secs)\n  WHERE (SELECT count(*) FROM live_socket_leases WHERE group_id = p_group AND user_id = p_user AND expires_at > now()) < p_max\n  RETURNING id INTO lease;\n  RETURN lease;\nEND\n$$;\n"
+    ]
   }
 ];

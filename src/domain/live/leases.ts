@@ -13,23 +13,16 @@ const expiry = (ttlMs: number) => sql`now() + make_interval(secs => ${ttlMs / 10
 
 /**
  * A lease for one more socket of this user in this orbit; null when the user already holds the
- * most. Takes a transaction-scoped advisory lock on (orbit, user), so concurrent upgrades on any
- * process count one after another. No row lock on the orbit or member: removal holds those.
- * Four round trips (begin, lock, count-and-insert, commit): every reconnecting socket pays them.
+ * most. One round trip to a function (migration 0006) that takes a transaction-scoped advisory
+ * lock on (orbit, user), so concurrent upgrades on any process count one after another. No row
+ * lock on the orbit or member: removal holds those. Expired leases do not count.
  */
 export async function takeLease(db: Db, input: { groupId: string; userId: string; holder: string; ttlMs: number }): Promise<string | null> {
   const { groupId, userId, holder, ttlMs } = input;
-  return db.transaction(async (tx) => {
-    await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`live:${groupId}:${userId}`}, 0))`);
-    // A statement of its own after the lock: its snapshot sees every lease committed before we
-    // got the lock. Expired leases do not count (renewals delete them).
-    const { rows } = (await tx.execute(sql`
-      insert into ${liveSocketLeases} (group_id, user_id, holder, expires_at)
-      select ${groupId}::uuid, ${userId}::uuid, ${holder}::uuid, ${expiry(ttlMs)}
-      where (select count(*) from ${liveSocketLeases} where group_id = ${groupId} and user_id = ${userId} and expires_at > now()) < ${LIVE.socketsPerUser}
-      returning id`)) as unknown as { rows: Array<{ id: string }> };
-    return rows[0]?.id ?? null;
-  });
+  const { rows } = (await db.execute(
+    sql`select take_live_socket_lease(${groupId}::uuid, ${userId}::uuid, ${holder}::uuid, ${ttlMs / 1000}::float8, ${LIVE.socketsPerUser}::int) as id`,
+  )) as unknown as { rows: Array<{ id: string | null }> };
+  return rows[0]?.id ?? null;
 }
 
 export async function releaseLeases(db: Db, ids: string[]): Promise<void> {
