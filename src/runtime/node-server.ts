@@ -2,7 +2,7 @@
 import type { AddressInfo } from 'node:net';
 import { IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { serve, type Http2Bindings, type HttpBindings, type ServerType } from '@hono/node-server';
+import { createAdaptorServer, type Http2Bindings, type HttpBindings, type ServerType } from '@hono/node-server';
 import { WebSocketServer } from 'ws';
 import { createApp } from '../app';
 import type { Deps } from '../deps';
@@ -16,6 +16,8 @@ export class PortInUse extends Error {
     super(`Port ${port} on ${host} is already in use (another server?): stop it, or set PORT to a free port.`);
   }
 }
+
+const LISTEN_BACKLOG = 65_535;
 
 export interface RunningServer {
   url: string;
@@ -62,7 +64,11 @@ export async function startServer(
       headersTimeout: timeouts.headersMs ?? 60_000,
       connectionsCheckingInterval: timeouts.checkEveryMs ?? 30_000,
     };
-    const s = serve({ fetch, port, hostname: host, serverOptions }, () => resolve(s));
+    const s = createAdaptorServer({ fetch, hostname: host, serverOptions });
+    // Node's default queue of 511 unaccepted connections overflows when thousands of clients
+    // reconnect at once (a restart): the kernel drops their SYNs, and each retries after 1, 3, 7,
+    // 15, 31 s. The kernel caps this at net.core.somaxconn (4096 here; docs/OPERATIONS.md).
+    s.listen({ port, host, backlog: LISTEN_BACKLOG }, () => resolve(s));
     s.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? new PortInUse(port, host) : err));
   });
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => void upgrade(app, wss, request, socket, head));
