@@ -82,6 +82,19 @@ describe('live room rules', () => {
     ]);
   });
 
+  it('a replay whose range the log holds only in part (its end missing) gets resync_required, not events and a gap', async () => {
+    const owner = await registerUser(t);
+    const orbit = await createOrbit(t, owner);
+    await writeEvents(t, orbit.id, owner.id, 6, { perTx: 6 });
+    await t.sql('delete from orbit_events where group_id = $1 and seq = 6', [orbit.id]);
+    const resumed = new FakePeer(await stateOf(orbit.id, owner, 3));
+    await roomWith(orbit.id, [resumed]).connect(resumed);
+    expect(resumed.sent).toEqual([
+      { type: 'resync_required', seq: 6 },
+      { type: 'ready', seq: 6 },
+    ]);
+  });
+
   it('a member_left older than the current membership is history: it does not close the socket', async () => {
     const owner = await registerUser(t);
     const orbit = await createOrbit(t, owner);

@@ -1,14 +1,8 @@
 // The reads a live room makes: ranges of the orbit's log, and thread membership for typing.
-import { and, eq, min } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import { orbitEvents, threads } from '../../db/schema';
 import type { Executor } from '../../deps';
 import { readEvents, type StoredEvent } from '../events';
-
-/** The oldest seq the orbit's log still holds (`last + 1` when it holds none). */
-export async function oldestKept(db: Executor, groupId: string, last: number): Promise<number> {
-  const [row] = await db.select({ oldest: min(orbitEvents.seq) }).from(orbitEvents).where(eq(orbitEvents.groupId, groupId));
-  return row?.oldest === null || row?.oldest === undefined ? last + 1 : Number(row.oldest);
-}
 
 const PAGE = 500;
 

@@ -7,7 +7,7 @@ import { AppError } from '../errors';
 import { viewEvent, type StoredEvent } from '../events';
 import { verifyAccessToken } from '../tokens';
 import { enforceAccess, socketAccess, startingPoint } from './access';
-import { oldestKept, readRange, threadInOrbit } from './log';
+import { readRange, threadInOrbit } from './log';
 import { CLOSE, frameBytes, LIVE, parseClientFrame, PONG, serverFrame } from './protocol';
 import { admitFrame, admitTyping, type LiveSocketState } from './socket-state';
 
@@ -194,15 +194,20 @@ export class LiveRoom {
     let resync = false;
     if (want === null || want === last) {
       s.lastSeq = last;
-    } else if (want > last || last - want > LIVE.replayMaxEvents || want + 1 < (await oldestKept(db, this.host.groupId, last))) {
+    } else if (want > last || last - want > LIVE.replayMaxEvents) {
       resync = true;
     } else {
+      // The range must be whole: from want + 1 (not trimmed by retention: then the first page
+      // starts later and reading stops there) to last, with no seq missing between (checked below).
       let bytes = 0;
+      let first = true;
       const events = await readRange(db, this.host.groupId, want, last, (page) => {
+        if (first && page[0]?.seq !== want + 1) return false;
+        first = false;
         for (const e of page) bytes += views.text(e, s.userId).length;
         return bytes <= LIVE.replayMaxBytes;
       });
-      if (bytes > LIVE.replayMaxBytes) {
+      if (bytes > LIVE.replayMaxBytes || events[0]?.seq !== want + 1 || events.at(-1)?.seq !== last) {
         resync = true;
       } else {
         s.lastSeq = want;
