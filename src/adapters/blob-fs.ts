@@ -12,7 +12,7 @@ import { PartDigestError, PartSizeError, type BlobStore } from '../deps';
 const SAFE_KEY = /^[A-Za-z0-9_-][A-Za-z0-9/_-]{0,200}$/;
 const partName = (index: number, etag: string) => `${String(index).padStart(6, '0')}.${etag}.part`;
 const ETAG = /^(?:[0-9a-f]{32}|[0-9a-f]{64})$/;
-const PART_FILE = /^[0-9]{6,}\.(?:[0-9a-f]{32}|[0-9a-f]{64})\.part$/;
+const PART_FILE = /^[0-9]{6,10}\.(?:[0-9a-f]{32}|[0-9a-f]{64})\.part$/;
 const WRITE_BATCH = 512 * 1024;
 
 interface Manifest {

@@ -228,6 +228,22 @@ describe('npm run backup / npm run restore', () => {
       const out = await cli('restore', fresh, crafted);
       expect([out.code, out.out.trim()]).toEqual([1, expect.stringContaining('Unexpected entry')]);
     }
+    // Damaged tables and names (some after media were written): one line each, and nothing left.
+    const part = `blobs/media/x/000000.${'a'.repeat(64)}.part`;
+    for (const [entries, expected] of [
+      [[[part, 'x'], ['db/users.jsonl', 'y'.repeat(17 << 20)]], /^The archive is damaged: a row of table users is longer than/],
+      [[['db/users.jsonl', 'not json\n']], /^The archive is damaged: table users holds a row this database refuses \(/],
+      [[[part, 'x'], [part, 'x']], /^The archive is damaged: "blobs\/media\/x\/000000\.a+\.part" appears twice\.$/],
+      [[['blobs/x\nRestored 16 rows', 'x']], /^Unexpected entry in the archive: "blobs\/x\\nRestored 16 rows"\.$/],
+      [[[`blobs/media/x/${'0'.repeat(300)}.${'a'.repeat(32)}.part`, 'x']], /^Unexpected entry in the archive: ".{201}"\.$/],
+    ] as Array<[Array<[string, string]>, RegExp]>) {
+      const crafted = join(work, 'crafted.tar');
+      await writeTar(crafted, [['manifest.json', JSON.stringify(manifest)], ...entries]);
+      const out = await cli('restore', fresh, crafted);
+      expect([out.code, out.out.trim()]).toEqual([1, expect.stringMatching(expected)]);
+      expect(out.out.trim().split('\n')).toHaveLength(1);
+    }
+
     // A manifest of ours with a part missing or a count that is no number: one line naming the field.
     for (const [broken, field] of [
       [{ ...manifest, blobs: undefined }, 'blobs'],

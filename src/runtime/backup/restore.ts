@@ -6,7 +6,7 @@
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
-import { createInterface } from 'node:readline';
+import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
 import { extract } from 'tar-stream';
 import { isBlobFile, parseBlobManifest } from '../../adapters/blob-fs';
@@ -20,11 +20,16 @@ export interface RestoreTarget {
   blobRoot?: string;
 }
 
+/** An archive entry's name as a refusal shows it: one line, no terminal escapes, not too long. */
+const shown = (name: string) => oneLine(JSON.stringify(name.length > 200 ? `${name.slice(0, 200)}…` : name));
+const oneLine = (text: string) => text.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ');
+
 /** The archive cannot go here, or is not one; nothing was changed. */
 export class RestoreRefused extends Error {}
 
 /** Rows per insert: up to 500, or fewer when they reach 1 MiB (large rows would hold a lot at once). */
 const INSERT = { maxRows: 500, bytes: 1 << 20 };
+const MAX_ROW_CHARS = 16 << 20;
 const RESTORE_LOCK = 727_003;
 const MAX_MANIFEST_BYTES = 1 << 20;
 
@@ -54,6 +59,23 @@ function checkManifest(text: string): Manifest {
   return manifest;
 }
 
+/**
+ * The lines of a table's entry. Bounded: the largest row the API can store is far below
+ * MAX_ROW_CHARS, and one endless line must be refused, not held until the process dies.
+ */
+async function* linesOf(entry: Readable, table: string): AsyncGenerator<string> {
+  const decoder = new StringDecoder('utf8');
+  let rest = '';
+  for await (const chunk of entry) {
+    const lines = (rest + decoder.write(chunk as Buffer)).split('\n');
+    rest = lines.pop()!;
+    yield* lines;
+    if (rest.length > MAX_ROW_CHARS) throw new RestoreRefused(`The archive is damaged: a row of table ${table} is longer than ${MAX_ROW_CHARS} characters.`);
+  }
+  rest += decoder.end();
+  if (rest) yield rest;
+}
+
 async function insertRows(raw: RawQuery, table: string, lines: AsyncIterable<string>): Promise<number> {
   let batch: string[] = [];
   let bytes = 0;
@@ -61,7 +83,11 @@ async function insertRows(raw: RawQuery, table: string, lines: AsyncIterable<str
   const flush = async () => {
     if (!batch.length) return;
     // Schema-qualified: an unqualified name would find pg_catalog's tables first.
-    await raw(`insert into public.${ident(table)} select * from json_populate_recordset(null::public.${ident(table)}, $1::json)`, [`[${batch.join(',')}]`]);
+    const insert = `insert into public.${ident(table)} select * from json_populate_recordset(null::public.${ident(table)}, $1::json)`;
+    await raw(insert, [`[${batch.join(',')}]`]).catch((err: unknown) => {
+      // Rows that are not JSON objects of this table, or that break its constraints.
+      throw new RestoreRefused(`The archive is damaged: table ${table} holds a row this database refuses (${oneLine(err instanceof Error ? err.message : String(err))}).`);
+    });
     count += batch.length;
     batch = [];
     bytes = 0;
@@ -103,7 +129,7 @@ async function isEmptyDir(path: string): Promise<boolean> {
  * Removes the files a failed restore wrote and the folders left empty by that, and nothing else:
  * a concurrent restore that won may have written beside them.
  */
-async function removeWritten(objects: string, written: string[]): Promise<void> {
+async function removeWritten(objects: string, written: Set<string>): Promise<void> {
   for (const file of written) {
     await rm(file, { force: true });
     for (let dir = dirname(file); dir.startsWith(objects + sep); dir = dirname(dir)) {
@@ -116,7 +142,7 @@ export async function restoreFromFile(path: string, target: RestoreTarget): Prom
   const objects = target.blobRoot && join(target.blobRoot, 'objects');
   const holdsMedia = () => new RestoreRefused(`${objects} already holds media: restore goes into an empty data dir.`);
   if (objects && !(await isEmptyDir(objects))) throw holdsMedia();
-  const written: string[] = [];
+  const written = new Set<string>();
   try {
     return await inTransaction(target.handle, async ({ raw, exec }) => {
       // A second restore into the same database waits here, then finds it not empty.
@@ -141,7 +167,7 @@ export async function restoreFromFile(path: string, target: RestoreTarget): Prom
       for await (const entry of archive) {
         const name = entry.header.name;
         // The backup writes plain files only: a link or a folder entry is no part of one.
-        if (entry.header.type !== 'file') throw new RestoreRefused(`Unexpected entry in the archive: ${name} (${entry.header.type}).`);
+        if (entry.header.type !== 'file') throw new RestoreRefused(`Unexpected entry in the archive: ${shown(name)} (${entry.header.type}).`);
         if (!manifest) {
           if (name !== 'manifest.json' || (entry.header.size ?? 0) > MAX_MANIFEST_BYTES) throw new RestoreRefused('This is not an Orbital backup: it does not start with its manifest.');
           manifest = checkManifest(await readAll(entry));
@@ -151,7 +177,7 @@ export async function restoreFromFile(path: string, target: RestoreTarget): Prom
         }
         const table = /^db\/([a-z_0-9]+)\.jsonl$/.exec(name)?.[1];
         if (table && ours.has(table) && manifest.tables.some((t) => t.name === table) && !restored.has(table)) {
-          restored.set(table, await insertRows(raw, table, createInterface({ input: entry, crlfDelay: Infinity })));
+          restored.set(table, await insertRows(raw, table, linesOf(entry, table)));
           continue;
         }
         const blob = /^blobs\/(.+)$/.exec(name)?.[1];
@@ -161,19 +187,20 @@ export async function restoreFromFile(path: string, target: RestoreTarget): Prom
           if (blob.endsWith('/manifest.json')) {
             // A media manifest names the files a download reads: only its own folder's parts.
             content = (entry.header.size ?? 0) <= MAX_MANIFEST_BYTES ? await readAll(entry) : '';
-            if (!parseBlobManifest(content)) throw new RestoreRefused(`Unexpected entry in the archive: ${name} (not a media manifest this server writes).`);
+            if (!parseBlobManifest(content)) throw new RestoreRefused(`Unexpected entry in the archive: ${shown(name)} (not a media manifest this server writes).`);
           }
           await mkdir(dirname(to), { recursive: true, mode: 0o700 });
           // 'wx': a file already there (another restore's) is not ours to remove afterwards.
+          if (written.has(to)) throw new RestoreRefused(`The archive is damaged: ${shown(name)} appears twice.`);
           await writeFile(to, content, { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
-            if (err.code !== 'EEXIST') written.push(to);
+            if (err.code !== 'EEXIST') written.add(to);
             throw err.code === 'EEXIST' ? holdsMedia() : err;
           });
-          written.push(to);
+          written.add(to);
           blobFiles++;
           continue;
         }
-        throw new RestoreRefused(`Unexpected entry in the archive: ${name}.`);
+        throw new RestoreRefused(`Unexpected entry in the archive: ${shown(name)}.`);
       }
       await reading;
       if (!manifest) throw new RestoreRefused('The archive is empty.');
