@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { lockDataDir, prepareDataDir } from '../runtime/data-dir';
 import { loadNodeConfig } from '../runtime/node';
 import { fileArgument, runCommand, withDatabase } from './entry';
-import { RestoreRefused, restoreFromFile } from '../runtime/backup/restore';
+import { RestoreRefused, removeRestored, restoreFromFile } from '../runtime/backup/restore';
 import { restoreTarget } from '../runtime/backup/source';
 
 const USAGE = `Usage: npm run restore -- <file>
@@ -24,7 +24,18 @@ async function main(): Promise<number> {
   // The embedded database holds DATA_DIR's lock while open; with Postgres the disk store's folder
   // still needs it, or two restores at once could mix their media.
   const lock = config.DATABASE_URL && config.BLOB_STORE === 'disk' ? (prepareDataDir(config.DATA_DIR), lockDataDir(config.DATA_DIR)) : null;
-  const m = await withDatabase(config, (database) => restoreFromFile(file, restoreTarget(config, database))).finally(() => lock?.release());
+  const written = new Set<string>();
+  const m = await withDatabase(config, (database) => {
+    const target = restoreTarget(config, database);
+    // Ctrl-C runs no `catch`: the media files written so far go here (the database rolls back itself).
+    const interrupted = () => {
+      removeRestored(target, written);
+      console.error('Interrupted: nothing was restored.');
+      process.exit(130);
+    };
+    process.once('SIGINT', interrupted).once('SIGTERM', interrupted);
+    return restoreFromFile(file, target, written);
+  }).finally(() => lock?.release());
   const rows = m.tables.reduce((a, t) => a + t.rows, 0);
   console.log(`Restored ${rows} rows in ${m.tables.length} tables and ${m.blobs.included ? `${m.blobs.files} media files` : 'no media files'} from a backup of ${m.created_at}.`);
   if (m.note) console.log(m.note);

@@ -297,6 +297,28 @@ describe('npm run backup / npm run restore', () => {
     expect(restarted.output()).toContain('removed the staging folders of interrupted backups');
   });
 
+  it('Ctrl-C on npm run restore removes the media files it wrote: the next restore goes into the same place', { timeout: 120_000 }, async () => {
+    const target = await place();
+    const objects = join(target.DATA_DIR!, 'blobs', 'objects');
+    const mediaFiles = () => readdirSync(objects, { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length;
+    // The archive through a FIFO, all but its end: the restore has written every media file and
+    // waits for the rest. Ctrl-C then.
+    const fifo = join(work, 'restore.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const run = runEntry('src/cli/restore.ts', target, [fifo]);
+    const writer = createWriteStream(fifo);
+    const bytes = readFileSync(archive);
+    writer.write(bytes.subarray(0, bytes.length - 1024));
+    for (let i = 0; i < 1200 && !(existsSync(objects) && mediaFiles() === 4); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(mediaFiles()).toBe(4);
+    run.proc.kill('SIGINT');
+    writer.end(); // a read blocked on the FIFO would hold the exit
+    expect(await run.exited).toBe(130);
+    expect(run.output()).toContain('Interrupted: nothing was restored.');
+    expect(mediaFiles()).toBe(0);
+    expect((await cli('restore', target, archive)).code).toBe(0);
+  });
+
   it.skipIf(postgres)('stops on SIGTERM while a backup reader stalls: the archive ends early and the server exits', { timeout: 60_000 }, async () => {
     const reader = connect(join(source.DATA_DIR!, 'orbital.sock'));
     reader.write('GET /backup HTTP/1.1\r\nHost: backup\r\n\r\n');

@@ -3,8 +3,8 @@
 // version's newer migrations (an upgrade). Blobs go to the disk store as they stream by. Any
 // failure (a truncated or altered archive, a full disk) rolls everything back and removes the
 // files written: the target stays empty.
-import { createReadStream } from 'node:fs';
-import { mkdir, readdir, rm, rmdir, writeFile } from 'node:fs/promises';
+import { createReadStream, rmdirSync, rmSync } from 'node:fs';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
@@ -129,20 +129,30 @@ async function isEmptyDir(path: string): Promise<boolean> {
  * Removes the files a failed restore wrote and the folders left empty by that, and nothing else:
  * a concurrent restore that won may have written beside them.
  */
-async function removeWritten(objects: string, written: Set<string>): Promise<void> {
+function removeWritten(objects: string, written: Set<string>): void {
   for (const file of written) {
-    await rm(file, { force: true });
+    rmSync(file, { force: true });
     for (let dir = dirname(file); dir.startsWith(objects + sep); dir = dirname(dir)) {
-      if (!(await rmdir(dir).then(() => true, () => false))) break;
+      try {
+        rmdirSync(dir);
+      } catch {
+        break; // not empty: someone else's files are in it
+      }
     }
   }
+  written.clear();
 }
 
-export async function restoreFromFile(path: string, target: RestoreTarget): Promise<Manifest> {
+/** What an interrupted restore (Ctrl-C: no `catch` runs) must remove: the media files it wrote. */
+export function removeRestored(target: RestoreTarget, written: Set<string>): void {
+  if (target.blobRoot) removeWritten(join(target.blobRoot, 'objects'), written);
+}
+
+/** `written`: the media files written so far, for the caller to remove if the process is interrupted. */
+export async function restoreFromFile(path: string, target: RestoreTarget, written = new Set<string>()): Promise<Manifest> {
   const objects = target.blobRoot && join(target.blobRoot, 'objects');
   const holdsMedia = () => new RestoreRefused(`${objects} already holds media: restore goes into an empty data dir.`);
   if (objects && !(await isEmptyDir(objects))) throw holdsMedia();
-  const written = new Set<string>();
   try {
     return await inTransaction(target.handle, async ({ raw, exec }) => {
       // A second restore into the same database waits here, then finds it not empty.
@@ -215,7 +225,7 @@ export async function restoreFromFile(path: string, target: RestoreTarget): Prom
       return manifest;
     });
   } catch (err) {
-    if (objects) await removeWritten(objects, written);
+    if (objects) removeWritten(objects, written);
     if (err instanceof Error && !(err instanceof RestoreRefused) && /Unexpected end of data|unexpected end|invalid tar|checksum/i.test(err.message)) {
       throw new RestoreRefused(`The archive is damaged (${err.message}); nothing was restored.`);
     }
