@@ -65,6 +65,10 @@ export async function startServer(
       connectionsCheckingInterval: timeouts.checkEveryMs ?? 30_000,
     };
     const s = createAdaptorServer({ fetch, hostname: host, serverOptions });
+    // An idle keep-alive connection outlives a balancer's or proxy's own idle timeout (HAProxy
+    // and nginx keep theirs well under a minute): closed here first, at Node's 5 s default, it
+    // raced a request the balancer was just sending on it, which then failed as a 502.
+    if ('keepAliveTimeout' in s) s.keepAliveTimeout = 65_000;
     // Node's default queue of 511 unaccepted connections overflows when thousands of clients
     // reconnect at once (a restart): the kernel drops their SYNs, and each retries after 1, 3, 7,
     // 15, 31 s. The kernel caps this at net.core.somaxconn (4096 here; docs/OPERATIONS.md).
