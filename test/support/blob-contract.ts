@@ -179,7 +179,8 @@ export function blobStoreContract(name: string, open: () => Promise<OpenedStore 
       expect((await store().get(key, { offset: 3, length: 4 }))!.size).toBe(4);
     });
 
-    it('deletes one object, absent ones, and more than a thousand in one call', async (ctx) => {
+    // 1,002 objects put and deleted: 18 s alone on radosgw, past 60 s once in CI beside both test projects.
+    it('deletes one object, absent ones, and more than a thousand in one call', { timeout: 240_000 }, async (ctx) => {
       available(ctx);
       const one = uniqueKey();
       const done = await upload(store(), one, randomBytes(10));
