@@ -35,6 +35,9 @@ export interface BlobBody {
 }
 
 /** Encrypted media storage, modelled on R2 multipart uploads with equal-size parts. */
+/** Bytes read once, in order: a web stream, or (on Node) the request itself. */
+export type ByteSource = ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
+
 export interface BlobStore {
   /** Starts a multipart upload and returns its handle (R2's uploadId; null where none is needed). */
   createUpload(key: string): Promise<string | null>;
@@ -44,7 +47,7 @@ export interface BlobStore {
    * must not be counted (the disk store keeps nothing of it; R2 has stored it, and the next
    * upload of that part replaces it). Hashes only when asked.
    */
-  putPart(key: string, handle: string | null, index: number, body: ReadableStream<Uint8Array>, size: number, sha256?: string): Promise<StoredPart>;
+  putPart(key: string, handle: string | null, index: number, body: ByteSource, size: number, sha256?: string): Promise<StoredPart>;
   completeUpload(key: string, handle: string | null, parts: BlobPart[], partSizes: number[]): Promise<void>;
   abortUpload(key: string, handle: string | null): Promise<void>;
   /** A completed object, or the byte range [offset, offset + length). Null when absent. */
@@ -70,18 +73,19 @@ export interface LiveRequest {
   sessionId: string;
   /** Unix seconds. */
   tokenExpiresAt: number;
-  /** When the caller's membership began (ms since epoch). */
-  joinedAt: number;
   afterSeq: number | null;
 }
 
 /** Turns an authorized request into a live socket; runtime-specific. */
 export interface LiveGateway {
   /**
-   * Throws AppError RATE_LIMITED when the user already has the most sockets allowed in this orbit,
-   * counted across every process (Node: leases in Postgres; Workers: the orbit's Durable Object).
+   * Throws AppError NOT_FOUND when the caller is no member of the orbit, and RATE_LIMITED when the
+   * user already has the most sockets allowed in it, counted across every process (Node: leases in
+   * Postgres; Workers: the orbit's Durable Object).
    */
   upgrade(c: Context, request: LiveRequest): Promise<Response> | Response;
+  /** Whether this request can become a socket here (Node: it came through the server's upgrade handler). */
+  canUpgrade(c: Context): boolean;
 }
 
 export interface PasswordHasher {

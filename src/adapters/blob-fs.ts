@@ -72,14 +72,14 @@ export function fsBlobStore(root: string): BlobStore {
       const temp = join(folder, `${String(index).padStart(6, '0')}.${randomUUID()}.tmp`);
       const hash = expected ? createHash('sha256') : null;
       const file = await open(temp, 'w');
-      const reader = body.getReader();
+      const pieces = body[Symbol.asyncIterator]();
       // Socket-sized pieces gathered into 512 KiB writes: far fewer calls into the file system.
       const batch = Buffer.allocUnsafe(Math.min(WRITE_BATCH, size));
       let filled = 0;
       let received = 0;
       try {
         for (;;) {
-          const { done, value } = await reader.read();
+          const { done, value } = await pieces.next();
           if (done) break;
           received += value.byteLength;
           if (received > size) throw new PartSizeError(`part is larger than ${size} bytes`);
@@ -99,7 +99,8 @@ export function fsBlobStore(root: string): BlobStore {
         if (filled) await file.write(batch, 0, filled);
         await file.close();
       } catch (err) {
-        await reader.cancel(err).catch(() => {});
+        // Stops reading (a web body is cancelled; Node's request is left for the answer to drain).
+        await pieces.return?.().catch(() => {});
         await file.close().catch(() => {});
         await rm(temp, { force: true });
         throw err;

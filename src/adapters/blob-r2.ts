@@ -27,7 +27,8 @@ export function r2BlobStore(bucket: R2Bucket): BlobStore {
       const digest = expected ? new crypto.DigestStream('SHA-256') : null;
       const stored = bucket.resumeMultipartUpload(key, handle).uploadPart(index + 1, fixed.readable as unknown as CfReadableStream);
       const pumped = (async () => {
-        const reader = body.getReader();
+        // On Workers the route hands over the web body (http/request-body.ts).
+        const reader = (body as ReadableStream<Uint8Array>).getReader();
         const out = fixed.writable.getWriter();
         const hash = digest?.getWriter();
         // Aborting errors these too; their rejections are the same error, handled below.

@@ -3,9 +3,14 @@
 // parts in any order, completion with the part list. Requests are signed by aws4fetch (SigV4);
 // part bodies stream through to the store (UNSIGNED-PAYLOAD, a known Content-Length).
 import { createHash } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { AwsClient } from 'aws4fetch';
 import type { Config } from '../config';
-import { PartDigestError, PartSizeError, type BlobStore } from '../deps';
+import { PartDigestError, PartSizeError, type BlobStore, type ByteSource } from '../deps';
+
+/** The request itself on Node (see http/request-body.ts): S3's fetch takes a web stream. */
+const webStream = (body: ByteSource): ReadableStream<Uint8Array> =>
+  body instanceof ReadableStream ? body : (Readable.toWeb(Readable.from(body)) as ReadableStream<Uint8Array>);
 
 export interface S3Options {
   endpoint: string;
@@ -118,7 +123,7 @@ export function s3BlobStore(options: S3Options): BlobStore {
       const verify = () => {
         if (hash && hash.digest('hex') !== expected!.toLowerCase()) throw (refused = new PartDigestError('part does not match its SHA-256'));
       };
-      const checked = body.pipeThrough(
+      const checked = webStream(body).pipeThrough(
         new TransformStream<Uint8Array, Uint8Array>({
           transform(chunk, controller) {
             received += chunk.byteLength;

@@ -11,9 +11,10 @@ import type { Clock, Db, LiveGateway, LiveRequest, Logger } from '../deps';
 import type { StoredEvent } from '../domain/events';
 import { BehindCheck } from '../domain/live/backpressure';
 import { enforceAccess, socketAccess } from '../domain/live/access';
-import { LEASE_TTL_MS, releaseLeases, renewLeases, takeLease } from '../domain/live/leases';
+import { admitSocket, LEASE_TTL_MS, releaseLeases, renewLeases, type Admission } from '../domain/live/leases';
 import { AppError } from '../domain/errors';
-import { CLOSE, LIVE, tooManySockets } from '../domain/live/protocol';
+import { atMost } from '../domain/deadline';
+import { CLOSE, LIVE } from '../domain/live/protocol';
 import { LiveRoom, type LivePeer } from '../domain/live/room';
 import { newSocketState, type LiveSocketState } from '../domain/live/socket-state';
 import type { LocalFanout } from './fanout-local';
@@ -37,6 +38,12 @@ export interface NodeLiveHubOptions {
   jwtSecret: Uint8Array;
   /** How often sessions and memberships are checked against the database (default 20 s; the contract allows 30). */
   livenessIntervalMs?: number;
+  /**
+   * How often each socket is pinged (a WebSocket ping; default 30 s; 0: never). A socket that has
+   * not answered the previous ping by then is dropped: a client gone without closing (a laptop
+   * asleep, a network lost) gives back its place under the cap within two intervals.
+   */
+  heartbeatIntervalMs?: number;
   /** How often last_seq is polled for orbits with sockets (default 1 s; 0: never). */
   pollIntervalMs?: number;
   /** Bytes a reader may have queued before it is closed 1013 (default 4 MiB). */
@@ -51,14 +58,21 @@ export interface NodeLiveHubOptions {
 
 class NodePeer implements LivePeer {
   private closed = false;
+  /** Heard from since the last ping (a pong or any frame). */
+  private alive = true;
+  /** Bytes handed to the socket so far; where the stream was at the last ping; read through (answered pings). */
+  private sentBytes = 0;
+  private pingedAt = 0;
+  private sentAtPing = 0;
+  private readThrough = 0;
   private readonly behind: BehindCheck;
   expiry: ReturnType<typeof setTimeout> | undefined;
   constructor(
     readonly ws: WebSocket,
     readonly state: LiveSocketState,
-    maxBehind: number,
-    /** Called once the server has decided to close it (it stops counting toward the cap). */
-    private readonly onClosing: () => void,
+    private readonly maxBehind: number,
+    /** Gives back its place under the cap, once the server has decided to close it. */
+    private readonly release: () => Promise<void>,
   ) {
     // ws queues without limit; a reader that stays this far behind is dropped so it cannot hold memory.
     this.behind = new BehindCheck(() => ws.bufferedAmount, (code, reason) => this.close(code, reason), maxBehind);
@@ -71,16 +85,61 @@ class NodePeer implements LivePeer {
   send(text: string) {
     if (!this.open) return;
     this.ws.send(text);
+    // Its length, not a UTF-8 count: frames are JSON of base64 text (ASCII), and one event goes to every socket.
+    this.sentBytes += text.length;
     this.behind.sent();
   }
 
+  /** A frame came in: the client is there. */
+  heard() {
+    this.alive = true;
+  }
+
+  /** A pong: the client read everything sent before its ping. */
+  ponged() {
+    this.alive = true;
+    this.readThrough = this.sentAtPing;
+  }
+
+  /**
+   * The heartbeat's turn: pings a socket heard from since the last one, and drops one that was not.
+   * The ping waits behind what was sent before it, so a client on a slow link still reading that (at
+   * LIVE.minReaderBytesPerSec or more, and at most as far behind as the 1013 rule allows) is not dead.
+   */
+  beat(now: number, interval: number) {
+    if (!this.open) return;
+    if (this.alive) {
+      this.alive = false;
+      this.pingedAt = now;
+      this.sentAtPing = this.sentBytes;
+      this.ws.ping();
+      return;
+    }
+    const unread = Math.min(this.sentBytes - this.readThrough, this.maxBehind);
+    if (now - this.pingedAt >= interval + (unread * 1000) / LIVE.minReaderBytesPerSec) this.drop();
+  }
+
   close(code: number, reason: string) {
-    if (this.closed) return;
+    if (!this.stop()) return;
+    void this.release();
+    this.ws.close(code, reason);
+  }
+
+  /**
+   * Cut without a close frame, as a dead peer is, once its place under the cap is given back (2 s
+   * at most): a client that sees the drop and reconnects at once finds its place free.
+   */
+  private drop() {
+    if (!this.stop()) return;
+    void atMost(this.release(), 2000).then(() => this.ws.terminate());
+  }
+
+  private stop(): boolean {
+    if (this.closed) return false;
     this.closed = true;
     clearTimeout(this.expiry);
     this.behind.stop();
-    this.onClosing();
-    this.ws.close(code, reason);
+    return true;
   }
 
   save() {}
@@ -91,12 +150,23 @@ interface Room {
   peers: Set<NodePeer>;
   /** Polls that found the orbit gone in a row (the farewell event normally arrives first). */
   missing: number;
+  /** Upgrades let in (or being let in) whose sockets have not joined yet. */
+  pending: number;
+}
+
+/** A lease this process holds: its socket once open, and whether it lapsed before that. */
+interface HeldLease {
+  peer?: NodePeer;
+  lapsed?: boolean;
 }
 
 export class NodeLiveHub implements LiveGateway {
   private readonly rooms = new Map<string, Room>();
-  /** This process's socket leases (accepted upgrades not yet open hold one too). */
-  private readonly leases = new Set<string>();
+  /** This process's socket leases (accepted upgrades not yet open hold one too), with their sockets once open. */
+  private readonly leases = new Map<string, HeldLease>();
+  /** Leases to delete in the next batch, and that batch. */
+  private toRelease: string[] = [];
+  private releaseRun: Promise<void> | undefined;
   private readonly holder = randomUUID();
   private readonly timers: ReturnType<typeof setInterval>[] = [];
   private readonly maxBehind: number;
@@ -107,7 +177,9 @@ export class NodeLiveHub implements LiveGateway {
     this.leaseTtlMs = options.leaseTtlMs ?? LEASE_TTL_MS;
     this.every(options.livenessIntervalMs ?? LIVE.livenessIntervalMs, () => this.checkAccess());
     if (options.pollIntervalMs !== 0) this.every(options.pollIntervalMs ?? 1000, () => this.poll());
-    this.every(this.leaseTtlMs / 3, () => renewLeases(options.db, [...this.leases], this.leaseTtlMs));
+    const heartbeat = options.heartbeatIntervalMs ?? LIVE.heartbeatIntervalMs;
+    if (heartbeat !== 0) this.every(heartbeat, async () => this.heartbeat(heartbeat));
+    this.every(this.leaseTtlMs / 3, () => this.renewLeases());
   }
 
   /** Takes this process's committed events from the fan-out. */
@@ -137,30 +209,71 @@ export class NodeLiveHub implements LiveGateway {
     return n;
   }
 
+  /** Only node-server.ts's upgrade handler can complete a handshake: an Upgrade header without Connection: upgrade arrives as a plain GET. */
+  canUpgrade(c: Context): boolean {
+    return ACCEPT_SOCKET in (c.env as object);
+  }
+
   async upgrade(c: Context, request: LiveRequest): Promise<Response> {
-    const { groupId, userId } = request;
-    const { db, logger } = this.options;
-    // Only node-server.ts's upgrade handler can complete a handshake (Upgrade without Connection: upgrade arrives as a plain GET).
-    if (!(ACCEPT_SOCKET in (c.env as object))) throw new AppError('VALIDATION_ERROR', 'This endpoint is a WebSocket: send Upgrade: websocket.');
-    // The cap counts every process's sockets: one lease row each in Postgres.
-    const lease = await takeLease(db, { groupId, userId, holder: this.holder, ttlMs: this.leaseTtlMs });
-    if (!lease) throw tooManySockets();
+    const { groupId, userId, sessionId } = request;
+    const { db } = this.options;
+    if (!this.canUpgrade(c)) throw new AppError('VALIDATION_ERROR', 'This endpoint is a WebSocket: send Upgrade: websocket.');
+    // The room listens from before the starting point is read until the socket joins it: what is
+    // published meanwhile (an event, a removal, the orbit's farewell) follows the socket's `ready`.
+    const entry = this.room(groupId);
+    entry.pending++;
+    let waiting = true;
+    const joined = () => {
+      if (!waiting) return;
+      waiting = false;
+      entry.pending--;
+      this.dropIfEmpty(groupId, entry);
+    };
+    // Membership, the socket's starting point and the cap (every process's sockets: one lease row
+    // each in Postgres), in one round trip.
+    let admission: Admission;
+    try {
+      admission = await admitSocket(db, { groupId, userId, sessionId, holder: this.holder, ttlMs: this.leaseTtlMs });
+    } catch (err) {
+      joined();
+      throw err;
+    }
+    const { lease } = admission;
     // The lease is held from now until the socket closes; a handshake that never completes gives it back.
-    this.leases.add(lease);
-    const release = () => {
-      if (!this.leases.delete(lease)) return;
-      // Should this fail, the lease lapses by itself: it is no longer renewed.
-      releaseLeases(db, [lease]).catch((err) => logger.log('warn', { msg: 'live lease release failed', error: err instanceof Error ? err.name : String(err) }));
+    const held: HeldLease = {};
+    this.leases.set(lease, held);
+    let released: Promise<void> | undefined;
+    const release = (): Promise<void> => {
+      if (released) return released;
+      // Not held any more: the hub gave back every lease at shutdown.
+      if (!this.leases.delete(lease)) return (released = Promise.resolve());
+      return (released = this.giveBack(lease));
     };
     let opened = false;
-    setTimeout(() => opened || release(), 10_000).unref();
+    setTimeout(() => {
+      if (opened) return;
+      release();
+      joined();
+    }, 10_000).unref();
     // The socket itself, not a helper's wrapper: nothing of this request (its context, headers and
     // URL) stays held for the socket's life. 10,000 idle sockets held 231 MiB through the wrapper.
     const acceptor: SocketAcceptor = {
       open: (ws) => {
         opened = true;
-        const peer = this.open(ws, request, release);
+        const peer = this.open(ws, entry, request, admission, release);
+        joined();
+        held.peer = peer;
+        if (held.lapsed) this.lapsed(peer);
+        // Every close frame (the answer to a client's close, or one the server sends) waits for the
+        // lease to be gone: a client that has seen its socket close finds its place free on every
+        // process. A database that does not answer holds it up 2 s at most (the lease then lapses).
+        const sendClose = ws.close.bind(ws);
+        ws.close = (code?: number, reason?: string | Buffer) => {
+          void atMost(release(), 2000).then(() => sendClose(code, reason));
+        };
+        ws.on('pong', () => peer.ponged());
         ws.on('message', (data: Buffer, isBinary: boolean) => {
+          peer.heard();
           const frame = isBinary ? data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength) : data.toString('utf8');
           void this.rooms.get(groupId)?.room.message(peer, frame as string | ArrayBuffer);
         });
@@ -170,10 +283,53 @@ export class NodeLiveHub implements LiveGateway {
           this.remove(peer);
         });
       },
-      lost: release,
+      lost: () => {
+        release();
+        joined();
+      },
     };
     (c.env as Record<symbol, unknown>)[ACCEPT_SOCKET] = acceptor;
     return c.body(null, 200);
+  }
+
+  /**
+   * Deletes a lease with the others given back in the same turn of the event loop (a shutdown
+   * closes every socket at once: one statement per thousand). Should it fail, the lease lapses by
+   * itself: it is no longer renewed.
+   */
+  private giveBack(lease: string): Promise<void> {
+    this.toRelease.push(lease);
+    this.releaseRun ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      const ids = this.toRelease;
+      this.toRelease = [];
+      this.releaseRun = undefined;
+      return releaseLeases(this.options.db, ids).catch((err) =>
+        this.options.logger.log('warn', { msg: 'live lease release failed', error: err instanceof Error ? err.name : String(err) }),
+      );
+    });
+    return this.releaseRun;
+  }
+
+  /**
+   * A lease that expired (this process stalled, or was cut off from the database, 20 to 30 s: it
+   * renews every third of the TTL) no longer counts under the cap: its socket is closed so that its client, reconnecting,
+   * is counted again; otherwise the cap would be lost for good (helper-22 saw 10 sockets of one user).
+   */
+  private async renewLeases(): Promise<void> {
+    const ids = [...this.leases.keys()];
+    const renewed = await renewLeases(this.options.db, ids, this.leaseTtlMs);
+    for (const id of ids) {
+      const held = this.leases.get(id);
+      if (!held || renewed.has(id)) continue;
+      this.leases.delete(id);
+      held.lapsed = true;
+      if (held.peer) this.lapsed(held.peer);
+    }
+  }
+
+  private lapsed(peer: NodePeer) {
+    this.options.logger.log('warn', { msg: 'live socket closed: its place under the cap lapsed' });
+    peer.close(CLOSE.overloaded, 'reconnect: this socket was not counted under the cap');
   }
 
   /** Runs the periodic checks now (sessions and memberships, then the last_seq poll). */
@@ -186,17 +342,19 @@ export class NodeLiveHub implements LiveGateway {
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     for (const { peers } of this.rooms.values()) for (const p of peers) clearTimeout(p.expiry);
-    const held = [...this.leases];
+    const held = [...this.leases.keys()];
     this.leases.clear();
-    await releaseLeases(this.options.db, held).catch(() => undefined);
+    // A database that does not answer must not hold up the shutdown: the rows lapse by themselves.
+    await atMost(releaseLeases(this.options.db, held), 2000);
   }
 
-  private open(ws: WebSocket, request: LiveRequest, release: () => void): NodePeer {
-    const peer = new NodePeer(ws, newSocketState(request), this.maxBehind, release);
-    const entry = this.room(request.groupId);
+  private open(ws: WebSocket, entry: Room, request: LiveRequest, admission: Admission, release: () => Promise<void>): NodePeer {
+    const peer = new NodePeer(ws, newSocketState({ ...request, joinedAt: admission.start.joinedAt }), this.maxBehind, release);
+    // The entry kept for this upgrade, unless its handshake outlived the 10 s it is kept for.
+    if (this.rooms.get(request.groupId) !== entry) entry = this.room(request.groupId);
     entry.peers.add(peer);
     this.armExpiry(peer);
-    void entry.room.connect(peer);
+    void entry.room.connect(peer, admission.start);
     return peer;
   }
 
@@ -206,7 +364,12 @@ export class NodeLiveHub implements LiveGateway {
     const entry = this.rooms.get(groupId);
     if (!entry) return;
     entry.peers.delete(peer);
-    if (!entry.peers.size) this.rooms.delete(groupId);
+    this.dropIfEmpty(groupId, entry);
+  }
+
+  /** A room is kept while it has sockets or upgrades on the way to it. */
+  private dropIfEmpty(groupId: string, entry: Room) {
+    if (!entry.peers.size && !entry.pending && this.rooms.get(groupId) === entry) this.rooms.delete(groupId);
   }
 
   private room(groupId: string): Room {
@@ -225,7 +388,7 @@ export class NodeLiveHub implements LiveGateway {
       onRenewed: (p) => this.armExpiry(p as NodePeer),
       onDelivered: this.options.onDelivered,
     });
-    entry = { room, peers, missing: 0 };
+    entry = { room, peers, missing: 0, pending: 0 };
     this.rooms.set(groupId, entry);
     return entry;
   }
@@ -241,6 +404,12 @@ export class NodeLiveHub implements LiveGateway {
       Math.max(0, Math.min(delay, 2 ** 31 - 1)),
     );
     peer.expiry.unref();
+  }
+
+  /** Drops the sockets that did not answer the last ping, and pings the others. */
+  private heartbeat(interval: number) {
+    const now = Date.now();
+    for (const { peers } of this.rooms.values()) for (const p of peers) p.beat(now, interval);
   }
 
   /** Every socket's session and membership, a few hundred orbits per query: ended sessions close 4401, former members 4403. */

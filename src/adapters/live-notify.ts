@@ -1,6 +1,7 @@
 // Postgres LISTEN/NOTIFY between Node processes sharing one database. Notices stay small: the orbit
 // and its newest seq (receivers read the events from the log), a typing notice, or the one event
 // that is never stored (the orbit-deleted farewell, which the log cannot hand out).
+import { atMost } from '../domain/deadline';
 import pg from 'pg';
 import { sql } from 'drizzle-orm';
 import type { Db, Logger } from '../deps';
@@ -89,7 +90,8 @@ export function listenForNotices(url: string, onNotice: (notice: LiveNotice) => 
       clearTimeout(retry);
       const c = client;
       client = null;
-      await c?.end().catch(() => undefined);
+      // Ending waits for the server's side to close: one that stopped answering would hold it for ever.
+      if (c) await atMost(c.end(), 2000);
     },
   };
 }

@@ -7,7 +7,7 @@ import { rename, rm } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { loadNodeConfig } from '../runtime/node';
 import { fileArgument, runCommand, withDatabase } from './entry';
-import { backupToFile } from '../runtime/backup/archive';
+import { backupToFile, partialOf } from '../runtime/backup/archive';
 import { readManifest } from '../runtime/backup/restore';
 import { backupFromServer } from '../runtime/backup/socket';
 import { backupSource } from '../runtime/backup/source';
@@ -37,14 +37,14 @@ async function main(): Promise<number> {
   removeStaging(config.DATA_DIR, 'gone');
   // Ctrl-C runs no `finally`: what this run wrote so far goes with it.
   const interrupted = () => {
-    rmSync(`${file}.partial`, { force: true });
+    rmSync(partialOf(file), { force: true });
     removeStaging(config.DATA_DIR, 'mine');
     process.exit(130);
   };
   process.once('SIGINT', interrupted).once('SIGTERM', interrupted);
 
   if (!config.DATABASE_URL) {
-    const partial = `${file}.partial`;
+    const partial = partialOf(file);
     try {
       if (await backupFromServer(config.DATA_DIR, () => createWriteStream(partial, { mode: 0o600 }))) {
         const manifest = await readManifest(partial);

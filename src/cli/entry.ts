@@ -35,7 +35,7 @@ export function fileArgument(argv: string[], usage: string): string | number {
 
 /** The configured database (DATABASE_URL, or the embedded one, locked), open for `work`. */
 export async function withDatabase<T>(config: Config, work: (database: Awaited<ReturnType<typeof openDatabase>>) => Promise<T>): Promise<T> {
-  const database = await openDatabase(config);
+  const database = await openDatabase(config, { for: 'command' });
   try {
     return await work(database);
   } finally {

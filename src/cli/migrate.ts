@@ -6,7 +6,7 @@ import { loadNodeConfig, openDatabase } from '../runtime/node';
 
 try {
   const config = await loadNodeConfig();
-  const database = await openDatabase(config);
+  const database = await openDatabase(config, { for: 'command' });
   try {
     const applied = await migrate(database.db);
     console.log(`${applied} migration(s) applied to ${database.kind}`);

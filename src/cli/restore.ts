@@ -15,6 +15,8 @@ Restores an archive of \`npm run backup\` into the configured database (DATABASE
 embedded one in DATA_DIR) and disk store, which must be empty; the server must not be running on
 them. Everything is restored or nothing is.`;
 
+const MEDIA_BUSY = 'a restore writes media into its disk store one process at a time. Wait for that process to end (or stop it), then restore again.';
+
 async function main(): Promise<number> {
   const arg = fileArgument(process.argv.slice(2), USAGE);
   if (typeof arg === 'number') return arg;
@@ -23,7 +25,7 @@ async function main(): Promise<number> {
   const config = await loadNodeConfig();
   // The embedded database holds DATA_DIR's lock while open; with Postgres the disk store's folder
   // still needs it, or two restores at once could mix their media.
-  const lock = config.DATABASE_URL && config.BLOB_STORE === 'disk' ? (prepareDataDir(config.DATA_DIR), lockDataDir(config.DATA_DIR)) : null;
+  const lock = config.DATABASE_URL && config.BLOB_STORE === 'disk' ? (prepareDataDir(config.DATA_DIR), lockDataDir(config.DATA_DIR, MEDIA_BUSY)) : null;
   const written = new Set<string>();
   const m = await withDatabase(config, (database) => {
     const target = restoreTarget(config, database);

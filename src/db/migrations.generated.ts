@@ -151,5 +151,13 @@ export const migrations: Migration[] = [
     "statements": [
       "-- A live socket's lease in one round trip (it was four: begin, lock, count-and-insert, commit).\n-- The advisory lock on (orbit, user) makes concurrent upgrades on any process count one after\n-- another; the insert, a statement of this volatile function after the lock, takes a snapshot\n-- that sees every lease committed before the lock was granted. The lock and the row both end\n-- with the calling statement's transaction.\nCREATE OR REPLACE FUNCTION take_live_socket_lease(p_group uuid, p_user uuid, p_holder uuid, p_ttl_secs double precision, p_max integer)\nRETURNS uuid\nLANGUAGE plpgsql VOLATILE\nAS $$\nDECLARE\n  lease uuid;\nBEGIN\n  PERFORM pg_advisory_xact_lock(hashtextextended('live:' || p_group::text || ':' || p_user::text, 0));\n  INSERT INTO live_socket_leases (group_id, user_id, holder, expires_at)\n  SELECT p_group, p_user, p_holder, now() + make_interval(secs => p_ttl_secs)\n  WHERE (SELECT count(*) FROM live_socket_leases WHERE group_id = p_group AND user_id = p_user AND expires_at > now()) < p_max\n  RETURNING id INTO lease;\n  RETURN lease;\nEND\n$$;\n"
     ]
+  },
+  {
+    "tag": "0007_live_socket_open_function",
+    "when": 1796484377007,
+    "hash": "390c6473d96f5bbe052946d570ffc818d848ef2a18e5b3041c541155004c5612",
+    "statements": [
+      "-- A live socket's admission in one round trip (it was three: membership for the route's 404, the\n-- lease, then the starting point in the room). The first statement reads the orbit's head, the\n-- user's membership and the session in one snapshot, which is the socket's starting point: a\n-- removal committed before it leaves no member here, one committed after it puts member_left\n-- above `head`. Only a live member takes a lease (take_live_socket_lease, migration 0006).\n-- No orbit: a row of nulls.\nCREATE OR REPLACE FUNCTION open_live_socket(p_group uuid, p_user uuid, p_session uuid, p_holder uuid, p_ttl_secs double precision, p_max integer)\nRETURNS TABLE (joined timestamptz, head bigint, session_live boolean, lease uuid)\nLANGUAGE plpgsql VOLATILE\nAS $$\nBEGIN\n  SELECT m.joined_at, g.last_seq, EXISTS (SELECT 1 FROM sessions s WHERE s.id = p_session AND s.user_id = p_user AND s.revoked_at IS NULL)\n    INTO joined, head, session_live\n    FROM groups g LEFT JOIN group_members m ON m.group_id = g.id AND m.user_id = p_user\n    WHERE g.id = p_group;\n  IF joined IS NOT NULL AND session_live THEN\n    lease := take_live_socket_lease(p_group, p_user, p_holder, p_ttl_secs, p_max);\n  END IF;\n  RETURN NEXT;\nEND\n$$;\n"
+    ]
   }
 ];

@@ -83,3 +83,8 @@ export const fail = (code: ErrorCode, message?: string, details?: Record<string,
 };
 
 export const notFound = (what = 'Not found.'): never => fail('NOT_FOUND', what);
+
+/** The orbit is gone, or the caller is no member of it (the two are not told apart). */
+export const noSuchOrbit = () => new AppError('NOT_FOUND', 'No such orbit.');
+/** The session behind a token was revoked, logged out or its account deleted. */
+export const sessionEnded = () => new AppError('UNAUTHENTICATED', 'This session has ended; please log in again.');

@@ -5,7 +5,7 @@ import { groupMembers, groupQuotas, groups, memberKeys, memberRemovals, users } 
 import type { Config } from '../config';
 import type { Executor } from '../deps';
 import { appendEvent, type StoredEvent } from './events';
-import { AppError } from './errors';
+import { AppError, noSuchOrbit } from './errors';
 import { createInvite, findInvite, invalidInviteCode, isUsable, useInvite } from './invites';
 import { byUser } from './audit/record';
 
@@ -35,7 +35,7 @@ export async function requireMember(db: Executor, groupId: string, userId: strin
     .innerJoin(groups, eq(groups.id, groupMembers.groupId))
     .where(and(eq(groupMembers.groupId, groupId), eq(groupMembers.userId, userId)))
     .limit(1);
-  if (!row) throw new AppError('NOT_FOUND', 'No such orbit.');
+  if (!row) throw noSuchOrbit();
   return { groupId, userId, role: row.role, joinedAt: row.joinedAt, keyEpoch: row.keyEpoch, hasKey: Boolean(row.hasKey) };
 }
 
@@ -74,7 +74,7 @@ export async function lockGroup(tx: Executor, groupId: string): Promise<GroupRow
     .from(locked)
     .where(eq(groups.id, locked.id))
     .returning(getTableColumns(groups));
-  if (!row) throw new AppError('NOT_FOUND', 'No such orbit.');
+  if (!row) throw noSuchOrbit();
   return row;
 }
 
@@ -255,6 +255,6 @@ export async function listGroups(db: Executor, userId: string): Promise<GroupIte
 
 export async function getGroup(db: Executor, groupId: string, userId: string): Promise<GroupDetail> {
   const [row] = await groupQuery(db, userId).where(and(eq(groupMembers.userId, userId), eq(groups.id, groupId)));
-  if (!row) throw new AppError('NOT_FOUND', 'No such orbit.');
+  if (!row) throw noSuchOrbit();
   return toDetail(row);
 }

@@ -12,14 +12,21 @@ export function limitName(key: string): string {
   return PREFIXES.find(([prefix]) => key.startsWith(prefix))?.[1] ?? 'other';
 }
 
-const refusedBy = new WeakMap<object, string>();
+const refusedBy = new WeakMap<object, { limit: string; resetAt: Date }>();
 
-/** Remembers which limit a RATE_LIMITED error stands for (read once, when the answer is counted). */
-export function tagRefusal<E extends object>(error: E, key: string): E {
-  refusedBy.set(error, limitName(key));
+/** Remembers which limit a RATE_LIMITED error stands for, and when its window ends. */
+export function tagRefusal<E extends object>(error: E, key: string, resetAt: Date): E {
+  refusedBy.set(error, { limit: limitName(key), resetAt });
   return error;
 }
 
+const refusal = (error: unknown) => (typeof error === 'object' && error !== null ? refusedBy.get(error) : undefined);
+
 export function refusalLimit(error: unknown): string {
-  return (typeof error === 'object' && error !== null && refusedBy.get(error)) || 'other';
+  return refusal(error)?.limit ?? 'other';
+}
+
+/** When the refusing limit's window ends (null for an untagged refusal). */
+export function refusalResetAt(error: unknown): Date | null {
+  return refusal(error)?.resetAt ?? null;
 }

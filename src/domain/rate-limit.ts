@@ -65,7 +65,7 @@ export function createPgLimiter(db: Db, clock: Clock, enabled: boolean): Limiter
 export function rateLimited(resetAt: Date, now: Date, details?: Record<string, unknown>, key?: string): AppError {
   const retryAfter = Math.max(1, Math.ceil((resetAt.getTime() - now.getTime()) / 1000));
   const error = new AppError('RATE_LIMITED', undefined, { retry_after: retryAfter, ...details }, retryAfter);
-  return key === undefined ? error : tagRefusal(error, key);
+  return key === undefined ? error : tagRefusal(error, key, resetAt);
 }
 
 /** Counts one unit against each window; throws RATE_LIMITED on the first that is over. */

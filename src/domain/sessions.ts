@@ -3,7 +3,7 @@
 import { and, eq, isNull } from 'drizzle-orm';
 import { sessions } from '../db/schema';
 import type { Deps, Executor } from '../deps';
-import { AppError } from './errors';
+import { sessionEnded } from './errors';
 import { verifyAccessToken, type AccessClaims } from './tokens';
 
 export async function isSessionLive(deps: Pick<Deps, 'db' | 'sessions' | 'clock'>, sessionId: string, userId: string): Promise<boolean> {
@@ -24,7 +24,7 @@ export async function isSessionLive(deps: Pick<Deps, 'db' | 'sessions' | 'clock'
 export async function authenticate(deps: Pick<Deps, 'db' | 'sessions' | 'clock' | 'config'>, token: string): Promise<AccessClaims> {
   const claims = await verifyAccessToken(deps.config.jwtSecret, token, deps.clock.now());
   if (!(await isSessionLive(deps, claims.sessionId, claims.userId))) {
-    throw new AppError('UNAUTHENTICATED', 'This session has ended; please log in again.');
+    throw sessionEnded();
   }
   return claims;
 }

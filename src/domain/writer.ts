@@ -14,7 +14,7 @@ import { sql, type SQL } from 'drizzle-orm';
 import { groupMembers, groups, memberKeys } from '../db/schema';
 import type { Executor } from '../deps';
 import { statement } from '../db/statement';
-import { AppError } from './errors';
+import { AppError, noSuchOrbit } from './errors';
 import { requireMember, type Membership, type Role } from './groups';
 
 export interface GateOptions {
@@ -81,8 +81,6 @@ export async function enterAppend(tx: Executor, groupId: string, userId: string,
   // Any error below rolls the transaction back, and with it the seq: the log stays gap-free.
   return { member: admitMember(await requireMember(tx, groupId, userId), options), seq: Number(taken.seq) };
 }
-
-const noSuchOrbit = () => new AppError('NOT_FOUND', 'No such orbit.');
 
 /** A catch handler: "no such orbit" told as "no such <what the caller asked for>" (one not in it). */
 export const notFoundAs = (message: string) => (err: unknown): never => {

@@ -20,6 +20,7 @@ export const IDEMPOTENCY_TTL_MS = 48 * 3600_000;
 /** A claim older than this whose request never finished (a crashed process) may be taken over. */
 const ABANDONED_MS = 5 * 60_000;
 const KEY = /^[\x21-\x7e]{1,64}$/;
+const UUID_IN_PATH = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
 
 export interface Created<T> {
   status: ContentfulStatusCode;
@@ -66,7 +67,8 @@ export async function idempotent<R, T>(
   if (!KEY.test(key)) throw new AppError('VALIDATION_ERROR', 'Idempotency-Key must be 1–64 visible ASCII characters.');
   const { db, clock } = deps;
   const userId = c.get('auth').userId;
-  const route = `${c.req.method} ${c.req.path}`;
+  // Ids in the path as stored (lower case): the same request naming them in upper case is a retry.
+  const route = `${c.req.method} ${c.req.path.replace(UUID_IN_PATH, (id) => id.toLowerCase())}`;
   const requestHash = bytesToHex(await sha256(JSON.stringify(input ?? null)));
   const now = clock.now();
   const where = and(eq(idempotencyKeys.userId, userId), eq(idempotencyKeys.route, route), eq(idempotencyKeys.key, key));

@@ -23,9 +23,10 @@ export const ciphertext = (maxBytes: number, what = 'ciphertext') =>
 export const storableText = (max: number) =>
   z.string().max(max).refine(isStorableText, 'must not contain NUL characters or unpaired surrogates');
 
-export const uuid = z.uuid();
+/** An id as the database gives it back: in lower case (an upper-case copy names the same row, and must key the same room, limit or cache). */
+export const uuid = z.uuid().toLowerCase();
 export const idParam = <N extends string>(name: N) =>
-  z.object({ [name]: z.uuid().openapi({ param: { name, in: 'path' } }) } as { [K in N]: z.ZodUUID });
+  z.object({ [name]: uuid.openapi({ param: { name, in: 'path' } }) } as { [K in N]: z.ZodUUID });
 
 export const keyEpoch = z.number().int().min(1).max(2_147_483_647);
 

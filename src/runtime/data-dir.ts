@@ -45,11 +45,15 @@ export function isRunning(pid: number): boolean {
   }
 }
 
+const EMBEDDED =
+  'only one process may open its embedded database. Stop that process first, or set DATA_DIR or DATABASE_URL.';
+
 /**
  * Takes DATA_DIR's lock file (its content: our pid), or throws DataDirBusy naming the process that
- * holds it. A lock left by a process that is gone (a crash, a kill -9) is taken over.
+ * holds it and `why` one process at a time. A lock left by a process that is gone (a crash, a
+ * kill -9) is taken over.
  */
-export function lockDataDir(dir: string): DataDirLock {
+export function lockDataDir(dir: string, why = EMBEDDED): DataDirLock {
   const path = join(dir, LOCK_FILE);
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
@@ -81,7 +85,7 @@ export function lockDataDir(dir: string): DataDirLock {
     }
     if (holder > 0 && holder !== process.pid && isRunning(holder)) {
       throw new DataDirBusy(
-        `DATA_DIR ${dir} is in use by process ${holder} (a running server?): only one process may open its embedded database. Stop that process first, or set DATA_DIR or DATABASE_URL.`,
+        `DATA_DIR ${dir} is in use by process ${holder} (a running server?): ${why}`,
       );
     }
     try {

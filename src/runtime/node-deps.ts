@@ -58,7 +58,7 @@ export interface NodeDepsOptions {
   /** Another live gateway instead of this process's hub. */
   live?: LiveGateway;
   /** Hub settings (e.g. a short liveness interval in tests). */
-  liveOptions?: Pick<NodeLiveHubOptions, 'livenessIntervalMs' | 'pollIntervalMs' | 'maxBehindBytes'>;
+  liveOptions?: Pick<NodeLiveHubOptions, 'livenessIntervalMs' | 'pollIntervalMs' | 'maxBehindBytes' | 'heartbeatIntervalMs' | 'leaseTtlMs'>;
   /** The Postgres URL when not on PGlite: other processes are reached with LISTEN/NOTIFY. */
   databaseUrl?: string;
   /** Counters for GET /metrics (METRICS=on); without them nothing is measured. */

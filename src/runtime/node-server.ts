@@ -1,7 +1,9 @@
 // Serves the app on Node: HTTP (+ WebSocket upgrade) with graceful shutdown.
 import type { AddressInfo } from 'node:net';
-import { IncomingMessage, STATUS_CODES } from 'node:http';
-import type { Duplex } from 'node:stream';
+import { IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
+import { Readable, type Duplex } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { createAdaptorServer, type Http2Bindings, type HttpBindings, type ServerType } from '@hono/node-server';
 import { WebSocketServer } from 'ws';
 import { createApp } from '../app';
@@ -75,7 +77,17 @@ export async function startServer(
     s.listen({ port, host, backlog: LISTEN_BACKLOG }, () => resolve(s));
     s.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? new PortInUse(port, host) : err));
   });
-  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => void upgrade(app, wss, request, socket, head));
+  let closing = false;
+  /** Each connection's latest response (set as its request is parsed): a request given back to the HTTP server waits for it. */
+  const answering = new WeakMap<Duplex, ServerResponse>();
+  server.on('request', (request: IncomingMessage, response: ServerResponse) => answering.set(request.socket, response));
+  // Node 20 hands every request with an Upgrade header here, its body unread. Only a WebSocket
+  // handshake stays; any other (h2c from curl --http2, a made-up protocol) goes back to the HTTP
+  // server as the plain request it is: its body read, its answer streamed, as on any connection.
+  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (isWebSocketHandshake(request)) void upgrade(app, wss, request, socket, head, () => closing);
+    else servePlain(server, request, socket, head, answering.get(socket));
+  });
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
@@ -83,6 +95,7 @@ export async function startServer(
     server,
     wss,
     async close() {
+      closing = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const client of wss.clients) client.close(1001, 'server shutting down');
       if ('closeIdleConnections' in server) server.closeIdleConnections();
@@ -102,34 +115,84 @@ export async function startServer(
  * A WebSocket upgrade: the app decides (auth, membership, the socket cap) as for any request; when
  * its live route accepted, the handshake completes here, otherwise its answer is written in full.
  */
-async function upgrade(app: ReturnType<typeof createApp>, wss: WebSocketServer, request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+async function upgrade(app: ReturnType<typeof createApp>, wss: WebSocketServer, request: IncomingMessage, socket: Duplex, head: Buffer, closing: () => boolean): Promise<void> {
   socket.on('error', () => {}); // a client gone mid-handshake
+  // Only a handshake `ws` will complete gets here, so the live route may take it (using up its ticket).
   const env: Record<string | symbol, unknown> = { incoming: request, outgoing: undefined, [ACCEPT_SOCKET]: undefined };
   let res: Response;
   try {
     const headers = new Headers();
     for (const [key, value] of Object.entries(request.headers)) if (value !== undefined) headers.append(key, Array.isArray(value) ? value.join(', ') : value);
-    res = await app.fetch(new Request(new URL(request.url ?? '/', `http://${request.headers.host ?? 'localhost'}`), { headers }), env);
+    res = await app.fetch(new Request(new URL(request.url ?? '/', `http://${request.headers.host ?? 'localhost'}`), { method: request.method, headers }), env);
   } catch {
     res = new Response(null, { status: 400 }); // a request line or Host no URL can be made of
   }
   const acceptor = env[ACCEPT_SOCKET] as SocketAcceptor | undefined;
-  if (!acceptor) return writeRefusal(socket, res);
+  if (!acceptor) return writeAnswer(socket, res);
   if (socket.destroyed) return acceptor.lost();
   socket.once('close', acceptor.lost); // before the handshake completes; after it, the socket's own close
   wss.handleUpgrade(request, socket, head, (ws) => {
     socket.off('close', acceptor.lost);
     acceptor.open(ws);
+    // Let in while the server was closing its sockets: it goes the way they went.
+    if (closing()) ws.close(1001, 'server shutting down');
   });
 }
 
-async function writeRefusal(socket: Duplex, res: Response): Promise<void> {
-  const body = Buffer.from(await res.arrayBuffer());
+const TOKEN = "[!#$%&'*+\\-.^_`|~0-9A-Za-z]+";
+const PROTOCOL_LIST = new RegExp(`^${TOKEN}(?:[ \\t]*,[ \\t]*${TOKEN})*$`);
+
+/**
+ * What `ws` checks before it completes a handshake (RFC 6455 4.2.1; its handleUpgrade), so that it
+ * never refuses one the app has accepted. No compression is offered, so extensions are not read.
+ */
+function isWebSocketHandshake(request: IncomingMessage): boolean {
+  const { upgrade, 'sec-websocket-key': key, 'sec-websocket-version': version, 'sec-websocket-protocol': protocol } = request.headers;
+  const protocols = protocol?.split(',').map((p) => p.trim());
+  return (
+    request.method === 'GET' &&
+    upgrade?.toLowerCase() === 'websocket' &&
+    typeof key === 'string' &&
+    /^[+/0-9A-Za-z]{22}==$/.test(key) &&
+    [8, 13].includes(Number(version)) &&
+    (protocol === undefined || (PROTOCOL_LIST.test(protocol) && new Set(protocols).size === protocols!.length))
+  );
+}
+
+/**
+ * A request that is no WebSocket handshake, given back to the HTTP server on its own connection:
+ * its head written again without the upgrade, ahead of the body bytes already read.
+ */
+function servePlain(server: ServerType, request: IncomingMessage, socket: Duplex, head: Buffer, previous?: ServerResponse): void {
+  // Pipelined behind a request still being answered: its answer goes first, from the old parser.
+  if (previous && !previous.writableFinished && !previous.destroyed) return void previous.once('close', () => servePlain(server, request, socket, head));
   if (socket.destroyed) return;
+  const lines = [`${request.method} ${request.url} HTTP/${request.httpVersion}`];
+  const raw = request.rawHeaders;
+  for (let i = 0; i < raw.length; i += 2) {
+    const [name, value] = [raw[i]!, raw[i + 1]!];
+    if (/^upgrade$/i.test(name)) continue;
+    if (/^connection$/i.test(name)) {
+      const kept = value.split(',').map((token) => token.trim()).filter((token) => token && !/^upgrade$/i.test(token));
+      if (kept.length) lines.push(`${name}: ${kept.join(', ')}`);
+      continue;
+    }
+    lines.push(`${name}: ${value}`);
+  }
+  socket.unshift(Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), head]));
+  server.emit('connection', socket);
+}
+
+/** The app's answer to a handshake it did not take, streamed (a download can be large), then the connection closes. */
+async function writeAnswer(socket: Duplex, res: Response): Promise<void> {
+  if (socket.destroyed) return void res.body?.cancel().catch(() => {});
   const lines = [`HTTP/1.1 ${res.status} ${STATUS_CODES[res.status] ?? ''}`];
   res.headers.forEach((value, key) => {
-    if (!['connection', 'content-length', 'transfer-encoding', 'keep-alive'].includes(key)) lines.push(`${key}: ${value}`);
+    if (!['connection', 'transfer-encoding', 'keep-alive'].includes(key)) lines.push(`${key}: ${value}`);
   });
-  lines.push('Connection: close', `Content-Length: ${body.length}`);
-  socket.end(Buffer.concat([Buffer.from(lines.join('\r\n') + '\r\n\r\n'), body]));
+  // Without a length the body ends where the connection does.
+  lines.push('Connection: close');
+  socket.write(`${lines.join('\r\n')}\r\n\r\n`);
+  if (!res.body) return void socket.end();
+  await pipeline(Readable.fromWeb(res.body as NodeReadableStream), socket).catch(() => socket.destroy());
 }

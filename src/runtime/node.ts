@@ -2,6 +2,8 @@
 // node-postgres with DATABASE_URL, disk blobs, migrations at start, graceful shutdown.
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { atMost } from '../domain/deadline';
 import { ConfigError, parseConfig, type Config } from '../config';
 import type { Db, Logger } from '../deps';
 import { databaseUnavailable, errorFields } from '../http/errors';
@@ -43,13 +45,25 @@ export async function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): Prom
   return parseConfig(env, env.JWT_SECRET ? undefined : await persistedSecret(dataDir));
 }
 
-export async function openDatabase(config: Config): Promise<{ db: Db; close(): Promise<void>; kind: string; pool?: NodePgHandle['pool']; pglite?: PGlite }> {
+/**
+ * The configured database. `for: 'command'` (cleanup, admin, backup, restore, migrate): a database
+ * open for seconds, so the embedded one runs on V8's baseline WebAssembly code only. Optimizing
+ * PGlite's hot functions as it starts costs more than it saves there: 0.9 s of CPU and 200 MB.
+ */
+export async function openDatabase(
+  config: Config,
+  use: { for: 'server' | 'command' } = { for: 'server' },
+): Promise<{ db: Db; close(): Promise<void>; kind: string; pool?: NodePgHandle['pool']; pglite?: PGlite }> {
   if (config.DATABASE_URL) return { ...openNodePostgres(config.DATABASE_URL), kind: 'postgres' };
   prepareDataDir(config.DATA_DIR);
   const lock = lockDataDir(config.DATA_DIR);
+  if (use.for === 'command') setFlagsFromString('--liftoff-only');
   // Loaded only when used: a server on Postgres does not carry the embedded database's code.
   const { openPglite } = await import('../adapters/db-pglite');
-  const handle = await openPglite({ dataDir: join(config.DATA_DIR, 'pglite') }).catch((err) => (lock.release(), Promise.reject(err)));
+  // A command touches little of the database: 16 MB of shared buffers instead of 128 start in
+  // 0.5 s instead of 0.9 (postgres clears them all at start).
+  const runSettings = use.for === 'command' ? ['shared_buffers=16MB'] : undefined;
+  const handle = await openPglite({ dataDir: join(config.DATA_DIR, 'pglite'), runSettings }).catch((err) => (lock.release(), Promise.reject(err)));
   tighten(join(config.DATA_DIR, 'pglite'));
   return { db: handle.db, pglite: handle.client, close: () => handle.close().finally(() => lock.release()), kind: 'pglite' };
 }
@@ -112,7 +126,9 @@ async function main() {
     await metricsListener?.close();
     await cleanup.stop();
     await (await backups)?.close();
-    await database.close();
+    // A Postgres that stopped answering would hold the pool's end for ever (the embedded one is
+    // in this process and is waited for: it writes its files as it closes).
+    await (database.kind === 'postgres' ? atMost(database.close(), 5000) : database.close());
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));

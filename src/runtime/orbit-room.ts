@@ -5,12 +5,12 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { DurableObjectState, WebSocket as CfWebSocket } from '@cloudflare/workers-types';
 import { parseConfig, type Config } from '../config';
-import type { LiveRequest, Logger } from '../deps';
+import type { Logger } from '../deps';
 import type { StoredEvent } from '../domain/events';
 import { BehindCheck } from '../domain/live/backpressure';
 import { CLOSE, LIVE, PING, PONG } from '../domain/live/protocol';
 import { LiveRoom, type LivePeer } from '../domain/live/room';
-import { newSocketState, type LiveSocketState } from '../domain/live/socket-state';
+import { newSocketState, type LiveIdentity, type LiveSocketState } from '../domain/live/socket-state';
 import { openNeon } from '../adapters/db-neon';
 import { IDENTITY_HEADER, ORBIT_HEADER } from '../adapters/live-do';
 import { jsonLogger } from '../adapters/logger-json';
@@ -91,7 +91,7 @@ export class OrbitRoom extends DurableObject<WorkerEnv> {
       return new Response(null, { status: 204 });
     }
     if (url.pathname === '/connect' && request.headers.get('upgrade') === 'websocket') {
-      return this.connect(groupId, JSON.parse(request.headers.get(IDENTITY_HEADER) ?? 'null') as LiveRequest);
+      return this.connect(groupId, JSON.parse(request.headers.get(IDENTITY_HEADER) ?? 'null') as LiveIdentity);
     }
     return new Response('not found', { status: 404 });
   }
@@ -135,7 +135,7 @@ export class OrbitRoom extends DurableObject<WorkerEnv> {
     }
   }
 
-  private async connect(groupId: string, who: LiveRequest | null): Promise<Response> {
+  private async connect(groupId: string, who: LiveIdentity | null): Promise<Response> {
     if (!who || who.groupId !== groupId) return new Response('identity missing', { status: 400 });
     // The object is the orbit's single point: counting and accepting with no await in between holds the cap.
     if (this.countOf(who.userId) >= LIVE.socketsPerUser) return new Response(null, { status: 429 });

@@ -55,7 +55,7 @@ export function buildWorkerDeps(env: WorkerEnv, ctx: Pick<ExecutionContext, 'wai
     db: database.db,
     blobs: r2BlobStore(env.MEDIA),
     fanout: durableObjectFanout(env.ORBIT_ROOM, metrics && ((n) => metrics.eventsFannedOut(n))),
-    live: live ?? durableObjectLive(env.ORBIT_ROOM, metrics && (() => metrics.socketOpened())),
+    live: live ?? durableObjectLive(env.ORBIT_ROOM, database.db, metrics && (() => metrics.socketOpened())),
     metrics,
     clock,
     limiter: createPgLimiter(database.db, clock, config.RATE_LIMIT),

@@ -71,6 +71,22 @@ describe('rate_limit.lockout', () => {
     expectClean(row, erin);
   });
 
+  it('a lockout in the next window gets its own row, even within a window\'s length of the last one', async () => {
+    const gina = await user();
+    const { ip } = net();
+    const login = (password: string) => t.fetch('/api/auth/login', { ...post({ username: gina.username, password }), ip });
+    const lockOut = async () => {
+      for (let i = 0; i < 10; i++) expect((await login(`wrong ${i}`)).status).toBe(401);
+      expect((await login('wrong again')).status).toBe(429);
+    };
+    await lockOut();
+    expect(await rowsOf('rate_limit.lockout', gina.id)).toHaveLength(1);
+    // The pair's window ends now (as if its 15 minutes had passed): the next attempts count anew.
+    await t.sql(`update rate_limits set window_end = now() - interval '1 second' where key like $1`, [`pw:%${gina.username.toLowerCase()}%`]);
+    await lockOut();
+    expect(await rowsOf('rate_limit.lockout', gina.id)).toHaveLength(2);
+  });
+
   it('a signed-in account guessing its own password: the account budget, with the caller and its network', async () => {
     const frank = await user();
     const { ip, kept } = net();

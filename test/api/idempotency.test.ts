@@ -84,6 +84,18 @@ describe('Idempotency-Key', () => {
     expect(await t.sql('select id from signal_messages where group_id = $1', [orbit.id])).toEqual([{ id }]);
   });
 
+  it('the same request naming the orbit in upper case is a retry, not a second message', async () => {
+    const owner = await registerUser(t);
+    const orbit = await createOrbit(t, owner);
+    const headers = { ...owner.auth, 'idempotency-key': key() };
+    const body = { envelope: b64(30) };
+    const first = await json(await expectStatus(await t.fetch(`/api/groups/${orbit.id}/messages`, post(body, headers)), 201));
+    const retry = await expectStatus(await t.fetch(`/api/groups/${orbit.id.toUpperCase()}/messages`, post(body, headers)), 201);
+    expect(retry.headers.get('idempotent-replayed')).toBe('true');
+    expect((await json(retry)).id).toBe(first.id);
+    expect(await t.sql('select id from signal_messages where group_id = $1', [orbit.id])).toEqual([{ id: first.id }]);
+  });
+
   it('orbits: one orbit per key', async () => {
     const owner = await registerUser(t);
     const body = { encrypted_name: b64(24), encrypted_group_key: b64(256) };

@@ -36,6 +36,19 @@ function remove(groupId: string, userId: string, actorId: string, reason: LeaveR
 }
 
 describe('ordering', () => {
+  it('an orbit id in upper case names the same orbit: its socket gets the events, REST answers carry the id as stored', async () => {
+    const owner = await registerUser(t);
+    const orbit = await createOrbit(t, owner);
+    const upper = orbit.id.toUpperCase();
+    const { socket } = await openLive(t, livePath(upper), owner.auth);
+    await writeEvents(t, orbit.id, owner.id, 2);
+    expect(await seqsUntil(socket, 2)).toEqual([1, 2]);
+    const got = await t.fetch(`/api/groups/${upper}`, { headers: owner.auth });
+    expect(got.status).toBe(200);
+    expect((await got.json()).id).toBe(orbit.id);
+    socket.close();
+  });
+
   it('500 events from 10 concurrent writers reach 3 sockets as seq 1..500 exactly, one of them reconnecting midway', async () => {
     const owner = await registerUser(t);
     const orbit = await createOrbit(t, owner);

@@ -91,6 +91,24 @@ describe('opening the live socket', () => {
     for (const s of [...open.slice(1), reopened!.socket]) s.close();
   });
 
+  it('a place is free again once the client has seen its socket close: 10 rounds of close one, open one at once, none refused', async () => {
+    const owner = await registerUser(t);
+    const orbit = await createOrbit(t, owner);
+    const open = [];
+    for (let i = 0; i < 5; i++) open.push((await openLive(t, livePath(orbit.id), owner.auth)).socket);
+    const refusals: number[] = [];
+    for (let round = 0; round < 10; round++) {
+      const leaving = open.shift()!;
+      leaving.close();
+      await leaving.closed;
+      const next = await openLive(t, livePath(orbit.id), owner.auth).catch((err) => err);
+      if (next.socket) open.push(next.socket);
+      else refusals.push(next.status ?? String(next));
+    }
+    expect(refusals).toEqual([]);
+    for (const s of open) s.close();
+  });
+
   it('holds the cap under concurrency: of 7 simultaneous upgrades 5 open and 2 get 429', async () => {
     const owner = await registerUser(t);
     const orbit = await createOrbit(t, owner);

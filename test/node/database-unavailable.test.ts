@@ -1,11 +1,14 @@
 // A database that is down or missing: the Node server still starts (as `npm start` does), answers
 // 503 UNAVAILABLE with Retry-After on every route that needs it, and logs the error's class and
 // our own code location only — never the driver's text, which carries SQL and bound parameters.
-import { createServer } from 'node:net';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import WebSocket from 'ws';
 import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { post, publicKey } from '../support/api';
-import { startServerProcess, type ServerProcess } from '../support/server-process';
+import { createOrbit, post, publicKey, registerUser } from '../support/api';
+import { livePath } from '../support/live';
+import type { Target } from '../support/types';
+import { freshDatabase, startServerProcess, type ServerProcess } from '../support/server-process';
 import { expectCleanLog, expectUnavailableAnswers } from '../support/unavailable';
 
 let server: ServerProcess | undefined;
@@ -51,6 +54,50 @@ describe('database down or missing (Node)', () => {
       await server?.kill('SIGTERM');
       await admin.query(`drop database if exists ${name} with (force)`);
       await admin.end();
+    }
+  });
+});
+
+/** A TCP path to the database that can be made to stop carrying anything, both ways, connections left open. */
+async function holdablePath(target: URL) {
+  const sockets: Socket[] = [];
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 5432), target.hostname);
+    for (const s of [client, upstream]) (sockets.push(s), s.on('error', () => {}));
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    hold: () => sockets.forEach((s) => (s.unpipe(), s.pause())),
+    close: () => (sockets.forEach((s) => s.destroy()), server.close()),
+  };
+}
+
+describe('a database that stops answering (Node, Postgres)', () => {
+  it.skipIf(!process.env.TEST_DATABASE_URL)('does not hold up SIGTERM: the server still exits, its live sockets closed 1001', { timeout: 120_000 }, async () => {
+    const base = new URL(process.env.TEST_DATABASE_URL!);
+    const database = await freshDatabase(base.toString(), 'orbital_held');
+    const path = await holdablePath(base);
+    try {
+      const url = new URL(database.url);
+      url.host = `127.0.0.1:${path.port}`;
+      server = await startServerProcess({ DATABASE_URL: url.toString(), JWT_SECRET: 'x'.repeat(40), RATE_LIMIT: 'off' });
+      const t = { name: 'node', fetch: (p: string, init?: RequestInit) => fetch(server!.url + p, init) } as unknown as Target;
+      const owner = await registerUser(t);
+      const orbit = await createOrbit(t, owner);
+      const ws = new WebSocket(server.url.replace('http', 'ws') + livePath(orbit.id), { headers: owner.auth });
+      await new Promise((resolve, reject) => (ws.once('message', resolve), ws.once('error', reject)));
+      const closed = new Promise<number>((resolve) => ws.once('close', resolve));
+      path.hold();
+      server.proc.kill('SIGTERM');
+      const exited = await Promise.race([server.exited.then(() => 'exited'), new Promise((r) => setTimeout(r, 60_000, 'still running'))]);
+      expect([exited, await closed]).toEqual(['exited', 1001]);
+    } finally {
+      path.close();
+      await server?.kill('SIGKILL');
+      await database.drop();
     }
   });
 });

@@ -1,12 +1,55 @@
 // The Node hub's own duties: periodic session checks, the last_seq poll behind lost notifications,
 // dropping a reader that falls behind without holding up the others, and closing on shutdown.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import WebSocket from 'ws';
 import { createTarget } from '#target';
 import type { NodeLiveHub } from '../../src/adapters/live-node';
 import { appendEvent } from '../../src/domain/events';
-import { bearer, createOrbit, post, registerUser } from '../support/api';
-import { livePath, openLive, range, seqsUntil, writeEvents } from '../support/live';
+import { addMember, bearer, createOrbit, post, registerUser } from '../support/api';
+import { livePath, openLive, range, readUntil, seqsUntil, writeEvents } from '../support/live';
+
+/** A TCP path to `target` whose server-to-client direction carries `bytesPerSec`, as a slow downlink does. */
+async function slowLink(target: URL, bytesPerSec: number): Promise<{ url: string; close(): void }> {
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port), target.hostname);
+    client.pipe(upstream);
+    upstream.on('data', (d: Buffer) => {
+      client.write(d);
+      upstream.pause();
+      setTimeout(() => upstream.resume(), (d.length * 1000) / bytesPerSec);
+    });
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => {});
+      s.on('close', () => (client.destroy(), upstream.destroy()));
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+    },
+  };
+}
+
+/**
+ * A socket that answers pings until its `ready` (a loaded machine may ping before the server has
+ * sent it), and after that only if `answering`; resolves at `ready`.
+ */
+function openPonging(url: string, headers: Record<string, string>, answering: boolean): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { headers, autoPong: false });
+    let ready = false;
+    ws.on('ping', (data) => (!ready || answering) && ws.pong(data));
+    ws.once('message', () => ((ready = true), resolve(ws)));
+    ws.once('error', reject);
+    ws.once('close', (code) => reject(new Error(`closed ${code} before ready`)));
+  });
+}
 
 let t: Awaited<ReturnType<typeof createTarget>>;
 beforeAll(async () => {
@@ -69,6 +112,96 @@ describe('Node live hub', () => {
     fast.socket.close();
   });
 
+  it('drops a socket that stops answering pings, and its place under the cap comes back; one that answers stays', async () => {
+    const quick = await createTarget({ live: { heartbeatIntervalMs: 200 } });
+    try {
+      // A database slow to give the places back (as under load): the drop waits for it, so a client
+      // reconnecting the moment it sees its socket gone is not refused 429.
+      const hub = quick.deps.live as unknown as { giveBack(lease: string): Promise<void> };
+      const giveBack = hub.giveBack.bind(hub);
+      hub.giveBack = async (lease) => (await new Promise((resolve) => setTimeout(resolve, 500)), giveBack(lease));
+      const owner = await registerUser(quick);
+      const orbit = await createOrbit(quick, owner);
+      const url = quick.url.replace('http', 'ws') + livePath(orbit.id);
+      const open = (answering: boolean) => openPonging(url, owner.auth, answering);
+      const silent = await Promise.all(Array.from({ length: 4 }, () => open(false)));
+      const answering = await open(true);
+      const gone = await Promise.all(silent.map((ws) => new Promise<number>((resolve) => ws.once('close', resolve))));
+      expect(gone).toEqual([1006, 1006, 1006, 1006]); // dropped without a close frame, as a dead peer is
+      expect(answering.readyState).toBe(WebSocket.OPEN);
+      // Their places are free again: four more open beside the one still there.
+      const more = await Promise.all(Array.from({ length: 4 }, () => open(true)));
+      for (const ws of [answering, ...more]) ws.close();
+    } finally {
+      await quick.close();
+    }
+  });
+
+  it('keeps a client on a slow link that is still reading what was sent before the ping (its pong comes after that)', async () => {
+    const quick = await createTarget({ live: { heartbeatIntervalMs: 200 } });
+    const link = await slowLink(new URL(quick.url), 64 * 1024);
+    try {
+      const owner = await registerUser(quick);
+      const orbit = await createOrbit(quick, owner);
+      const ws = new WebSocket(link.url.replace('http', 'ws') + livePath(orbit.id), { headers: owner.auth });
+      const seqs: number[] = [];
+      let closed: number | undefined;
+      ws.on('close', (code) => (closed = code));
+      await new Promise((resolve, reject) => (ws.once('message', resolve), ws.once('error', reject))); // ready
+      ws.on('message', (data) => seqs.push(JSON.parse(String(data)).seq));
+      // ~5 s of reading at this link's speed, many pings' worth: each ping waits behind it.
+      const blob = 'x'.repeat(64 * 1024);
+      await writeEvents(quick, orbit.id, owner.id, 5, { data: (i) => ({ i, blob }) });
+      await expect.poll(() => seqs.length, { timeout: 30_000 }).toBe(5);
+      expect([seqs, closed]).toEqual([range(1, 5), undefined]);
+      ws.close();
+    } finally {
+      link.close();
+      await quick.close();
+    }
+  });
+
+  it('the grace for a late pong is bounded by how far behind a reader may be: one that reads but never answers goes', async () => {
+    const quick = await createTarget({ live: { heartbeatIntervalMs: 200, maxBehindBytes: 128 * 1024 } });
+    try {
+      const owner = await registerUser(quick);
+      const orbit = await createOrbit(quick, owner);
+      const ws = await openPonging(quick.url.replace('http', 'ws') + livePath(orbit.id), owner.auth, false);
+      const closed = new Promise<number>((resolve) => ws.once('close', resolve));
+      // 1.5 MiB read at once: 96 s of grace at 16 KiB/s without the bound, 8 s with it.
+      const blob = 'x'.repeat(16 * 1024);
+      await writeEvents(quick, orbit.id, owner.id, 96, { data: (i) => ({ i, blob }) });
+      const code = await Promise.race([closed, new Promise((resolve) => setTimeout(resolve, 40_000, 'still open'))]);
+      expect(code).toBe(1006);
+    } finally {
+      await quick.close();
+    }
+  });
+
+  it('an upgrade let in while shutdown was closing the sockets gets its 1001 too, not a drop 10 s later', async () => {
+    const own = await createTarget();
+    const owner = await registerUser(own);
+    const orbit = await createOrbit(own, owner);
+    const { socket: first } = await openLive(own, livePath(orbit.id), owner.auth);
+    // Holds the next upgrade in its admission until shutdown has closed the open sockets.
+    const hub = own.deps.live as NodeLiveHub;
+    const upgrade = hub.upgrade.bind(hub);
+    let letIn!: () => void;
+    const gate = new Promise<void>((resolve) => (letIn = resolve));
+    let asked!: () => void;
+    const asking = new Promise<void>((resolve) => (asked = resolve));
+    hub.upgrade = async (c, request) => (asked(), await gate, upgrade(c, request));
+    const late = new WebSocket(own.url.replace('http', 'ws') + livePath(orbit.id), { headers: owner.auth });
+    late.on('error', () => {});
+    const lateClosed = new Promise<number>((resolve) => late.once('close', resolve));
+    await asking;
+    const closing = own.close();
+    expect((await first.closed).code).toBe(1001);
+    letIn();
+    expect(await lateClosed).toBe(1001);
+    await closing;
+  });
+
   it('shutdown closes live sockets 1001', async () => {
     const other = await createTarget();
     const owner = await registerUser(other);
@@ -76,5 +209,94 @@ describe('Node live hub', () => {
     const { socket } = await openLive(other, livePath(orbit.id), owner.auth);
     await other.close();
     expect((await socket.closed).code).toBe(1001);
+  });
+});
+
+// The hub reads a socket's starting point as it lets the upgrade in; the handshake completes later.
+// Whatever is published in between must still reach the socket, with no poll to fall back on.
+describe('Node live hub: what happens between letting a socket in and its handshake', () => {
+  let u: Awaited<ReturnType<typeof createTarget>>;
+  let between: (() => Promise<void>) | undefined;
+  beforeAll(async () => {
+    u = await createTarget({ live: { pollIntervalMs: 0 } });
+    const hub = u.deps.live as NodeLiveHub;
+    const upgrade = hub.upgrade.bind(hub);
+    hub.upgrade = async (c, request) => {
+      const answer = await upgrade(c, request);
+      const work = between;
+      between = undefined;
+      await work?.();
+      return answer;
+    };
+  });
+  afterAll(() => u?.close());
+
+  it('an event written meanwhile follows ready', async () => {
+    const owner = await registerUser(u);
+    const orbit = await createOrbit(u, owner);
+    between = () => writeEvents(u, orbit.id, owner.id, 2);
+    const { socket, ready } = await openLive(u, livePath(orbit.id), owner.auth);
+    expect(ready).toBe(0);
+    expect(await seqsUntil(socket, 2)).toEqual([1, 2]);
+    socket.close();
+  });
+
+  it('a removal meanwhile closes the socket 4403 after its member_left', async () => {
+    const owner = await registerUser(u);
+    const orbit = await createOrbit(u, owner);
+    const member = await addMember(u, owner, orbit);
+    between = async () => {
+      expect((await u.fetch(`/api/groups/${orbit.id}/members/${member.id}`, { method: 'DELETE', headers: owner.auth })).status).toBe(204);
+    };
+    const { socket } = await openLive(u, livePath(orbit.id), member.auth);
+    const frames = await readUntil(socket, (f) => f?.type === 'member_left');
+    expect(frames.at(-1)).toMatchObject({ data: { user_id: member.id, reason: 'removed' } });
+    expect((await socket.closed).code).toBe(4403);
+  });
+
+  it("the orbit's deletion meanwhile ends the socket with the farewell and 4403", async () => {
+    const owner = await registerUser(u);
+    const orbit = await createOrbit(u, owner);
+    between = async () => {
+      expect((await u.fetch(`/api/groups/${orbit.id}/members/${owner.id}`, { method: 'DELETE', headers: owner.auth })).status).toBe(204);
+    };
+    const { socket } = await openLive(u, livePath(orbit.id), owner.auth);
+    expect(await socket.next()).toMatchObject({ type: 'member_left', data: { user_id: owner.id, group_deleted: true } });
+    expect((await socket.closed).code).toBe(4403);
+  });
+});
+
+describe('Node live hub: a lease dropped as expired while its socket lives', () => {
+  let short: Awaited<ReturnType<typeof createTarget>>;
+  beforeAll(async () => {
+    // Renewed every second: another process drops a lease whose holder went 3 s without renewing.
+    short = await createTarget({ live: { leaseTtlMs: 3000 } });
+  });
+  afterAll(() => short?.close());
+
+  it('closes its socket 1013, so the cap of 5 still counts every open socket (a stalled process came back)', async () => {
+    const owner = await registerUser(short);
+    const orbit = await createOrbit(short, owner);
+    const first = await Promise.all(Array.from({ length: 5 }, () => openLive(short, livePath(orbit.id), owner.auth)));
+    // What another process's renewal does to the rows of one that stalled a whole TTL.
+    await short.sql('delete from live_socket_leases where group_id = $1', [orbit.id]);
+    for (const { socket } of first) expect((await socket.closed).code).toBe(1013);
+    const again = await Promise.all(Array.from({ length: 5 }, () => openLive(short, livePath(orbit.id), owner.auth)));
+    await expect(short.socket(livePath(orbit.id), owner.auth)).rejects.toMatchObject({ status: 429 });
+    expect((short.deps.live as NodeLiveHub).countSockets(orbit.id, owner.id)).toBe(5);
+    for (const { socket } of again) socket.close();
+  });
+
+  it('an expired lease is not brought back by its late renewal: 5 sockets opened meanwhile keep the places, the old ones close 1013', async () => {
+    const owner = await registerUser(short);
+    const orbit = await createOrbit(short, owner);
+    const first = await Promise.all(Array.from({ length: 5 }, () => openLive(short, livePath(orbit.id), owner.auth)));
+    // Their holder went a TTL without renewing (stalled): expired, not yet deleted by anyone.
+    await short.sql(`update live_socket_leases set expires_at = now() - interval '1 second' where group_id = $1`, [orbit.id]);
+    const meanwhile = await Promise.all(Array.from({ length: 5 }, () => openLive(short, livePath(orbit.id), owner.auth)));
+    for (const { socket } of first) expect((await socket.closed).code).toBe(1013);
+    await expect(short.socket(livePath(orbit.id), owner.auth)).rejects.toMatchObject({ status: 429 });
+    expect((short.deps.live as NodeLiveHub).countSockets(orbit.id, owner.id)).toBe(5);
+    for (const { socket } of meanwhile) socket.close();
   });
 });

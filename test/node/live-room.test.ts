@@ -95,6 +95,20 @@ describe('live room rules', () => {
     ]);
   });
 
+  it('a socket let in at seq 1 while the room heard of 3 before it joined: ready at 1, then 2 and 3 from the log', async () => {
+    const owner = await registerUser(t);
+    const orbit = await createOrbit(t, owner);
+    await writeEvents(t, orbit.id, owner.id, 3, { perTx: 3 });
+    const peers: FakePeer[] = [];
+    const room = roomWith(orbit.id, peers);
+    await room.catchUpTo(3); // heard of before the socket was in the room: nobody to send it to
+    const peer = new FakePeer(await stateOf(orbit.id, owner, null));
+    peers.push(peer);
+    await room.connect(peer, { last: 1, joinedAt: peer.state.joinedAt, sessionLive: true });
+    expect(peer.sent.map((f) => `${f.type} ${f.seq}`)).toEqual(['ready 1', `${peer.sent[1].type} 2`, `${peer.sent[2].type} 3`]);
+    expect(peer.sent.slice(1).every((f) => f.type !== 'ready' && f.type !== 'resync_required')).toBe(true);
+  });
+
   it('a member_left older than the current membership is history: it does not close the socket', async () => {
     const owner = await registerUser(t);
     const orbit = await createOrbit(t, owner);

@@ -70,6 +70,25 @@ describe.skipIf(!postgres)('the socket cap across two Node processes on one Post
     for (const s of [...opened.slice(1), reopened!]) s.close();
   });
 
+  it('a place is free on every process once the client has seen its socket close: 20 rounds of close on one, open on the other at once', async () => {
+    const owner = await registerUser(targetOf(a));
+    const orbit = await createOrbit(targetOf(a), owner);
+    const open: Array<{ socket: TestSocket; on: ServerProcess }> = [];
+    for (let i = 0; i < 5; i++) open.push({ socket: await connectSocket(a.url, livePath(orbit.id), owner.auth), on: a });
+    const refusals: unknown[] = [];
+    for (let round = 0; round < 20; round++) {
+      const leaving = open.shift()!;
+      leaving.socket.close();
+      await leaving.socket.closed;
+      const other = leaving.on === a ? b : a;
+      const next = await connectSocket(other.url, livePath(orbit.id), owner.auth).catch((e: unknown) => e);
+      if (next instanceof SocketRefused) refusals.push(next.status);
+      else open.push({ socket: next as TestSocket, on: other });
+    }
+    expect(refusals).toEqual([]);
+    for (const { socket } of open) socket.close();
+  });
+
   it("a crashed process's leases stop counting once they expire", async () => {
     const owner = await registerUser(targetOf(a));
     const orbit = await createOrbit(targetOf(a), owner);
@@ -84,5 +103,21 @@ describe.skipIf(!postgres)('the socket cap across two Node processes on one Post
     const { opened, refused: over } = await openMany(owner, orbit.id, 3);
     expect([opened.length, over]).toEqual([5, [429]]);
     for (const s of opened) s.close();
+  });
+
+  // Last: it stops process b.
+  it('a restart: the sockets of a stopping process reconnect to the other at once when they see 1001, none refused', async () => {
+    const owner = await registerUser(targetOf(a));
+    const orbit = await createOrbit(targetOf(a), owner);
+    const onB = await Promise.all(Array.from({ length: 5 }, () => connectSocket(b.url, livePath(orbit.id), owner.auth)));
+    const reopened = onB.map(async (s) => {
+      expect((await s.closed).code).toBe(1001);
+      return connectSocket(a.url, livePath(orbit.id), owner.auth).then(
+        (socket) => (socket.close(), 'open'),
+        (err: unknown) => (err instanceof SocketRefused ? err.status : String(err)),
+      );
+    });
+    await b.kill('SIGTERM');
+    expect(await Promise.all(reopened)).toEqual(['open', 'open', 'open', 'open', 'open']);
   });
 });

@@ -172,6 +172,17 @@ describe.skipIf(missing)('three nodes behind HAProxy', () => {
     expect(new Uint8Array(await range.arrayBuffer())).toEqual(file.subarray(CHUNK - 10, CHUNK + 10));
   });
 
+  it('a moment when every node is slow (all stopped for 7 s) does not cut the requests under way: they complete', async (ctx) => {
+    available(ctx);
+    const viaLb = targetAt(lb.url);
+    const attempts = Array.from({ length: 3 }, () => registerUser(viaLb).then(() => 'registered', (err: Error) => err.message));
+    await new Promise((r) => setTimeout(r, 20));
+    for (const n of nodes) n.proc.kill('SIGSTOP');
+    await new Promise((r) => setTimeout(r, 7000));
+    for (const n of nodes) n.proc.kill('SIGCONT');
+    expect(await Promise.all(attempts)).toEqual(['registered', 'registered', 'registered']);
+  });
+
   it('loses no acknowledged write, event or upload when one node is SIGKILLed mid-traffic', async (ctx) => {
     available(ctx);
     const { owner, orbit, member } = await orbitOfTwo();

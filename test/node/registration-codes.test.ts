@@ -5,7 +5,8 @@
 import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOrbit, expectError, json, post, publicKey, registerUser, unique } from '../support/api';
-import { freshDatabase, runEntry, startServerProcess, type ServerProcess } from '../support/server-process';
+import { adminRunner } from '../support/admin-runner';
+import { freshDatabase, startServerProcess, type ServerProcess } from '../support/server-process';
 import { TEST_ENV, type Target } from '../support/types';
 import { newDataDir } from '../support/data-dirs';
 
@@ -19,25 +20,22 @@ describe('registration codes (REGISTRATION=invite)', () => {
   let env: Record<string, string>;
   let server: ServerProcess | undefined;
 
-  async function admin(...args: string[]) {
-    const run = runEntry('src/cli/admin.ts', env, args);
-    const code = await run.exited;
-    const out = run.output();
-    return { code, out, json: () => JSON.parse(out) };
-  }
+  const runner = adminRunner(() => env);
+  const admin = runner.run;
 
   beforeAll(async () => {
     database = postgres ? await freshDatabase(postgres, 'orbital_regcode') : undefined;
     env = { ...TEST_ENV, REGISTRATION: 'invite', LOG_LEVEL: 'info', DATA_DIR: dataDir, ...(database ? { DATABASE_URL: database.url } : {}) };
   });
   afterAll(async () => {
+    await runner.release();
     await server?.kill('SIGTERM');
     await database?.drop();
     rmSync(dataDir, { recursive: true, force: true });
   });
 
   it('the first account registers with the operator’s code and joins no orbit; used-up, revoked and unknown codes read as unknown invites', { timeout: 180_000 }, async () => {
-    const issued = await admin('registration', 'invite-code', '--uses', '2', '--expires', '1h', '--json');
+    const issued = await runner.viaProcess('registration', 'invite-code', '--uses', '2', '--expires', '1h', '--json');
     expect(issued.code).toBe(0);
     const first = issued.json();
     expect(first).toMatchObject({ code: expect.stringMatching(/^[A-Za-z0-9]{8}$/), max_uses: 2, uses: 0 });
@@ -50,6 +48,7 @@ describe('registration codes (REGISTRATION=invite)', () => {
     expect(listed.json().codes.map((c: { id: string }) => c.id).sort()).toEqual([first.id, spare.id].sort());
     expect(listed.out).not.toContain(first.code);
 
+    await runner.release();
     server = await startServerProcess(env);
     const t = targetOf(server);
     const register = (code?: string) =>

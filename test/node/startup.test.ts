@@ -32,7 +32,8 @@ async function waitFor(url: string, timeoutMs: number): Promise<Response> {
 }
 
 describe('npm start', () => {
-  it('serves /ready on embedded Postgres with nothing configured, keeps its secret 0600, and stops cleanly on SIGTERM', async () => {
+  // A first start on an empty folder runs initdb (seconds alone, a minute beside the rest of CI).
+  it('serves /ready on embedded Postgres with nothing configured, keeps its secret 0600, and stops cleanly on SIGTERM', { timeout: 240_000 }, async () => {
     const dataDir = freshDir();
     const port = 20000 + Math.floor(Math.random() * 20000);
     const child = spawn(process.execPath, startArgs, {
@@ -44,7 +45,7 @@ describe('npm start', () => {
     child.stderr.on('data', (d) => (output += d));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
-      const ready = await waitFor(`http://127.0.0.1:${port}/ready`, 60_000);
+      const ready = await waitFor(`http://127.0.0.1:${port}/ready`, 180_000);
       expect(ready.status, output).toBe(200);
       expect(statSync(join(dataDir, 'jwt-secret')).mode & 0o777).toBe(0o600);
     } finally {

@@ -2,7 +2,7 @@
 // per limit, target and network per window (however many attempts it refuses), then rethrown.
 import type { Clock, Executor } from '../../deps';
 import { AppError } from '../errors';
-import { limitName, refusalLimit } from '../limit-metrics';
+import { limitName, refusalLimit, refusalResetAt } from '../limit-metrics';
 import type { Window } from '../rate-limit';
 import { recordLockout } from './record';
 
@@ -21,12 +21,15 @@ export function auditLockout(deps: { db: Executor; clock: Clock }, checks: Array
       const limit = refusalLimit(err);
       const window = checks.find((c) => limitName(c.key) === limit)?.window;
       const now = deps.clock.now();
+      // The limiter's windows are fixed: this one began windowSec before it ends. Looking back
+      // windowSec from now instead would find the previous window's row and record nothing.
+      const end = refusalResetAt(err) ?? now;
       await recordLockout(deps.db, {
         by: { via: 'api', actorId: who.actorId ?? null, address: who.address },
         targetId: who.targetId ?? null,
         detail: limit,
         at: now,
-        since: new Date(now.getTime() - (window?.windowSec ?? 0) * 1000),
+        since: new Date(end.getTime() - (window?.windowSec ?? 0) * 1000),
       });
     }
     throw err;

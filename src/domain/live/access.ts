@@ -45,6 +45,13 @@ export function enforceAccess(peer: Closable, access: Access): boolean {
   return true;
 }
 
+/** The orbit's head when a socket starts, and its user's membership and session then. */
+export interface StartingPoint {
+  last: number;
+  joinedAt: number | null;
+  sessionLive: boolean;
+}
+
 /**
  * A socket's starting point and its right to it, read in one statement (one snapshot): the orbit's
  * head, the user's membership and the session. A removal commits both the member row and its
@@ -54,7 +61,7 @@ export function enforceAccess(peer: Closable, access: Access): boolean {
 export async function startingPoint(
   db: Executor,
   input: { groupId: string; userId: string; sessionId: string },
-): Promise<{ last: number; joinedAt: number | null; sessionLive: boolean } | null> {
+): Promise<StartingPoint | null> {
   const [row] = await db
     .select({
       last: groups.lastSeq,

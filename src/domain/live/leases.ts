@@ -1,38 +1,67 @@
 // The cap of live sockets per user per orbit across Node processes and nodes: one lease row per
 // open socket in Postgres. A process renews its own rows while it runs, so the rows of a process
 // that crashed stop counting once they expire; a socket's row goes when it closes.
-import { inArray, lte, sql } from 'drizzle-orm';
+import { and, gt, inArray, lte, sql } from 'drizzle-orm';
 import { liveSocketLeases } from '../../db/schema';
 import type { Db } from '../../deps';
-import { LIVE } from './protocol';
+import { noSuchOrbit, sessionEnded } from '../errors';
+import type { StartingPoint } from './access';
+import { LIVE, tooManySockets } from './protocol';
 
 /** How long a lease counts without renewal (its process renews every third of it). */
 export const LEASE_TTL_MS = 30_000;
 
 const expiry = (ttlMs: number) => sql`now() + make_interval(secs => ${ttlMs / 1000})`;
 
+/** A member's socket let in: its lease, and where its events start (read with the membership). */
+export interface Admission {
+  lease: string;
+  start: StartingPoint & { joinedAt: number };
+}
+
 /**
- * A lease for one more socket of this user in this orbit; null when the user already holds the
- * most. One round trip to a function (migration 0006) that takes a transaction-scoped advisory
- * lock on (orbit, user), so concurrent upgrades on any process count one after another. No row
- * lock on the orbit or member: removal holds those. Expired leases do not count.
+ * Lets one more socket of this user into this orbit, in one round trip (migration 0007): the
+ * orbit's head, the membership and the session in one snapshot, then a lease under a
+ * transaction-scoped advisory lock on (orbit, user), so concurrent upgrades on any process count
+ * one after another (migration 0006). No row lock on the orbit or member: removal holds those.
+ * Expired leases do not count. NOT_FOUND for an outsider, RATE_LIMITED past the cap.
  */
-export async function takeLease(db: Db, input: { groupId: string; userId: string; holder: string; ttlMs: number }): Promise<string | null> {
-  const { groupId, userId, holder, ttlMs } = input;
+export async function admitSocket(
+  db: Db,
+  input: { groupId: string; userId: string; sessionId: string; holder: string; ttlMs: number },
+): Promise<Admission> {
+  const { groupId, userId, sessionId, holder, ttlMs } = input;
   const { rows } = (await db.execute(
-    sql`select take_live_socket_lease(${groupId}::uuid, ${userId}::uuid, ${holder}::uuid, ${ttlMs / 1000}::float8, ${LIVE.socketsPerUser}::int) as id`,
-  )) as unknown as { rows: Array<{ id: string | null }> };
-  return rows[0]?.id ?? null;
+    sql`select joined, head, session_live, lease from open_live_socket(${groupId}::uuid, ${userId}::uuid, ${sessionId}::uuid, ${holder}::uuid, ${ttlMs / 1000}::float8, ${LIVE.socketsPerUser}::int)`,
+  )) as unknown as { rows: Array<{ joined: Date | string | null; head: string | number | null; session_live: boolean | null; lease: string | null }> };
+  const row = rows[0];
+  if (!row?.joined) throw noSuchOrbit();
+  if (!row.session_live) throw sessionEnded();
+  if (!row.lease) throw tooManySockets();
+  return { lease: row.lease, start: { last: Number(row.head), joinedAt: new Date(row.joined).getTime(), sessionLive: true } };
 }
 
 export async function releaseLeases(db: Db, ids: string[]): Promise<void> {
   for (let i = 0; i < ids.length; i += 1000) await db.delete(liveSocketLeases).where(inArray(liveSocketLeases.id, ids.slice(i, i + 1000)));
 }
 
-/** Pushes the expiry of these leases forward and drops every expired one (crashed processes'). */
-export async function renewLeases(db: Db, ids: string[], ttlMs: number): Promise<void> {
+/**
+ * Pushes the expiry of these leases forward and drops every expired one (crashed processes').
+ * Returns the ids renewed: one missing expired, its holder having gone a TTL without renewing it
+ * (stalled, or cut off from the database), and may have been dropped by some process.
+ */
+export async function renewLeases(db: Db, ids: string[], ttlMs: number): Promise<Set<string>> {
+  const renewed = new Set<string>();
   for (let i = 0; i < ids.length; i += 1000) {
-    await db.update(liveSocketLeases).set({ expiresAt: expiry(ttlMs) }).where(inArray(liveSocketLeases.id, ids.slice(i, i + 1000)));
+    const rows = await db
+      .update(liveSocketLeases)
+      .set({ expiresAt: expiry(ttlMs) })
+      // An expired row no longer counted (admission skips it), so it is not brought back: other
+      // sockets may have taken its place meanwhile.
+      .where(and(inArray(liveSocketLeases.id, ids.slice(i, i + 1000)), gt(liveSocketLeases.expiresAt, sql`now()`)))
+      .returning({ id: liveSocketLeases.id });
+    for (const { id } of rows) renewed.add(id);
   }
   await db.delete(liveSocketLeases).where(lte(liveSocketLeases.expiresAt, sql`now()`));
+  return renewed;
 }

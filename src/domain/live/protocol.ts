@@ -18,6 +18,12 @@ export const LIVE = {
   socketsPerUser: 5,
   /** Session liveness is checked against the database at this interval (contract: effect within 30 s). */
   livenessIntervalMs: 20_000,
+  /**
+   * Node: how often each socket is pinged; one that has not answered by the next ping is dropped,
+   * unless the ping waits behind data sent before it that a reader this fast would still be reading.
+   */
+  heartbeatIntervalMs: 30_000,
+  minReaderBytesPerSec: 16 * 1024,
   ticketTtlSec: 30,
 } as const;
 

@@ -3,10 +3,10 @@
 // "the log has moved" hints) runs through one queue, so each socket sees seq strictly increasing,
 // without gaps or duplicates: events arriving early are completed from the log, late ones dropped.
 import type { Executor, LogLevel } from '../../deps';
-import { AppError } from '../errors';
+import { AppError, sessionEnded } from '../errors';
 import { viewEvent, type StoredEvent } from '../events';
 import { verifyAccessToken } from '../tokens';
-import { enforceAccess, socketAccess, startingPoint } from './access';
+import { enforceAccess, socketAccess, startingPoint, type StartingPoint } from './access';
 import { readRange, threadInOrbit } from './log';
 import { CLOSE, frameBytes, LIVE, parseClientFrame, PONG, serverFrame } from './protocol';
 import { admitFrame, admitTyping, type LiveSocketState } from './socket-state';
@@ -59,15 +59,25 @@ export class LiveRoom {
   private readonly connecting = new Set<LivePeer>();
   /** Threads known to belong to this orbit (positive answers only, so a new thread is never refused). */
   private readonly threads = new Set<string>();
+  /** The highest seq this room has heard of: published here, or reached by the log (a notification, a poll). */
+  private head = 0;
+  /** The orbit's farewell, once heard: a socket that joins after it gets it too. */
+  private farewell: StoredEvent | undefined;
 
   constructor(private readonly host: RoomHost) {}
 
-  /** Replays what the socket missed (its afterSeq), then `ready`; live events follow. */
-  connect(peer: LivePeer): Promise<void> {
+  /**
+   * Replays what the socket missed (its afterSeq), then `ready`; live events follow. `start`: the
+   * starting point read as the socket was let in (else it is read now, in turn). Events heard of
+   * since then, while the socket was not ready for them, follow its `ready` from the log.
+   */
+  connect(peer: LivePeer, start?: StartingPoint): Promise<void> {
     this.connecting.add(peer);
     return this.enqueue(async () => {
       try {
-        if (peer.open) await this.host.withDb((db) => this.replay(peer, db));
+        if (peer.open) await this.host.withDb((db) => this.replay(peer, db, start));
+        if (peer.open && peer.state.ready && this.head > peer.state.lastSeq) await this.deliver([], this.head);
+        if (peer.open && this.farewell) this.sayFarewell([peer], this.farewell);
       } catch (err) {
         this.fail('replay failed', err);
         peer.close(CLOSE.internal, 'replay failed; reconnect');
@@ -79,11 +89,13 @@ export class LiveRoom {
 
   /** Committed events, in any order, possibly duplicated or with earlier ones missing. */
   publish(events: StoredEvent[]): Promise<void> {
+    for (const e of events) if (!isFarewell(e)) this.head = Math.max(this.head, e.seq);
     return this.enqueue(() => this.deliver(events, 0));
   }
 
   /** The log has reached `seq` (a notification from another process, or a poll). */
   catchUpTo(seq: number): Promise<void> {
+    this.head = Math.max(this.head, seq);
     if (!this.behind(seq)) return Promise.resolve();
     return this.enqueue(() => this.deliver([], seq));
   }
@@ -179,12 +191,12 @@ export class LiveRoom {
     this.host.log('error', { msg, group_id: this.host.groupId, error: err instanceof Error ? err.name : String(err) });
   }
 
-  private async replay(peer: LivePeer, db: Executor): Promise<void> {
+  private async replay(peer: LivePeer, db: Executor, given?: StartingPoint): Promise<void> {
     const s = peer.state;
     if (s.ready) return; // replayed already (a cut-short replay and its connect may both ask)
     // Membership and head in one snapshot: a removal committed before it leaves no member here,
     // one committed after it puts member_left above `last`, where live delivery finds it.
-    const start = await startingPoint(db, s);
+    const start = given ?? (await startingPoint(db, s));
     if (!start) return peer.close(CLOSE.removed, 'orbit deleted');
     if (!start.sessionLive) return peer.close(CLOSE.unauthorized, 'session ended');
     if (start.joinedAt !== s.joinedAt) return peer.close(CLOSE.removed, 'no longer a member');
@@ -270,11 +282,16 @@ export class LiveRoom {
     }
 
     if (farewell) {
-      for (const p of this.host.peers()) {
-        if (!p.open) continue;
-        p.send(views.text(farewell, p.state.userId));
-        p.close(CLOSE.removed, 'orbit deleted');
-      }
+      this.farewell = farewell;
+      this.sayFarewell(this.host.peers(), farewell, views);
+    }
+  }
+
+  private sayFarewell(peers: Iterable<LivePeer>, farewell: StoredEvent, views = new Views()) {
+    for (const p of peers) {
+      if (!p.open) continue;
+      p.send(views.text(farewell, p.state.userId));
+      p.close(CLOSE.removed, 'orbit deleted');
     }
   }
 
@@ -306,7 +323,7 @@ export class LiveRoom {
       // Renewal re-checks membership too: it must not carry a removed member's socket forward.
       const access = await this.host.withDb((db) => socketAccess(db, [claims.sessionId], [this.host.groupId]));
       const orbits = access.get(claims.sessionId);
-      if (!orbits) throw new AppError('UNAUTHENTICATED', 'This session has ended; please log in again.');
+      if (!orbits) throw sessionEnded();
       if (orbits.get(this.host.groupId) !== s.joinedAt) return peer.close(CLOSE.removed, 'no longer a member');
       if (!peer.open) return;
       s.sessionId = claims.sessionId;

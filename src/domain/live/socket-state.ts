@@ -20,7 +20,10 @@ export interface LiveSocketState extends LiveRequest {
   typingAt: number;
 }
 
-export function newSocketState(r: LiveRequest): LiveSocketState {
+/** An authorized socket request and the membership its gateway checked. */
+export type LiveIdentity = LiveRequest & { joinedAt: number };
+
+export function newSocketState(r: LiveIdentity): LiveSocketState {
   const { groupId, userId, sessionId, tokenExpiresAt, joinedAt, afterSeq } = r;
   return { groupId, userId, sessionId, tokenExpiresAt, joinedAt, afterSeq, lastSeq: 0, ready: false, frames: [], typingAt: 0 };
 }

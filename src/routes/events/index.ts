@@ -4,15 +4,15 @@ import { catchUp } from '../../domain/catch-up';
 import { EVENT_TYPES } from '../../domain/events';
 import type { AppEnv } from '../../http/env';
 import { defineRoute, jsonResponse } from '../../http/route';
-import { idParam, limitQuery, seqQuery, timestamp } from '../../http/schemas';
+import { idParam, limitQuery, seqQuery, timestamp, uuid } from '../../http/schemas';
 
 export const Event = z
   .object({
     type: z.enum(EVENT_TYPES),
-    group_id: z.uuid(),
+    group_id: uuid,
     seq: z.number().int(),
     at: timestamp,
-    actor_id: z.uuid().nullable(),
+    actor_id: uuid.nullable(),
     data: z.record(z.string(), z.unknown()).openapi({ description: 'The created object, or `{id, deleted: true}` once its record was deleted.' }),
   })
   .openapi('Event');

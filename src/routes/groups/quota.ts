@@ -1,6 +1,6 @@
 // The orbit's storage quota, for every member.
 import type { OpenAPIHono } from '@hono/zod-openapi';
-import { AppError } from '../../domain/errors';
+import { noSuchOrbit } from '../../domain/errors';
 import { requireMember } from '../../domain/groups';
 import { getQuota, quotaView } from '../../domain/quota';
 import type { AppEnv } from '../../http/env';
@@ -25,7 +25,7 @@ export function registerQuota(app: OpenAPIHono<AppEnv>) {
     await requireMember(db, groupId, c.get('auth').userId);
     const quota = await getQuota(db, groupId);
     // Every orbit gets its quota row when created; none means the orbit just went away.
-    if (!quota) throw new AppError('NOT_FOUND', 'No such orbit.');
+    if (!quota) throw noSuchOrbit();
     return c.json(quotaView(quota), 200);
   });
 }

@@ -1,12 +1,12 @@
 import { z } from '@hono/zod-openapi';
-import { ciphertext, keyEpoch, page, timestamp } from '../../http/schemas';
+import { ciphertext, idParam, keyEpoch, page, timestamp, uuid } from '../../http/schemas';
 
 export const GroupItem = z
   .object({
-    id: z.uuid(),
+    id: uuid,
     encrypted_name: z.string(),
     role: z.enum(['owner', 'member']),
-    owner_id: z.uuid().nullable(),
+    owner_id: uuid.nullable(),
     member_count: z.number().int(),
     key_epoch: z.number().int(),
     key_status: z.enum(['pending', 'delivered']),
@@ -18,14 +18,14 @@ export const GroupItem = z
 
 export const Group = GroupItem.extend({
   created_at: timestamp,
-  created_by: z.uuid().nullable(),
+  created_by: uuid.nullable(),
   max_members: z.number().int(),
   key_check: z.string().nullable(),
 }).openapi('Group');
 
 export const Invite = z
   .object({
-    id: z.uuid(),
+    id: uuid,
     code: z.string().nullable().openapi({
       description:
         'The code itself, only in the answer that created the invite; null in the owner\'s list, because the server keeps only a keyed hash of each code (a leaked database reveals no usable invite). Revoke by `id` (or by the code, if the client kept it).',
@@ -48,7 +48,7 @@ export const CreateGroupBody = z
 
 export const JoinBody = z.object({ invite_code: z.string().max(64) }).openapi('JoinBody');
 
-export const groupIdParam = z.object({ groupId: z.uuid().openapi({ param: { name: 'groupId', in: 'path' } }) });
+export const groupIdParam = idParam('groupId');
 
 export const CreateInviteBody = z
   .object({
@@ -67,25 +67,25 @@ export const DeliverKeysBody = z
   .openapi('DeliverKeysBody');
 
 export const memberParams = z.object({
-  groupId: z.uuid().openapi({ param: { name: 'groupId', in: 'path' } }),
-  userId: z.uuid().openapi({ param: { name: 'userId', in: 'path' } }),
+  groupId: uuid.openapi({ param: { name: 'groupId', in: 'path' } }),
+  userId: uuid.openapi({ param: { name: 'userId', in: 'path' } }),
 });
 
 export const UpdateGroupBody = z.object({ encrypted_name: ciphertext(1024, 'encrypted_name') }).openapi('UpdateGroupBody');
 
 export const TransferOwnerBody = z
-  .object({ user_id: z.uuid().openapi({ description: 'A member holding the key of the current epoch.' }) })
+  .object({ user_id: uuid.openapi({ description: 'A member holding the key of the current epoch.' }) })
   .openapi('TransferOwnerBody');
 
 export const Member = z
   .object({
-    user_id: z.uuid(),
+    user_id: uuid,
     username: z.string(),
     public_key: z.record(z.string(), z.unknown()).openapi({ description: "The member's public key (JWK), to wrap the orbit key for." }),
     key_version: z.number().int(),
     role: z.enum(['owner', 'member']),
     key_status: z.enum(['pending', 'delivered']).openapi({ description: 'Whether the member holds the key of the current epoch.' }),
-    key_delivered_by: z.uuid().nullable().openapi({ description: 'Who delivered the current-epoch key; null while pending.' }),
+    key_delivered_by: uuid.nullable().openapi({ description: 'Who delivered the current-epoch key; null while pending.' }),
     joined_at: timestamp,
   })
   .openapi('Member');
@@ -96,7 +96,7 @@ export const OwnKey = z
   .object({
     key_epoch: z.number().int(),
     encrypted_group_key: z.string().openapi({ format: 'byte' }),
-    delivered_by: z.uuid().nullable(),
+    delivered_by: uuid.nullable(),
     delivered_at: timestamp,
   })
   .openapi('OwnKey');
@@ -111,7 +111,7 @@ export const RotateKeysBody = z
   .object({
     key_epoch: keyEpoch.openapi({ description: "The orbit's current key_epoch + 1." }),
     keys: z
-      .array(z.object({ user_id: z.uuid(), encrypted_group_key: ciphertext(4096, 'encrypted_group_key') }))
+      .array(z.object({ user_id: uuid, encrypted_group_key: ciphertext(4096, 'encrypted_group_key') }))
       .min(1)
       .max(MAX_ROTATION_KEYS)
       .openapi({ description: 'The new key wrapped for exactly the members holding the current epoch\'s key (the owner included).' }),
@@ -134,7 +134,7 @@ export const Quota = z
   .openapi('Quota');
 
 export const inviteParams = z.object({
-  groupId: z.uuid().openapi({ param: { name: 'groupId', in: 'path' } }),
+  groupId: uuid.openapi({ param: { name: 'groupId', in: 'path' } }),
   code: z
     .string()
     .max(64)

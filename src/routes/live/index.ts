@@ -4,7 +4,7 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
 import type { Deps } from '../../deps';
-import { AppError } from '../../domain/errors';
+import { AppError, sessionEnded } from '../../domain/errors';
 import { requireMember } from '../../domain/groups';
 import { issueTicket, redeemTicket } from '../../domain/live/tickets';
 import { authenticate, isSessionLive } from '../../domain/sessions';
@@ -62,14 +62,16 @@ async function identify(c: Context<AppEnv>, deps: Deps, groupId: string, ticket:
   const redeemed = await redeemTicket(deps.db, ticket, groupId, now);
   if (!redeemed) throw new AppError('UNAUTHENTICATED', 'This ticket is unknown, used or expired.');
   if (!(await isSessionLive(deps, redeemed.sessionId, redeemed.userId))) {
-    throw new AppError('UNAUTHENTICATED', 'This session has ended; please log in again.');
+    throw sessionEnded();
   }
   // A ticket stands for the access token it was bought with: one token lifetime from now.
   return { ...redeemed, tokenExpiresAt: Math.floor(now.getTime() / 1000) + ACCESS_TTL_SEC };
 }
 
+const isUpgrade = (c: Context<AppEnv>) => c.get('deps').live.canUpgrade(c);
+
 function requireUpgrade(c: Context<AppEnv>) {
-  if (c.req.header('upgrade')?.toLowerCase() !== 'websocket') {
+  if (!isUpgrade(c)) {
     throw new AppError('VALIDATION_ERROR', 'This endpoint is a WebSocket: send Upgrade: websocket.');
   }
 }
@@ -91,15 +93,12 @@ export function register(app: OpenAPIHono<AppEnv>) {
     const who = await identify(c, deps, groupId, ticket);
     c.set('auth', { userId: who.userId, sessionId: who.sessionId, expiresAt: who.tokenExpiresAt });
     c.header('Cache-Control', 'no-store');
-    const member = await requireMember(deps.db, groupId, who.userId);
+    // An outsider learns nothing more from a plain GET than from an upgrade: 404 before 400.
+    if (!isUpgrade(c)) await requireMember(deps.db, groupId, who.userId);
     requireUpgrade(c);
-    // The gateway enforces the socket cap as it accepts; the socket's replay re-reads membership
-    // with the orbit's head in one snapshot, so a removal racing this upgrade cannot slip between.
-    return (await deps.live.upgrade(c, {
-      groupId,
-      ...who,
-      joinedAt: member.joinedAt.getTime(),
-      afterSeq: afterSeq ?? null,
-    })) as never;
+    // The gateway checks membership and the socket cap as it accepts, and takes the socket's
+    // starting point with the membership in one snapshot, so a removal racing this upgrade cannot
+    // slip between.
+    return (await deps.live.upgrade(c, { groupId, ...who, afterSeq: afterSeq ?? null })) as never;
   });
 }

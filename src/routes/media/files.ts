@@ -22,7 +22,8 @@ import { defineRoute } from '../../http/route';
 import { page, pageQuery } from '../../http/schemas';
 import { json, ok } from './openapi';
 import { chooseRange, ifRangeHolds, noneMatch } from './range';
-import { AttachBody, downloadHeaders, groupIdParam, MediaInfo, mediaIdParam } from './schemas';
+import { groupIdParam } from '../groups/schemas';
+import { AttachBody, downloadHeaders, MediaInfo, mediaIdParam } from './schemas';
 
 const attachRoute = defineRoute({
   method: 'patch',

@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi';
-import { ciphertext, keyEpoch, storableText, timestamp } from '../../http/schemas';
+import { ciphertext, idParam, keyEpoch, storableText, timestamp, uuid } from '../../http/schemas';
 
-export const mediaIdParam = z.object({ mediaId: z.uuid().openapi({ param: { name: 'mediaId', in: 'path' } }) });
+export const mediaIdParam = idParam('mediaId');
 
 export const chunkParams = mediaIdParam.extend({
   index: z
@@ -11,15 +11,13 @@ export const chunkParams = mediaIdParam.extend({
     .openapi({ type: 'integer', minimum: 0, param: { name: 'index', in: 'path', required: true }, description: '0 … chunk_count - 1' }),
 });
 
-export const groupIdParam = z.object({ groupId: z.uuid().openapi({ param: { name: 'groupId', in: 'path' } }) });
-
 const status = z.enum(['uploading', 'complete', 'aborted', 'expired']);
 
 export const StartUploadBody = z
   .object({
-    group_id: z.uuid(),
-    thread_id: z.uuid().nullable().optional(),
-    reply_id: z.uuid().nullable().optional(),
+    group_id: uuid,
+    thread_id: uuid.nullable().optional(),
+    reply_id: uuid.nullable().optional(),
     key_epoch: keyEpoch,
     size_bytes: z
       .number()
@@ -34,7 +32,7 @@ export const StartUploadBody = z
 
 export const UploadStarted = z
   .object({
-    media_id: z.uuid(),
+    media_id: uuid,
     chunk_size: z.number().int(),
     chunk_count: z.number().int(),
     status,
@@ -52,8 +50,8 @@ export const ChunkReceived = z
 
 export const UploadStatus = z
   .object({
-    media_id: z.uuid(),
-    group_id: z.uuid(),
+    media_id: uuid,
+    group_id: uuid,
     chunk_size: z.number().int(),
     chunk_count: z.number().int(),
     size_bytes: z.number().int(),
@@ -65,30 +63,30 @@ export const UploadStatus = z
   .openapi('UploadStatus');
 
 export const OpenUpload = UploadStatus.extend({
-  thread_id: z.uuid().nullable(),
-  reply_id: z.uuid().nullable(),
+  thread_id: uuid.nullable(),
+  reply_id: uuid.nullable(),
   key_epoch: z.number().int(),
   encrypted_metadata: z.string(),
   encryption_iv: z.string(),
   created_at: timestamp,
 }).openapi('OpenUpload');
 
-export const CompleteBody = z.object({ media_id: z.uuid() }).openapi('CompleteUploadBody');
+export const CompleteBody = z.object({ media_id: uuid }).openapi('CompleteUploadBody');
 
 export const AttachBody = z
   .object({
-    thread_id: z.uuid().nullable().optional(),
-    reply_id: z.uuid().nullable().optional(),
+    thread_id: uuid.nullable().optional(),
+    reply_id: uuid.nullable().optional(),
   })
   .openapi('AttachMediaBody', { description: 'A reply alone attaches to its thread too; null detaches.' });
 
 export const MediaInfo = z
   .object({
-    id: z.uuid(),
-    group_id: z.uuid(),
-    thread_id: z.uuid().nullable(),
-    reply_id: z.uuid().nullable(),
-    author_id: z.uuid().nullable(),
+    id: uuid,
+    group_id: uuid,
+    thread_id: uuid.nullable(),
+    reply_id: uuid.nullable(),
+    author_id: uuid.nullable(),
     key_epoch: z.number().int(),
     encrypted_metadata: z.string(),
     encryption_iv: z.string(),

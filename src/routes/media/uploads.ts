@@ -21,6 +21,7 @@ import { write } from '../../domain/tx';
 import { requireKey } from '../../domain/writer';
 import type { AppEnv } from '../../http/env';
 import { idempotent } from '../../http/idempotency';
+import { bodyOnce } from '../../http/request-body';
 import { defineRoute } from '../../http/route';
 import { json, ok } from './openapi';
 import {
@@ -215,10 +216,11 @@ export function register(app: OpenAPIHono<AppEnv>) {
         const received = (await receivedChunks(deps.db, mediaId)).length;
         return c.json({ index, received, chunk_count: row.chunkCount }, 200);
       }
-      if (!c.req.raw.body) throw sizeError();
+      const body = bodyOnce(c);
+      if (!body) throw sizeError();
       let part;
       try {
-        part = await deps.blobs.putPart(row.blobKey, row.uploadHandle, index, c.req.raw.body, size, digest);
+        part = await deps.blobs.putPart(row.blobKey, row.uploadHandle, index, body, size, digest);
       } catch (err) {
         if (err instanceof PartSizeError) throw sizeError();
         if (err instanceof PartDigestError) throw digestError();

@@ -1,6 +1,6 @@
 import { z } from '@hono/zod-openapi';
 import { base64DecodedLength, isBase64 } from '../../domain/bytes';
-import { base64Size, ciphertext, JSON_OVERHEAD, keyEpoch, limitQuery, seqQuery, timestamp, TOO_LARGE } from '../../http/schemas';
+import { base64Size, ciphertext, JSON_OVERHEAD, keyEpoch, limitQuery, seqQuery, timestamp, TOO_LARGE, uuid } from '../../http/schemas';
 
 export const ENVELOPE_MAX = 256 * 1024;
 export const RECIPIENTS_MAX = 100;
@@ -13,7 +13,7 @@ export const SendMessageBody = z
     key_epoch: keyEpoch.optional().openapi({ description: 'The orbit key epoch the envelope is sealed with, if any.' }),
     envelope: ciphertext(ENVELOPE_MAX, 'envelope').optional().openapi({ description: 'One envelope for every member.' }),
     recipients: z
-      .array(z.object({ user_id: z.uuid(), envelope: ciphertext(ENVELOPE_MAX, 'envelope') }))
+      .array(z.object({ user_id: uuid, envelope: ciphertext(ENVELOPE_MAX, 'envelope') }))
       .min(1)
       .max(RECIPIENTS_MAX)
       .optional()
@@ -39,12 +39,12 @@ export const SendMessageBody = z
   })
   .openapi('SendMessageBody');
 
-export const MessageReceipt = z.object({ id: z.uuid(), seq: z.number().int(), server_timestamp: timestamp }).openapi('MessageReceipt');
+export const MessageReceipt = z.object({ id: uuid, seq: z.number().int(), server_timestamp: timestamp }).openapi('MessageReceipt');
 
 export const Message = z
   .object({
-    id: z.uuid(),
-    sender_id: z.uuid().nullable(),
+    id: uuid,
+    sender_id: uuid.nullable(),
     key_epoch: z.number().int().nullable(),
     envelope: z.string().openapi({ description: 'The envelope for everyone, or the one addressed to the caller.' }),
     seq: z.number().int(),

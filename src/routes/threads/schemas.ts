@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { base64Size, ciphertext, cursorQuery, idParam, JSON_OVERHEAD, keyEpoch, limitQuery, timestamp } from '../../http/schemas';
+import { base64Size, ciphertext, cursorQuery, idParam, JSON_OVERHEAD, keyEpoch, limitQuery, timestamp, uuid } from '../../http/schemas';
 
 export const TITLE_MAX = 4 * 1024;
 export const BODY_MAX = 64 * 1024;
@@ -13,9 +13,9 @@ export const replyIdParam = idParam('replyId');
 
 export const Thread = z
   .object({
-    id: z.uuid(),
-    group_id: z.uuid(),
-    author_id: z.uuid().nullable().openapi({ description: "Null after the author's account is deleted." }),
+    id: uuid,
+    group_id: uuid,
+    author_id: uuid.nullable().openapi({ description: "Null after the author's account is deleted." }),
     author_username: z.string().nullable(),
     key_epoch: z.number().int(),
     encrypted_title: z.string(),
@@ -36,13 +36,13 @@ export const Thread = z
 
 export const Reply = z
   .object({
-    id: z.uuid(),
-    thread_id: z.uuid(),
-    group_id: z.uuid(),
-    author_id: z.uuid().nullable(),
+    id: uuid,
+    thread_id: uuid,
+    group_id: uuid,
+    author_id: uuid.nullable(),
     author_username: z.string().nullable(),
     key_epoch: z.number().int(),
-    parent_reply_id: z.uuid().nullable(),
+    parent_reply_id: uuid.nullable(),
     encrypted_body: z.string().nullable().openapi({ description: 'Null once the reply is deleted.' }),
     deleted: z.boolean(),
     created_at: timestamp,
@@ -52,7 +52,7 @@ export const Reply = z
 
 export const CreateThreadBody = z
   .object({
-    group_id: z.uuid(),
+    group_id: uuid,
     key_epoch: keyEpoch,
     encrypted_title: ciphertext(TITLE_MAX, 'encrypted_title'),
     encrypted_body: ciphertext(BODY_MAX, 'encrypted_body'),
@@ -63,7 +63,7 @@ export const CreateReplyBody = z
   .object({
     key_epoch: keyEpoch,
     encrypted_body: ciphertext(BODY_MAX, 'encrypted_body'),
-    parent_reply_id: z.uuid().nullish().openapi({ description: 'A reply of the same thread; any other id is 400.' }),
+    parent_reply_id: uuid.nullish().openapi({ description: 'A reply of the same thread; any other id is 400.' }),
   })
   .openapi('CreateReplyBody');
 

@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi';
-import { ciphertext, timestamp, TOO_LARGE } from '../../http/schemas';
+import { ciphertext, idParam, timestamp, TOO_LARGE, uuid } from '../../http/schemas';
 import { unstorableJson } from '../../domain/json-input';
 import { MAX_LISTED_SESSIONS } from '../../domain/user-sessions';
 import { password, PublicKey } from '../auth/schemas';
@@ -17,7 +17,7 @@ export const DeleteAccountBody = z.object({ password: givenPassword }).openapi('
 export const PublicKeyBody = z.object({ public_key: PublicKey }).openapi('PublicKeyChange');
 
 export const Session = z
-  .object({ id: z.uuid(), created_at: timestamp, last_used_at: timestamp, user_agent: z.string().nullable(), current: z.boolean() })
+  .object({ id: uuid, created_at: timestamp, last_used_at: timestamp, user_agent: z.string().nullable(), current: z.boolean() })
   .openapi('Session');
 export const SessionList = z
   .object({ items: z.array(Session).openapi({ description: `Live sessions, most recently used first (at most ${MAX_LISTED_SESSIONS}).` }) })
@@ -42,12 +42,12 @@ export const KeyBackup = z
   .openapi('KeyBackup', { description: 'The private key encrypted with a recovery secret that is not the login password.' });
 
 export const CoMemberKey = z
-  .object({ user_id: z.uuid(), username: z.string(), public_key: z.record(z.string(), z.unknown()), key_version: z.number().int() })
+  .object({ user_id: uuid, username: z.string(), public_key: z.record(z.string(), z.unknown()), key_version: z.number().int() })
   .openapi('CoMemberKey');
 
-export const sessionIdParam = z.object({ sessionId: z.uuid().openapi({ param: { name: 'sessionId', in: 'path' } }) });
+export const sessionIdParam = idParam('sessionId');
 export const userIdParam = z.object({
   userId: z
-    .union([z.uuid(), z.literal('me')])
+    .union([uuid, z.literal('me')])
     .openapi({ param: { name: 'userId', in: 'path' }, description: 'A user id, or `me`' }),
 });

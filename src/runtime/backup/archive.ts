@@ -136,10 +136,16 @@ export async function writeBackup(source: BackupSource, out: Writable): Promise<
   }
 }
 
+/**
+ * Where this process writes the archive before renaming it to `path`: its own file, so two backups
+ * into one path each write a whole archive (the last rename wins) instead of sharing one.
+ */
+export const partialOf = (path: string) => `${path}.${process.pid}.partial`;
+
 /** The archive written to `path` whole or not at all (a `.partial` file renamed at the end). */
 export async function backupToFile(source: BackupSource, path: string): Promise<Manifest> {
   await mkdir(dirname(path), { recursive: true });
-  const partial = `${path}.partial`;
+  const partial = partialOf(path);
   try {
     const manifest = await writeBackup(source, createWriteStream(partial, { mode: 0o600 }));
     await rename(partial, path);
