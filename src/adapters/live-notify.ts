@@ -1,10 +1,10 @@
 // Postgres LISTEN/NOTIFY between Node processes sharing one database. Notices stay small: the orbit
 // and its newest seq (receivers read the events from the log), a typing notice, or the one event
 // that is never stored (the orbit-deleted farewell, which the log cannot hand out).
-import { atMost } from '../domain/deadline';
 import pg from 'pg';
 import { sql } from 'drizzle-orm';
 import type { Db, Logger } from '../deps';
+import { atMost } from '../domain/deadline';
 import type { StoredEvent } from '../domain/events';
 import { isFarewell } from '../domain/live/room';
 

@@ -5,22 +5,25 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { AppError, codeForStatus, ERROR_STATUS, type ErrorCode } from '../domain/errors';
 import type { AppEnv } from './env';
 
-export function errorBody(c: Context<AppEnv>, code: ErrorCode, message: string, details?: Record<string, unknown>) {
-  return {
-    error: {
-      code,
-      message,
-      request_id: c.get('requestId') ?? '',
-      ...(details ? { details } : {}),
-    },
-  };
+export function errorBody(requestId: string, code: ErrorCode, message: string, details?: Record<string, unknown>) {
+  return { error: { code, message, request_id: requestId, ...(details ? { details } : {}) } };
 }
 
 export function sendError(c: Context<AppEnv>, err: AppError): Response {
   // Every 503 says when to come back, whoever raised it.
   const retryAfter = err.retryAfter ?? (err.code === 'UNAVAILABLE' ? UNAVAILABLE_RETRY_AFTER : undefined);
   if (retryAfter !== undefined) c.header('Retry-After', String(retryAfter));
-  return c.json(errorBody(c, err.code, err.message, err.details), err.status as ContentfulStatusCode);
+  return c.json(errorBody(c.get('requestId') ?? '', err.code, err.message, err.details), err.status as ContentfulStatusCode);
+}
+
+/**
+ * The answer to a request no URL can be made of (`OPTIONS *`, a Host that is no host name): it
+ * never reaches the app, so it gets its request id here.
+ */
+export function unreadableRequest(): Response {
+  const requestId = crypto.randomUUID();
+  const body = errorBody(requestId, 'VALIDATION_ERROR', 'The request line or Host header is not valid.');
+  return Response.json(body, { status: 400, headers: { 'X-Request-Id': requestId } });
 }
 
 /** Seconds a client should wait before retrying while the database is unreachable. */

@@ -1,12 +1,13 @@
 // Serves the app on Node: HTTP (+ WebSocket upgrade) with graceful shutdown.
 import type { AddressInfo } from 'node:net';
-import { IncomingMessage, ServerResponse, STATUS_CODES } from 'node:http';
+import { createServer, IncomingMessage, ServerResponse, STATUS_CODES, type Server } from 'node:http';
 import { Readable, type Duplex } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import { createAdaptorServer, type Http2Bindings, type HttpBindings, type ServerType } from '@hono/node-server';
+import { getRequestListener, type Http2Bindings, type HttpBindings } from '@hono/node-server';
 import { WebSocketServer } from 'ws';
 import { createApp } from '../app';
+import { unreadableRequest } from '../http/errors';
 import type { Deps } from '../deps';
 import { ACCEPT_SOCKET, type SocketAcceptor } from '../adapters/live-node';
 import { LIVE } from '../domain/live/protocol';
@@ -23,7 +24,7 @@ const LISTEN_BACKLOG = 65_535;
 
 export interface RunningServer {
   url: string;
-  server: ServerType;
+  server: Server;
   wss: WebSocketServer;
   /** Stops accepting, closes sockets with 1001, waits for in-flight requests. */
   close(): Promise<void>;
@@ -59,18 +60,20 @@ export async function startServer(
     }
     return res;
   };
-  const server = await new Promise<ServerType>((resolve, reject) => {
+  const server = await new Promise<Server>((resolve, reject) => {
     const serverOptions = {
       // Never endless: a client that stalls mid-request (slow loris) loses its connection.
       requestTimeout: timeouts.requestMs ?? 10 * 60_000,
       headersTimeout: timeouts.headersMs ?? 60_000,
       connectionsCheckingInterval: timeouts.checkEveryMs ?? 30_000,
     };
-    const s = createAdaptorServer({ fetch, hostname: host, serverOptions });
+    // A request no URL can be made of (`OPTIONS *`, a Host that is no host name) is refused in the
+    // contract's shape, not with node-server's empty 400.
+    const s = createServer(serverOptions, getRequestListener(fetch, { hostname: host, errorHandler: () => unreadableRequest() }));
     // An idle keep-alive connection outlives a balancer's or proxy's own idle timeout (HAProxy
     // and nginx keep theirs well under a minute): closed here first, at Node's 5 s default, it
     // raced a request the balancer was just sending on it, which then failed as a 502.
-    if ('keepAliveTimeout' in s) s.keepAliveTimeout = 65_000;
+    s.keepAliveTimeout = 65_000;
     // Node's default queue of 511 unaccepted connections overflows when thousands of clients
     // reconnect at once (a restart): the kernel drops their SYNs, and each retries after 1, 3, 7,
     // 15, 31 s. The kernel caps this at net.core.somaxconn (4096 here; docs/OPERATIONS.md).
@@ -84,9 +87,15 @@ export async function startServer(
   // Node 20 hands every request with an Upgrade header here, its body unread. Only a WebSocket
   // handshake stays; any other (h2c from curl --http2, a made-up protocol) goes back to the HTTP
   // server as the plain request it is: its body read, its answer streamed, as on any connection.
+  // Pipelined behind a request still being answered, its answer goes first, from the old parser,
+  // which lets go of the socket when that answer closes (not when its bytes are out: an answer
+  // Node writes at once, as to `OPTIONS *`, is out before its parser is done with it).
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
-    if (isWebSocketHandshake(request)) void upgrade(app, wss, request, socket, head, () => closing);
-    else servePlain(server, request, socket, head, answering.get(socket));
+    afterAnswered(answering.get(socket), () => {
+      if (socket.destroyed) return;
+      if (isWebSocketHandshake(request)) void upgrade(app, wss, request, socket, head, () => closing);
+      else servePlain(server, request, socket, head);
+    });
   });
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
@@ -98,10 +107,10 @@ export async function startServer(
       closing = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       for (const client of wss.clients) client.close(1001, 'server shutting down');
-      if ('closeIdleConnections' in server) server.closeIdleConnections();
+      server.closeIdleConnections();
       const forced = setTimeout(() => {
         for (const client of wss.clients) client.terminate();
-        if ('closeAllConnections' in server) server.closeAllConnections();
+        server.closeAllConnections();
       }, 10_000);
       await closed;
       clearTimeout(forced);
@@ -125,7 +134,7 @@ async function upgrade(app: ReturnType<typeof createApp>, wss: WebSocketServer, 
     for (const [key, value] of Object.entries(request.headers)) if (value !== undefined) headers.append(key, Array.isArray(value) ? value.join(', ') : value);
     res = await app.fetch(new Request(new URL(request.url ?? '/', `http://${request.headers.host ?? 'localhost'}`), { method: request.method, headers }), env);
   } catch {
-    res = new Response(null, { status: 400 }); // a request line or Host no URL can be made of
+    res = unreadableRequest();
   }
   const acceptor = env[ACCEPT_SOCKET] as SocketAcceptor | undefined;
   if (!acceptor) return writeAnswer(socket, res);
@@ -163,10 +172,7 @@ function isWebSocketHandshake(request: IncomingMessage): boolean {
  * A request that is no WebSocket handshake, given back to the HTTP server on its own connection:
  * its head written again without the upgrade, ahead of the body bytes already read.
  */
-function servePlain(server: ServerType, request: IncomingMessage, socket: Duplex, head: Buffer, previous?: ServerResponse): void {
-  // Pipelined behind a request still being answered: its answer goes first, from the old parser.
-  if (previous && !previous.writableFinished && !previous.destroyed) return void previous.once('close', () => servePlain(server, request, socket, head));
-  if (socket.destroyed) return;
+function servePlain(server: Server, request: IncomingMessage, socket: Duplex, head: Buffer): void {
   const lines = [`${request.method} ${request.url} HTTP/${request.httpVersion}`];
   const raw = request.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) {
@@ -181,6 +187,11 @@ function servePlain(server: ServerType, request: IncomingMessage, socket: Duplex
   }
   socket.unshift(Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), head]));
   server.emit('connection', socket);
+}
+
+function afterAnswered(previous: ServerResponse | undefined, then: () => void): void {
+  if (previous && !previous.closed) previous.once('close', then);
+  else then();
 }
 
 /** The app's answer to a handshake it did not take, streamed (a download can be large), then the connection closes. */

@@ -86,6 +86,23 @@ describe('an Upgrade header without a handshake', () => {
   });
 });
 
+const wsHandshake = (host: string) =>
+  `GET /live HTTP/1.1\r\nHost: ${host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+
+/** Sends `text` on a raw connection and reads until the server closes it (5 s at most). */
+function conversation(text: string): Promise<string> {
+  const { port, hostname } = new URL(t.url);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port: Number(port), host: hostname }, () => socket.write(text));
+    let answer = '';
+    const done = () => (clearTimeout(deadline), socket.destroy(), resolve(answer));
+    const deadline = setTimeout(done, 5000);
+    socket.on('data', (d) => (answer += d));
+    socket.on('close', done);
+    socket.on('error', reject);
+  });
+}
+
 /** Sends `head` (and `body`) on a raw connection; resolves with the first bytes of the answer, then stops reading. */
 function firstBytes(head: string, body?: Buffer): Promise<{ text: string; socket: Socket }> {
   const { port, hostname } = new URL(t.url);
@@ -125,6 +142,18 @@ describe('an Upgrade header on a request that is no WebSocket handshake', () => 
       socket.on('error', reject);
     });
     expect(answers).toBe(31);
+  });
+
+  it('after a request Node answers at once (OPTIONS *), the one pipelined behind it is answered too; refusals of a request line or Host no URL can be made of (plain or a WebSocket handshake) are JSON with a request id', async () => {
+    const h2c = 'Connection: Upgrade\r\nUpgrade: h2c\r\n';
+    const text = await conversation(`OPTIONS * HTTP/1.1\r\nHost: x\r\n${h2c}\r\nGET /health HTTP/1.1\r\nHost: x\r\n${h2c}\r\nGET /health HTTP/1.1\r\nHost: a b\r\n\r\n${wsHandshake('a b')}`);
+    const statuses = [...text.matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => m[1]);
+    expect(statuses).toEqual(['400', '200', '400', '400']);
+    const refusals = text.split(/HTTP\/1\.1 400 /).slice(1);
+    for (const refusal of refusals) {
+      expect(refusal).toMatch(/x-request-id: [0-9a-f-]{36}\r\n/i);
+      expect(refusal).toContain('"code":"VALIDATION_ERROR"');
+    }
   });
 
   it('streams a large answer, as to a handshake the app did not take: 4 unread 20 MiB downloads each way hold no copy of the file in the server', async () => {
