@@ -200,13 +200,14 @@ export async function restoreFromFile(path: string, target: RestoreTarget, writt
             if (!parseBlobManifest(content)) throw new RestoreRefused(`Unexpected entry in the archive: ${shown(name)} (not a media manifest this server writes).`);
           }
           await mkdir(dirname(to), { recursive: true, mode: 0o700 });
-          // 'wx': a file already there (another restore's) is not ours to remove afterwards.
           if (written.has(to)) throw new RestoreRefused(`The archive is damaged: ${shown(name)} appears twice.`);
+          // Counted as ours before it exists: a Ctrl-C while it is being written removes it too.
+          // 'wx': a file already there (another restore's) is not ours to remove afterwards.
+          written.add(to);
           await writeFile(to, content, { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
-            if (err.code !== 'EEXIST') written.add(to);
+            if (err.code === 'EEXIST') written.delete(to);
             throw err.code === 'EEXIST' ? holdsMedia() : err;
           });
-          written.add(to);
           blobFiles++;
           continue;
         }
