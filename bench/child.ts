@@ -9,8 +9,12 @@ export interface Child {
   started: any;
 }
 
-export async function child(script: string): Promise<Child> {
-  const proc = fork(new URL(script, import.meta.url).pathname, [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+export async function child(script: string, env: Record<string, string> = {}): Promise<Child> {
+  const proc = fork(new URL(script, import.meta.url).pathname, [], {
+    execArgv: ['--import', 'tsx'],
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   let pending: ((value: any) => void) | undefined;
   proc.on('message', (m: any) => {
     const p = pending;

@@ -1,46 +1,33 @@
-// The server side of bench/live.bench.ts, in its own process so its RSS is its own: the real Node
-// adapter (PGlite in memory, buildNodeDeps, startServer) plus a bare `ws` broadcast loop for
-// comparison. Driven over IPC by the benchmark.
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// The live benchmark's driver, beside the server that `npm start` runs (bench/live.bench.ts starts
+// that on Postgres): it seeds an orbit in the same database, commits events as another server
+// process would (its NOTIFY reaches the server's sockets), and runs a bare `ws` broadcast loop for
+// comparison. The server's environment comes in BENCH_SERVER_ENV.
 import { WebSocketServer, type WebSocket } from 'ws';
 import { parseConfig } from '../src/config';
-import { openPglite } from '../src/adapters/db-pglite';
+import { openNodePostgres } from '../src/adapters/db-node-postgres';
 import { groupMembers, groups, sessions, users } from '../src/db/schema';
-import { migrate } from '../src/db/migrate';
-import { appendEvent, viewEvent, type StoredEvent } from '../src/domain/events';
+import { appendEvent, viewEvent } from '../src/domain/events';
 import { createGroup } from '../src/domain/groups';
 import { signAccessToken } from '../src/domain/tokens';
 import { write } from '../src/domain/tx';
 import { buildNodeDeps } from '../src/runtime/node-deps';
-import { startServer } from '../src/runtime/node-server';
 import { eq, sql } from 'drizzle-orm';
 
 type Command =
   | { cmd: 'seed'; members: number }
-  | { cmd: 'prepare'; groupId: string; rounds: number[] }
-  | { cmd: 'publish'; groupId: string; round: number; fromWrite: boolean }
+  | { cmd: 'write'; groupId: string; round: number }
   | { cmd: 'events'; groupId: string; count: number }
   | { cmd: 'bare-send'; round: number }
-  | { cmd: 'stats' }
   | { cmd: 'stop' };
 
 const now = () => performance.timeOrigin + performance.now();
 const PAD = 'x'.repeat(160); // an event of a typical size (~300 bytes on the wire)
 
-const env = {
-  JWT_SECRET: 'orbital-bench-secret-0123456789-abcdefghijklmnop',
-  RATE_LIMIT: 'off',
-  LOG_LEVEL: 'error',
-  MAX_MEMBERS: '100000',
-  DATA_DIR: mkdtempSync(join(tmpdir(), 'orbital-bench-')),
-};
-const config = parseConfig(env);
-const database = await openPglite();
-await migrate(database.db);
-const deps = await buildNodeDeps({ config, db: database.db });
-const server = await startServer(deps, 0, '127.0.0.1');
+// The server's own settings (bench/live.bench.ts passes them): tokens are signed with its secret.
+const config = parseConfig({ ...JSON.parse(process.env.BENCH_SERVER_ENV!), LOG_LEVEL: 'error' });
+const database = openNodePostgres(config.DATABASE_URL!, 4);
+// Another process of the relay, without a listener: what it commits reaches the server by NOTIFY.
+const deps = await buildNodeDeps({ config, db: database.db, databaseUrl: config.DATABASE_URL });
 
 const bare = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
 await new Promise((r) => bare.once('listening', r));
@@ -75,25 +62,10 @@ async function seed(count: number) {
 
 const event = (groupId: string, round: number) => ({ groupId, type: 'group_updated' as const, actorId: null, data: { round, pad: PAD } });
 
-/** Events committed ahead, so a timed round is the fan-out alone (as the bare loop's is). */
-const prepared = new Map<number, StoredEvent>();
-
-async function prepare(c: Extract<Command, { cmd: 'prepare' }>) {
-  await database.db.transaction(async (tx) => {
-    for (const r of c.rounds) prepared.set(r, await appendEvent(tx, event(c.groupId, r)));
-  });
-  return { prepared: c.rounds.length };
-}
-
-async function publish(c: Extract<Command, { cmd: 'publish' }>) {
-  if (c.fromWrite) {
-    const t0 = now();
-    await write(deps, async (tx, outbox) => outbox.add(await appendEvent(tx, event(c.groupId, c.round))));
-    return { t0 };
-  }
-  const committed = prepared.get(c.round)!;
+/** Commits one event as another process of the relay would: its NOTIFY reaches the server. */
+async function writeOne(c: Extract<Command, { cmd: 'write' }>) {
   const t0 = now();
-  await deps.fanout.publish(c.groupId, [committed]);
+  await write(deps, async (tx, outbox) => outbox.add(await appendEvent(tx, event(c.groupId, c.round))));
   return { t0 };
 }
 
@@ -108,8 +80,7 @@ function bareSend(round: number) {
 process.on('message', async (c: Command) => {
   try {
     if (c.cmd === 'seed') process.send!(await seed(c.members));
-    else if (c.cmd === 'prepare') process.send!(await prepare(c));
-    else if (c.cmd === 'publish') process.send!(await publish(c));
+    else if (c.cmd === 'write') process.send!(await writeOne(c));
     else if (c.cmd === 'bare-send') process.send!(bareSend(c.round));
     else if (c.cmd === 'events') {
       for (let i = 0; i < c.count; i += 250) {
@@ -118,12 +89,9 @@ process.on('message', async (c: Command) => {
         });
       }
       process.send!({ done: true });
-    } else if (c.cmd === 'stats') {
-      const cpu = process.cpuUsage();
-      process.send!({ rss: process.memoryUsage().rss, heapUsed: process.memoryUsage().heapUsed, sockets: server.wss.clients.size, cpuSeconds: (cpu.user + cpu.system) / 1e6 });
     } else if (c.cmd === 'stop') {
-      await server.close();
       bare.close();
+      await deps.stop?.();
       await database.close();
       process.send!({ stopped: true });
       process.exit(0);
@@ -133,4 +101,4 @@ process.on('message', async (c: Command) => {
   }
 });
 
-process.send!({ started: true, url: server.url, bareUrl: `ws://127.0.0.1:${(bare.address() as { port: number }).port}` });
+process.send!({ started: true, bareUrl: `ws://127.0.0.1:${(bare.address() as { port: number }).port}` });

@@ -7,9 +7,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool, type Dispatcher } from 'undici';
-import { startServerProcess, type ServerProcess } from '../test/support/server-process';
 import { child } from './child';
 import { percentile, round, type Bench } from './harness';
+import { startAsNpmStart, type StartedServer } from './npm-start';
 import { freshPostgres } from './postgres';
 
 const SECONDS = Number(process.env.SOAK_SECONDS ?? 60);
@@ -224,16 +224,16 @@ export default {
     const postgres = await freshPostgres();
     if (!postgres) throw new Error('the soak needs Postgres (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/postgres)');
     const dataDir = mkdtempSync(join(tmpdir(), 'orbital-soak-'));
-    let server: ServerProcess | undefined;
+    let server: StartedServer | undefined;
     let api: Api | undefined;
     const clients = await child('./live-clients.ts');
     try {
-      server = await startServerProcess({
+      // As users run it: `npm start`'s command, default log level, its output to a file.
+      server = await startAsNpmStart({
         DATABASE_URL: postgres.url,
         DATA_DIR: dataDir,
         JWT_SECRET: 'orbital-soak-secret-0123456789-abcdefghijklmnop',
         RATE_LIMIT: 'off',
-        LOG_LEVEL: 'info',
       });
       api = new Api(server.url);
       const orbits = await seed(api);
@@ -248,7 +248,7 @@ export default {
       }
       const before = await clients.ask<{ open: number; messages: number; errors: number; unexpectedCloses: number }>({ cmd: 'stats' });
 
-      const pid = server.proc.pid!;
+      const pid = server.child.pid!;
       const samples: Array<{ at: number; rss: number; cpuSeconds: number }> = [];
       const t0 = performance.now();
       const sample = () => samples.push({ at: (performance.now() - t0) / 1000, ...usage(pid) });
@@ -290,7 +290,7 @@ export default {
         title: `Soak: ${SOCKETS} live sockets + ${RPS} req/s of mixed API traffic for ${SECONDS} s (Node server, Postgres)`,
         rows,
         notes:
-          `Server: \`node --import tsx src/runtime/node.ts\` (as \`npm start\`) on a fresh Postgres database, RATE_LIMIT=off, LOG_LEVEL=info (one JSON line per request to a pipe); sockets in a client process ` +
+          `Server: started as \`npm start\` runs it (built dist/, default log level: one JSON line per request, to a file) on a fresh Postgres database, RATE_LIMIT=off; sockets in a client process ` +
           `(bench/live-clients.ts), open-loop traffic from the benchmark process: thread lists and reads, threads, replies, messages, event catch-up, members and quota, ` +
           `and small files uploaded, downloaded and deleted (operations done: ${[...run.done].map(([k, v]) => `${k} ${v}`).join(', ')}; about a fifth of the requests write, ` +
           `and each write reaches the 250 sockets of its orbit). RSS from /proc every ${SAMPLE_MS / 1000} s: ${samples.map((s) => round(s.rss / MiB, 0)).join(', ')} MiB. ` +
@@ -300,7 +300,7 @@ export default {
     } finally {
       await api?.close();
       await clients.ask({ cmd: 'close' }).catch(() => undefined);
-      await server?.kill('SIGTERM');
+      await server?.stop();
       await postgres.drop();
       rmSync(dataDir, { recursive: true, force: true });
     }
