@@ -17,13 +17,12 @@ export function sendError(c: Context<AppEnv>, err: AppError): Response {
 }
 
 /**
- * The answer to a request no URL can be made of (`OPTIONS *`, a Host that is no host name): it
- * never reaches the app, so it gets its request id here.
+ * The answer to a request that never reaches the app (no URL can be made of it, or the HTTP server
+ * could not parse it), in the contract's shape: it gets its request id here.
  */
-export function unreadableRequest(): Response {
+export function unreadableRequest(status = 400, message = 'The request line or Host header is not valid.'): Response {
   const requestId = crypto.randomUUID();
-  const body = errorBody(requestId, 'VALIDATION_ERROR', 'The request line or Host header is not valid.');
-  return Response.json(body, { status: 400, headers: { 'X-Request-Id': requestId } });
+  return Response.json(errorBody(requestId, codeForStatus(status), message), { status, headers: { 'X-Request-Id': requestId } });
 }
 
 /** Seconds a client should wait before retrying while the database is unreachable. */

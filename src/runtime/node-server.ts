@@ -77,6 +77,7 @@ export async function startServer(
     // Node's default queue of 511 unaccepted connections overflows when thousands of clients
     // reconnect at once (a restart): the kernel drops their SYNs, and each retries after 1, 3, 7,
     // 15, 31 s. The kernel caps this at net.core.somaxconn (4096 here; docs/OPERATIONS.md).
+    s.on('clientError', answerClientError);
     s.listen({ port, host, backlog: LISTEN_BACKLOG }, () => resolve(s));
     s.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? new PortInUse(port, host) : err));
   });
@@ -192,6 +193,24 @@ function servePlain(server: Server, request: IncomingMessage, socket: Duplex, he
 function afterAnswered(previous: ServerResponse | undefined, then: () => void): void {
   if (previous && !previous.closed) previous.once('close', then);
   else then();
+}
+
+/** What Node answers a request it could not parse (its own statuses), in the contract's shape. */
+const CLIENT_ERROR_STATUS: Record<string, [number, string]> = {
+  HPE_HEADER_OVERFLOW: [431, 'The request headers are too large.'],
+  HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, 'The chunk extensions are too large.'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'The request took too long to arrive.'],
+};
+
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  // Bytes after a request that closed the connection go unanswered (RFC 9112 9.6); that request's
+  // own answer still goes out, and the connection closes after it (Node's default sent a bare 400
+  // instead of it).
+  if (err.code === 'HPE_CLOSED_CONNECTION') return;
+  // Something was already sent on it (an answer under way): nothing well-formed can follow.
+  if (err.code === 'ECONNRESET' || !socket.writable || (socket as Duplex & { bytesWritten?: number }).bytesWritten) return void socket.destroy();
+  const [status, message] = CLIENT_ERROR_STATUS[err.code ?? ''] ?? [400, 'The request could not be parsed.'];
+  void writeAnswer(socket, unreadableRequest(status, message));
 }
 
 /** The app's answer to a handshake it did not take, streamed (a download can be large), then the connection closes. */

@@ -45,6 +45,26 @@ describe('stalled clients', () => {
   });
 });
 
+describe("requests Node's parser refuses", () => {
+  const json = (received: string) => JSON.parse(received.slice(received.indexOf('\r\n\r\n') + 4));
+
+  it('get their status in the contract\'s shape, with a request id: a line that is no HTTP, headers too large, a stall', async () => {
+    const garbage = (await stall('HELLO THERE\r\n\r\n')).received;
+    const huge = (await stall(`GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)).received;
+    const slow = (await stall('GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ')).received;
+    for (const [received, status, code] of [[garbage, 400, 'VALIDATION_ERROR'], [huge, 431, 'VALIDATION_ERROR'], [slow, 408, 'VALIDATION_ERROR']] as const) {
+      expect(received).toMatch(new RegExp(`^HTTP/1\\.1 ${status} `));
+      expect(received).toMatch(/\r\nx-request-id: [0-9a-f-]{36}\r\n/i);
+      expect(json(received).error).toMatchObject({ code, request_id: expect.any(String) });
+    }
+  });
+
+  it('bytes pipelined behind a request that closes the connection go unanswered, and that request still gets its answer', async () => {
+    const { received } = await stall('GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(received.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 200']);
+  });
+});
+
 describe('answers sent before the body arrived', () => {
   it('close the connection, and the next request goes through', async () => {
     const big = JSON.stringify({ key_epoch: 2, keys: [{ user_id: user.id, encrypted_group_key: 'A'.repeat(2_000_000) }] });
