@@ -382,6 +382,8 @@ describe('npm run backup / npm run restore', () => {
     expect(await run.exited).toBe(130);
     expect(run.output()).toContain('Interrupted: nothing was restored.');
     expect(mediaFiles()).toBe(0);
+    // A folder a restore made just before its interrupt, with nothing in it yet: no media, no refusal.
+    mkdirSync(join(objects, 'media', 'left-by-an-interrupt', 'empty'), { recursive: true });
     expect((await cli('restore', target, archive)).code).toBe(0);
   });
 

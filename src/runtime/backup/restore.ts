@@ -4,7 +4,7 @@
 // failure (a truncated or altered archive, a full disk) rolls everything back and removes the
 // files written: the target stays empty.
 import { createReadStream, rmdirSync, rmSync } from 'node:fs';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, opendir, writeFile } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
 import type { Readable } from 'node:stream';
@@ -116,11 +116,16 @@ async function resetSequences(raw: RawQuery): Promise<void> {
   }
 }
 
-async function isEmptyDir(path: string): Promise<boolean> {
+/**
+ * Whether any media file is under `path`. Folders alone do not count: an interrupted restore may
+ * leave one it created just before the signal, with nothing in it.
+ */
+async function holdsFiles(path: string): Promise<boolean> {
   try {
-    return (await readdir(path)).length === 0;
+    for await (const entry of await opendir(path, { recursive: true })) if (!entry.isDirectory()) return true;
+    return false;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw err;
   }
 }
@@ -152,7 +157,7 @@ export function removeRestored(target: RestoreTarget, written: Set<string>): voi
 export async function restoreFromFile(path: string, target: RestoreTarget, written = new Set<string>()): Promise<Manifest> {
   const objects = target.blobRoot && join(target.blobRoot, 'objects');
   const holdsMedia = () => new RestoreRefused(`${objects} already holds media: restore goes into an empty data dir.`);
-  if (objects && !(await isEmptyDir(objects))) throw holdsMedia();
+  if (objects && (await holdsFiles(objects))) throw holdsMedia();
   try {
     return await inTransaction(target.handle, async ({ raw, exec }) => {
       // A second restore into the same database waits here, then finds it not empty.
