@@ -17,6 +17,8 @@ const CHUNK = 5 * MiB;
 const PARALLEL = 4;
 /** Sent to each server before it is measured: a server that has been running (its code compiled), bare and orbital alike. */
 const WARM_BYTES = 100 * MiB;
+/** Where both servers write (BENCH_UPLOAD_DIR=/dev/shm takes the disk's writeback out of both sides). */
+const UPLOAD_ROOT = process.env.BENCH_UPLOAD_DIR ?? tmpdir();
 
 async function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -103,7 +105,7 @@ async function sendChunks(size: number, url: (index: number) => string, headers:
 }
 
 async function bareRun(size: number) {
-  const dir = mkdtempSync(join(tmpdir(), 'orbital-bench-bare-'));
+  const dir = mkdtempSync(join(UPLOAD_ROOT, 'orbital-bench-bare-'));
   const port = await freePort();
   const { child, log } = start(['bench/bare-put-server.mjs', String(port), dir], {});
   try {
@@ -122,7 +124,7 @@ async function bareRun(size: number) {
 
 /** One upload against the server started as `npm start` starts it (default log level, log to a file). */
 async function orbitalRun(size: number, databaseUrl: string | undefined, withDigest = false, cwd?: string) {
-  const dataDir = mkdtempSync(join(tmpdir(), 'orbital-bench-server-'));
+  const dataDir = mkdtempSync(join(UPLOAD_ROOT, 'orbital-bench-server-'));
   spawnSync('sync'); // the previous run's dirty pages must not be flushed on this run's time
   const server = await startAsNpmStart({
     DATA_DIR: dataDir,
@@ -228,7 +230,8 @@ const bench: Bench = {
         'SHA-256 verification only where the client sends X-Chunk-SHA256). ' +
         `Each server (bare and orbital alike) first takes ${WARM_BYTES / MiB} MiB of chunks, as a server that has been running has: a fresh process's first large upload ran 20 % slower (JIT warm-up). ` +
         'RSS is sampled every 20 ms from /proc during the upload; growth is the peak minus the RSS after the warm-up. ' +
-        'The server runs as `npm start` runs it (`node dist/server.js`, no V8 flags, default log level, output to a file).',
+        'The server runs as `npm start` runs it (`node dist/server.js`, no V8 flags, default log level, output to a file). ' +
+        `Both servers write under ${UPLOAD_ROOT}${UPLOAD_ROOT.startsWith('/dev/shm') ? ' (memory: no disk writeback on either side)' : ''}.`,
     };
   },
 };
