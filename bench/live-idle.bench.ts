@@ -2,14 +2,11 @@
 // process): the RSS 10,000 idle sockets add and the server CPU spent per socket accepted (upgrade,
 // token and membership check, `ready`). Clients run in their own process (bench/live-clients.ts).
 // LIVE_BENCH_IDLE=2000 shortens it while developing.
-import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { openNodePostgres } from '../src/adapters/db-node-postgres';
-import { migrate } from '../src/db/migrate';
-import { signAccessToken } from '../src/domain/tokens';
 import { child } from './child';
+import { seedOrbit } from './live-seed';
 import { round, type Bench } from './harness';
 import { cpuMs, startAsNpmStart } from './npm-start';
 import { freshPostgres } from './postgres';
@@ -23,42 +20,6 @@ const CONCURRENCY = Math.min(100, Math.floor(SOCKETS / PER_USER / 2));
 
 const rss = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
 
-/** One orbit whose members hold SOCKETS / PER_USER live sessions; returns their access tokens. */
-async function seed(url: string): Promise<{ groupId: string; tokens: string[] }> {
-  const handle = openNodePostgres(url, 2);
-  await migrate(handle.db);
-  const q = (text: string, params: unknown[] = []) => handle.pool.query(text, params);
-  const people = Array.from({ length: Math.ceil(SOCKETS / PER_USER) }, (_, i) => ({ user: randomUUID(), session: randomUUID(), name: `idle_${i}` }));
-  const groupId = randomUUID();
-  const owner = people[0]!.user;
-  await q(
-    `insert into users (id, username, username_lower, password_hash, public_key) select u, n, n, 'x', '{}' from unnest($1::uuid[], $2::text[]) as t(u, n)`,
-    [people.map((p) => p.user), people.map((p) => p.name)],
-  );
-  await q(`insert into sessions (id, user_id, expires_at) select s, u, now() + interval '1 day' from unnest($1::uuid[], $2::uuid[]) as t(s, u)`, [
-    people.map((p) => p.session),
-    people.map((p) => p.user),
-  ]);
-  await q(
-    `insert into groups (id, encrypted_name, created_by, owner_id, member_count, max_members, last_seq) values ($1, decode('00', 'hex'), $2, $2, $3, $3, 0)`,
-    [groupId, owner, people.length],
-  );
-  await q(`insert into group_members (group_id, user_id, role) select $1, u, case when u = $2 then 'owner' else 'member' end from unnest($3::uuid[]) as t(u)`, [
-    groupId,
-    owner,
-    people.map((p) => p.user),
-  ]);
-  await q(`insert into member_keys (group_id, user_id, key_epoch, encrypted_group_key) select $1, u, 1, decode('00', 'hex') from unnest($2::uuid[]) as t(u)`, [
-    groupId,
-    people.map((p) => p.user),
-  ]);
-  await q(`insert into group_quotas (group_id) values ($1)`, [groupId]);
-  await handle.close();
-  const key = new TextEncoder().encode(SECRET);
-  const tokens = await Promise.all(people.map((p) => signAccessToken(key, p.user, p.session, new Date())));
-  return { groupId, tokens };
-}
-
 export default {
   name: 'live-idle',
   async run() {
@@ -66,7 +27,7 @@ export default {
     if (!postgres) throw new Error('live-idle needs Postgres (BENCH_DATABASE_URL or 127.0.0.1:5432)');
     const dataDir = mkdtempSync(join(tmpdir(), 'orbital-bench-live-'));
     try {
-      const { groupId, tokens } = await seed(postgres.url);
+      const { groupId, tokens } = await seedOrbit(postgres.url, Math.ceil(SOCKETS / PER_USER), new TextEncoder().encode(SECRET));
       const server = await startAsNpmStart({ DATABASE_URL: postgres.url, JWT_SECRET: SECRET, RATE_LIMIT: 'off', DATA_DIR: dataDir });
       const pid = server.child.pid!;
       if (process.env.LIVE_BENCH_LOG) console.log(server.logFile);

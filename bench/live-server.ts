@@ -5,16 +5,13 @@
 import { WebSocketServer, type WebSocket } from 'ws';
 import { parseConfig } from '../src/config';
 import { openNodePostgres } from '../src/adapters/db-node-postgres';
-import { groupMembers, groups, sessions, users } from '../src/db/schema';
 import { appendEvent, viewEvent } from '../src/domain/events';
-import { createGroup } from '../src/domain/groups';
-import { signAccessToken } from '../src/domain/tokens';
 import { write } from '../src/domain/tx';
 import { buildNodeDeps } from '../src/runtime/node-deps';
-import { eq, sql } from 'drizzle-orm';
+import { seedOrbit } from './live-seed';
 
 type Command =
-  | { cmd: 'seed'; members: number }
+  | { cmd: 'seed'; members: number } // besides the owner
   | { cmd: 'write'; groupId: string; round: number }
   | { cmd: 'events'; groupId: string; count: number }
   | { cmd: 'bare-send'; round: number }
@@ -37,29 +34,6 @@ bare.on('connection', (ws) => {
   ws.on('close', () => bareClients.delete(ws));
 });
 
-/** An orbit with `members` members (besides its owner), each with a session and an access token. */
-async function seed(count: number) {
-  const db = database.db;
-  const password = 'x';
-  const mkUser = async (tag: string) => {
-    const name = `b_${tag}_${Math.random().toString(36).slice(2, 10)}`;
-    const [u] = await db.insert(users).values({ username: name, usernameLower: name, passwordHash: password, publicKey: { kty: 'OKP' } }).returning();
-    const [s] = await db.insert(sessions).values({ userId: u!.id, expiresAt: new Date(Date.now() + 86_400_000) }).returning();
-    return { id: u!.id, token: await signAccessToken(config.jwtSecret, u!.id, s!.id, new Date()) };
-  };
-  const owner = await mkUser('owner');
-  const { group } = await db.transaction((tx) =>
-    createGroup(tx, config, { userId: owner.id, encryptedName: Buffer.from('bench').toString('base64'), encryptedGroupKey: 'AAAA', now: new Date() }),
-  );
-  const members = [];
-  for (let i = 0; i < count; i++) members.push(await mkUser(String(i)));
-  for (let i = 0; i < members.length; i += 500) {
-    await db.insert(groupMembers).values(members.slice(i, i + 500).map((m) => ({ groupId: group.id, userId: m.id, role: 'member' as const })));
-  }
-  await db.update(groups).set({ memberCount: sql`${groups.memberCount} + ${count}` }).where(eq(groups.id, group.id));
-  return { groupId: group.id, tokens: [owner, ...members].map((m) => m.token) };
-}
-
 const event = (groupId: string, round: number) => ({ groupId, type: 'group_updated' as const, actorId: null, data: { round, pad: PAD } });
 
 /** Commits one event as another process of the relay would: its NOTIFY reaches the server. */
@@ -79,7 +53,7 @@ function bareSend(round: number) {
 
 process.on('message', async (c: Command) => {
   try {
-    if (c.cmd === 'seed') process.send!(await seed(c.members));
+    if (c.cmd === 'seed') process.send!(await seedOrbit(config.DATABASE_URL!, c.members + 1, config.jwtSecret));
     else if (c.cmd === 'write') process.send!(await writeOne(c));
     else if (c.cmd === 'bare-send') process.send!(bareSend(c.round));
     else if (c.cmd === 'events') {
