@@ -74,10 +74,10 @@ export async function startServer(
     // and nginx keep theirs well under a minute): closed here first, at Node's 5 s default, it
     // raced a request the balancer was just sending on it, which then failed as a 502.
     s.keepAliveTimeout = 65_000;
+    s.on('clientError', answerClientError);
     // Node's default queue of 511 unaccepted connections overflows when thousands of clients
     // reconnect at once (a restart): the kernel drops their SYNs, and each retries after 1, 3, 7,
     // 15, 31 s. The kernel caps this at net.core.somaxconn (4096 here; docs/OPERATIONS.md).
-    s.on('clientError', answerClientError);
     s.listen({ port, host, backlog: LISTEN_BACKLOG }, () => resolve(s));
     s.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? new PortInUse(port, host) : err));
   });
@@ -213,7 +213,11 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   void writeAnswer(socket, unreadableRequest(status, message));
 }
 
-/** The app's answer to a handshake it did not take, streamed (a download can be large), then the connection closes. */
+/**
+ * An answer written straight to the socket, where no response object exists (a handshake the app
+ * did not take, a request Node could not parse): streamed (a download can be large), then the
+ * connection closes.
+ */
 async function writeAnswer(socket: Duplex, res: Response): Promise<void> {
   if (socket.destroyed) return void res.body?.cancel().catch(() => {});
   const lines = [`HTTP/1.1 ${res.status} ${STATUS_CODES[res.status] ?? ''}`];
