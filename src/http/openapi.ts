@@ -90,6 +90,20 @@ export function errorResponses(codes: Iterable<ErrorCode>, described: Record<str
 /** The codes every status ≥ 400 a route declares by hand stands for (a bare 410 means GONE). */
 export const codesOfStatus = (status: number): ErrorCode[] => ERROR_CODES.filter((c) => ERROR_STATUS[c] === status);
 
+/**
+ * What the Node server's HTTP parser answers any operation before a route sees the request:
+ * shared responses, each operation points at them (`$ref`), so the document says where they can
+ * come from without repeating them 60 times.
+ */
+const PARSER_REFUSALS = {
+  RequestTimeout: { status: 408, description: 'VALIDATION_ERROR: on the Node server, the request stopped arriving before it was whole; the connection closes.' },
+  HeadersTooLarge: { status: 431, description: 'VALIDATION_ERROR: on the Node server, the request line and headers are over 16 KiB; the connection closes.' },
+} as const;
+
+export const parserRefusalRefs = Object.fromEntries(
+  Object.entries(PARSER_REFUSALS).map(([name, { status }]) => [String(status), { $ref: `#/components/responses/${name}` }]),
+);
+
 /** Adds headers to a response entry, keeping any it declared. */
 export function withHeaders<T extends Described>(response: T, names: HeaderName[]): T {
   if (!names.length) return response;
@@ -118,4 +132,11 @@ export function registerOpenApiComponents(app: OpenAPIHono<AppEnv>) {
   registry.registerComponent('securitySchemes', 'bearer', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
   for (const [name, header] of Object.entries(HEADERS)) registry.registerComponent('headers', name, header as never);
   registry.registerComponent('parameters', 'IdempotencyKey', IDEMPOTENCY_KEY as never);
+  for (const [name, { description }] of Object.entries(PARSER_REFUSALS)) {
+    registry.registerComponent('responses', name, {
+      description,
+      headers: headerRefs('X-Request-Id'),
+      content: { 'application/json': { schema: errorSchemaFor(['VALIDATION_ERROR']) } },
+    } as never);
+  }
 }

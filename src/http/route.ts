@@ -7,7 +7,7 @@ import { AppError, type ErrorCode } from '../domain/errors';
 import { requireAuth } from './auth';
 import type { AppEnv } from './env';
 import { writeLimit } from './write-limit';
-import { codesOfStatus, errorResponses, idempotencyKeyParam, withHeaders, type HeaderName } from './openapi';
+import { codesOfStatus, errorResponses, idempotencyKeyParam, parserRefusalRefs, withHeaders, type HeaderName } from './openapi';
 
 /** Refuses a body larger than the route can ever accept, counting the stream (no Content-Length needed). */
 export const maxBody = (maxSize: number): MiddlewareHandler => {
@@ -75,7 +75,7 @@ function responsesOf(route: RouteConfig, codes: ErrorCode[], isPublic: boolean, 
     if (idempotent && code < 300) names.push('Idempotent-Replayed');
     out[status] = withHeaders(response, names) as Responses[string];
   }
-  return { ...out, ...(errorResponses(codes, declared) as Responses) };
+  return { ...out, ...(errorResponses(codes, declared) as Responses), ...(parserRefusalRefs as Responses) };
 }
 
 export function defineRoute<R extends RouteConfig>(config: R & Options) {

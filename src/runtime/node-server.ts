@@ -11,7 +11,7 @@ import { unreadableRequest } from '../http/errors';
 import type { Deps } from '../deps';
 import { ACCEPT_SOCKET, type SocketAcceptor } from '../adapters/live-node';
 import { LIVE } from '../domain/live/protocol';
-import { lingerAfterEarlyAnswer } from './lingering-close';
+import { drainThenClose, lingerAfterEarlyAnswer, type LingerBounds } from './lingering-close';
 
 /** One line for the operator instead of an unhandled 'error' event's stack. */
 export class PortInUse extends Error {
@@ -47,6 +47,9 @@ export async function startServer(
   timeouts: RequestTimeouts = {},
 ): Promise<RunningServer> {
   const app = createApp(deps);
+  const linger: LingerBounds = { maxBytes: 2 * deps.config.chunkSize, maxMs: 5_000 };
+  /** Each connection's latest response (set as its request is parsed): a request given back to the HTTP server waits for it. */
+  const answering = new WeakMap<Duplex, ServerResponse>();
   const wss = new WebSocketServer({ noServer: true, maxPayload: LIVE.maxFrameBytes });
   const fetch = async (request: Request, env: HttpBindings | Http2Bindings) => {
     const res = await app.fetch(request, env);
@@ -56,7 +59,7 @@ export async function startServer(
     if (env.incoming && !env.incoming.complete) {
       if (!res.headers.has('Connection')) res.headers.set('Connection', 'close');
       // …and reads the rest before closing, so the client gets this answer and not a reset.
-      if (env.incoming instanceof IncomingMessage) lingerAfterEarlyAnswer(env.incoming, { maxBytes: 2 * deps.config.chunkSize, maxMs: 5_000 });
+      if (env.incoming instanceof IncomingMessage) lingerAfterEarlyAnswer(env.incoming, linger);
     }
     return res;
   };
@@ -74,7 +77,7 @@ export async function startServer(
     // and nginx keep theirs well under a minute): closed here first, at Node's 5 s default, it
     // raced a request the balancer was just sending on it, which then failed as a 502.
     s.keepAliveTimeout = 65_000;
-    s.on('clientError', answerClientError);
+    s.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => answerClientError(err, socket, answering.get(socket), linger));
     // Node's default queue of 511 unaccepted connections overflows when thousands of clients
     // reconnect at once (a restart): the kernel drops their SYNs, and each retries after 1, 3, 7,
     // 15, 31 s. The kernel caps this at net.core.somaxconn (4096 here; docs/OPERATIONS.md).
@@ -82,8 +85,6 @@ export async function startServer(
     s.once('error', (err: NodeJS.ErrnoException) => reject(err.code === 'EADDRINUSE' ? new PortInUse(port, host) : err));
   });
   let closing = false;
-  /** Each connection's latest response (set as its request is parsed): a request given back to the HTTP server waits for it. */
-  const answering = new WeakMap<Duplex, ServerResponse>();
   server.on('request', (request: IncomingMessage, response: ServerResponse) => answering.set(request.socket, response));
   // Node 20 hands every request with an Upgrade header here, its body unread. Only a WebSocket
   // handshake stays; any other (h2c from curl --http2, a made-up protocol) goes back to the HTTP
@@ -202,15 +203,24 @@ const CLIENT_ERROR_STATUS: Record<string, [number, string]> = {
   ERR_HTTP_REQUEST_TIMEOUT: [408, 'The request took too long to arrive.'],
 };
 
-function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+/** Sockets whose parse refusal is answered: Node's parser repeats it for every later read. */
+const refused = new WeakSet<Duplex>();
+
+function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, previous: ServerResponse | undefined, linger: LingerBounds): void {
   // Bytes after a request that closed the connection go unanswered (RFC 9112 9.6); that request's
   // own answer still goes out, and the connection closes after it (Node's default sent a bare 400
   // instead of it).
   if (err.code === 'HPE_CLOSED_CONNECTION') return;
-  // Something was already sent on it (an answer under way): nothing well-formed can follow.
-  if (err.code === 'ECONNRESET' || !socket.writable || (socket as Duplex & { bytesWritten?: number }).bytesWritten) return void socket.destroy();
+  // Already answered: what still arrives (the rest of oversized headers) is dropped by the linger.
+  // Cutting here lost the answer being written (the client saw "other side closed", not its 431).
+  if (refused.has(socket)) return;
+  // An answer part-sent on it (a stalled upload's, timed out): nothing well-formed can follow.
+  // (A keep-alive connection's earlier answers, finished, do not count.)
+  const underWay = previous && !previous.writableFinished && previous.headersSent;
+  if (err.code === 'ECONNRESET' || !socket.writable || underWay) return void socket.destroy();
+  refused.add(socket);
   const [status, message] = CLIENT_ERROR_STATUS[err.code ?? ''] ?? [400, 'The request could not be parsed.'];
-  void writeAnswer(socket, unreadableRequest(status, message));
+  void writeAnswer(socket, unreadableRequest(status, message)).then(() => drainThenClose(socket, linger));
 }
 
 /**

@@ -59,6 +59,34 @@ describe("requests Node's parser refuses", () => {
     }
   });
 
+  it('a refusal reaches the client on a connection that served earlier requests, while its headers still arrive', async () => {
+    const { port, hostname } = new URL(t.url);
+    for (let round = 0; round < 5; round++) {
+      const received = await new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(port), hostname, () => socket.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\n'));
+        let text = '';
+        socket.on('error', (err) => reject(new Error(`${err.message} after ${JSON.stringify(text)}`)));
+        socket.on('close', () => resolve(text));
+        socket.on('data', async (d) => {
+          const first = !text;
+          text += d.toString();
+          if (!first) return;
+          // Kept alive after its 200, the connection carries 64 KiB of headers in 2 KiB writes:
+          // the parser refuses them at 16 KiB, and the rest keeps coming.
+          socket.write('GET /health HTTP/1.1\r\nHost: x\r\n');
+          for (let i = 0; i < 32 && !socket.destroyed; i++) {
+            socket.write(`X-Big-${i}: ${'a'.repeat(2_000)}\r\n`);
+            if (i % 8 === 7) await new Promise((r) => setImmediate(r));
+          }
+          if (!socket.destroyed) socket.end('\r\n');
+        });
+      });
+      expect(received.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 431']);
+      expect(json(received.slice(received.lastIndexOf('HTTP/1.1 '))).error).toMatchObject({ code: 'VALIDATION_ERROR' });
+    }
+    await expectStatus(await t.fetch('/health'), 200);
+  });
+
   it('bytes pipelined behind a request that closes the connection go unanswered, and that request still gets its answer', async () => {
     const { received } = await stall('GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n');
     expect(received.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 200']);

@@ -1,5 +1,5 @@
 // `npm start` as a self-hoster runs it: a fresh data folder, no database, then graceful shutdown.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,25 +19,32 @@ function freshDir() {
   return dir;
 }
 
-async function waitFor(url: string, timeoutMs: number): Promise<Response> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await fetch(url);
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-      await new Promise((r) => setTimeout(r, 200));
-    }
-  }
+/** The URL the server logs once it listens, or a failure naming what it printed if it exits first. */
+function listeningUrl(child: ChildProcess, output: () => string, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not listening after ${timeoutMs} ms:\n${output()}`)), timeoutMs);
+    const onData = () => {
+      const line = output().split('\n').slice(0, -1).find((l) => l.includes('"msg":"listening"')); // whole lines only
+      if (!line) return;
+      clearTimeout(timer);
+      resolve((JSON.parse(line) as { url: string }).url);
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`npm start exited (${code}) before listening:\n${output()}`));
+    });
+  });
 }
 
 describe('npm start', () => {
   // A first start on an empty folder runs initdb (seconds alone, a minute beside the rest of CI).
   it('serves /ready on embedded Postgres with nothing configured, keeps its secret 0600, and stops cleanly on SIGTERM', { timeout: 240_000 }, async () => {
     const dataDir = freshDir();
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    // Port 0: the kernel picks a free one (a random pick could collide with another test's server).
     const child = spawn(process.execPath, startArgs, {
-      env: { ...process.env, DATA_DIR: dataDir, PORT: String(port), HOST: '127.0.0.1', DATABASE_URL: '', JWT_SECRET: '', LOG_LEVEL: 'info' },
+      env: { ...process.env, DATA_DIR: dataDir, PORT: '0', HOST: '127.0.0.1', DATABASE_URL: '', JWT_SECRET: '', LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -45,7 +52,8 @@ describe('npm start', () => {
     child.stderr.on('data', (d) => (output += d));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     try {
-      const ready = await waitFor(`http://127.0.0.1:${port}/ready`, 180_000);
+      const url = await listeningUrl(child, () => output, 180_000);
+      const ready = await fetch(`${url}/ready`);
       expect(ready.status, output).toBe(200);
       expect(statSync(join(dataDir, 'jwt-secret')).mode & 0o777).toBe(0o600);
     } finally {
