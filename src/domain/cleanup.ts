@@ -10,7 +10,7 @@ import type { Deps } from '../deps';
 import { IDEMPOTENCY_TTL_MS } from '../http/idempotency';
 import { REFRESH_IDLE_MS } from './auth';
 import { countDueBlobDeletions, drainBlobDeletions } from './blob-queue';
-import { countExpirable, expireStaleUploads, recomputeQuotas, removeExpiredMedia } from './media-expiry';
+import { countExpirable, expireStaleUploads, recomputeQuotas, removeExpiredMedia } from './media/expiry';
 
 export const BATCH = 500;
 const DAY = 86_400_000;

@@ -10,7 +10,7 @@
 // roster_version differs from the one the snapshot saw, the statement matches nothing, and the
 // gate reads the membership again in a fresh statement while it holds the lock. Concurrent
 // writes (which leave the roster alone) never take that second round trip.
-import { sql, type SQL } from 'drizzle-orm';
+import { sql, type Placeholder, type SQL } from 'drizzle-orm';
 import { groupMembers, groups, memberKeys } from '../db/schema';
 import type { Executor } from '../deps';
 import { statement } from '../db/statement';
@@ -26,7 +26,7 @@ export interface GateOptions {
  * Whether `userId` is a member of the orbit `groupId` (an SQL expression) holding its current key:
  * for writes made in one statement whose own row locks order them against removal (a chunk).
  */
-export function holdsCurrentKey(groupId: SQL, userId: string): SQL {
+export function holdsCurrentKey(groupId: SQL, userId: string | Placeholder): SQL {
   return sql`exists (select 1 from ${groupMembers} hm
     join ${groups} hg on hg.id = hm.group_id
     join ${memberKeys} hk on hk.group_id = hm.group_id and hk.user_id = hm.user_id and hk.key_epoch = hg.key_epoch

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fsBlobStore } from '../../src/adapters/blob-fs';
-import { blobKeyOf } from '../../src/domain/media';
+import { blobKeyOf } from '../../src/domain/media/access';
 import { OrbitalClient, sendChunks } from '../../src/client';
 import { b64, publicKey, unique } from '../support/api';
 import { CHUNK, chunkOf, randomFile } from '../support/media';

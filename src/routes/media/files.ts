@@ -12,8 +12,8 @@ import {
   requireAvailable,
   requireMediaAccess,
   requireMediaWriter,
-} from '../../domain/media';
-import { attachMedia, deleteMedia } from '../../domain/media-files';
+} from '../../domain/media/access';
+import { attachMedia, deleteMedia } from '../../domain/media/files';
 import { write } from '../../domain/tx';
 import { decodeCursor, pageOf, seqCursor } from '../../http/cursor';
 import type { AppEnv } from '../../http/env';

@@ -4,7 +4,7 @@ import { CHUNK_SIZE } from '../../config';
 import { PartDigestError, PartSizeError } from '../../deps';
 import { drainBlobDeletions } from '../../domain/blob-queue';
 import { AppError } from '../../domain/errors';
-import { chunkSizeOf, effectiveStatus, findMedia, mediaInfoFor, requireMediaWriter, requireUploader, type MediaRow } from '../../domain/media';
+import { chunkSizeOf, effectiveStatus, findMedia, mediaInfoFor, requireMediaWriter, requireUploader, type MediaRow } from '../../domain/media/access';
 import {
   abortUpload,
   assertUploading,
@@ -16,7 +16,7 @@ import {
   refuseIfClosed,
   startUpload,
   uploadStatus,
-} from '../../domain/media-uploads';
+} from '../../domain/media/uploads';
 import { write } from '../../domain/tx';
 import { requireKey } from '../../domain/writer';
 import type { AppEnv } from '../../http/env';

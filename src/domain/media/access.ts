@@ -2,11 +2,11 @@
 // A media row is an upload session while `uploading` and a file once `complete`; `aborted` and
 // `expired` rows stay a while so late chunks and status checks get a clear answer.
 import { and, desc, eq, gt, lt, sql } from 'drizzle-orm';
-import { groupMembers, media, mediaDownloads, orbitEvents, replies, threads } from '../db/schema';
-import type { Executor } from '../deps';
-import { AppError } from './errors';
-import { requireMember, type Membership } from './groups';
-import { enterWrite, notFoundAs, requireKey } from './writer';
+import { groupMembers, media, mediaDownloads, orbitEvents, replies, threads } from '../../db/schema';
+import type { Executor } from '../../deps';
+import { AppError } from '../errors';
+import { requireMember, type Membership } from '../groups';
+import { enterWrite, notFoundAs, requireKey } from '../writer';
 
 export type MediaRow = typeof media.$inferSelect;
 

@@ -2,14 +2,15 @@
 // expiry. Every state change is one conditional write on the media row that only one caller
 // wins (uploading → complete | aborted | expired), so complete, abort and cleanup race safely,
 // and each moves the quota in the same transaction.
-import { and, asc, count, eq, inArray, lte, min, sql, sum, type SQL } from 'drizzle-orm';
-import { groupMembers, media, mediaChunks, users } from '../db/schema';
-import type { Config } from '../config';
-import type { BlobStore, Deps, Executor, StoredPart } from '../deps';
-import { drainBlobDeletions, enqueueBlobDeletions } from './blob-queue';
-import { allocateSeq, recordEvent, type StoredEvent } from './events';
-import { AppError } from './errors';
-import { checkEpoch, requireMember } from './groups';
+import { and, asc, count, eq, getTableColumns, inArray, lte, min, sql, sum, type SQL } from 'drizzle-orm';
+import { statement } from '../../db/statement';
+import { groupMembers, media, mediaChunks, users } from '../../db/schema';
+import type { Config } from '../../config';
+import type { BlobStore, Deps, Executor, StoredPart } from '../../deps';
+import { drainBlobDeletions, enqueueBlobDeletions } from '../blob-queue';
+import { allocateSeq, recordEvent, type StoredEvent } from '../events';
+import { AppError } from '../errors';
+import { checkEpoch, requireMember } from '../groups';
 import {
   blobKeyOf,
   chunkCountOf,
@@ -23,10 +24,10 @@ import {
   UPLOAD_IDLE_MS,
   UPLOAD_MAX_MS,
   type MediaRow,
-} from './media';
-import { adjustQuota, adjustQuotas, bumpThreads, getQuota, quotaView, reserveQuota, type QuotaDelta } from './quota';
-import { write } from './tx';
-import { enterWrite, holdsCurrentKey, notFoundAs, requireKey } from './writer';
+} from './access';
+import { adjustQuota, adjustQuotas, bumpThreads, getQuota, quotaView, reserveQuota, type QuotaDelta } from '../quota';
+import { write } from '../tx';
+import { enterWrite, holdsCurrentKey, notFoundAs, requireKey } from '../writer';
 
 export interface StartInput {
   userId: string;
@@ -196,30 +197,57 @@ export function assertUploading(row: MediaRow, now: Date): void {
   if (status === 'expired') throw new AppError('GONE', 'This upload has expired; start a new one.', { status });
 }
 
+// The chunk PUT runs these two statements per 5 MiB part: built once (db/statement.ts), as the
+// create path's are, not rendered by drizzle on every chunk.
+const mediaColumns = getTableColumns(media);
+const chunkTargetSelection = {
+  ...mediaColumns,
+  // The outer columns are qualified by hand: a one-table select renders its columns bare, and a
+  // bare "group_id" inside the subquery names group_members' own column (any membership matched).
+  member: sql<boolean>`exists (select 1 from ${groupMembers} where ${groupMembers.groupId} = ${media}.group_id and ${groupMembers.userId} = ${sql.placeholder('user')})`.mapWith(Boolean),
+  hasKey: holdsCurrentKey(sql`${media}.group_id`, sql.placeholder('user')).mapWith(Boolean),
+  stored: sql<boolean>`exists (select 1 from ${mediaChunks} where ${mediaChunks.mediaId} = ${media}.id and ${mediaChunks.index} = ${sql.placeholder('index')})`.mapWith(Boolean),
+};
+type ChunkTargetRow = MediaRow & { member: boolean; hasKey: boolean; stored: boolean };
+const chunkTargetStatement = statement<ChunkTargetRow>(
+  (db) => db.select(chunkTargetSelection).from(media).where(eq(media.id, sql.placeholder('media'))),
+  chunkTargetSelection,
+);
+
 /**
  * The upload a chunk is for, in one query: the row, whether the caller may send it (404 for a
  * non-member, 403 for another member) and whether this index is already stored.
  */
 export async function chunkTarget(db: Executor, mediaId: string, userId: string, index: number): Promise<{ row: MediaRow; stored: boolean }> {
-  // The outer columns are qualified by hand: a one-table select renders its columns bare, and a
-  // bare "group_id" inside the subquery names group_members' own column (any membership matched).
-  const outer = (column: string) => sql`${media}.${sql.identifier(column)}`;
-  const [hit] = await db
-    .select({
-      row: media,
-      member: sql<boolean>`exists (select 1 from ${groupMembers} where ${groupMembers.groupId} = ${outer('group_id')} and ${groupMembers.userId} = ${userId})`,
-      hasKey: holdsCurrentKey(outer('group_id'), userId).mapWith(Boolean),
-      stored: sql<boolean>`exists (select 1 from ${mediaChunks} where ${mediaChunks.mediaId} = ${outer('id')} and ${mediaChunks.index} = ${index})`,
-    })
-    .from(media)
-    .where(eq(media.id, mediaId));
+  const [hit] = await chunkTargetStatement.run(db, { media: mediaId, user: userId, index });
   // Not there: the ordinary lookup says whether it expired (410) or never existed for this caller.
   if (!hit) await requireMediaAccess(db, mediaId, userId);
   if (!hit || !hit.member) throw new AppError('NOT_FOUND', 'No such upload.');
-  if (hit.row.authorId !== userId) throw new AppError('FORBIDDEN', 'Only the uploader can do this.');
-  if (!hit.hasKey) throw new AppError('KEY_PENDING');
-  return { row: hit.row, stored: Boolean(hit.stored) };
+  const { member: _member, hasKey, stored, ...row } = hit;
+  if (row.authorId !== userId) throw new AppError('FORBIDDEN', 'Only the uploader can do this.');
+  if (!hasKey) throw new AppError('KEY_PENDING');
+  return { row, stored };
 }
+
+const recordChunkStatement = statement<{ open: number; before: number; added: boolean }>((db) => {
+  const [id, now, index] = [sql.placeholder('media'), sql.placeholder('now'), sql.placeholder('index')];
+  return sql`
+    with open as (
+      update ${media}
+         set last_chunk_at = ${now}, upload_expires_at = least(${media.createdAt} + interval '24 hours', ${now}::timestamptz + interval '1 hour')
+       where ${media.id} = ${id} and ${media.status} = 'uploading' and ${media.uploadExpiresAt} > ${now}
+         and ${holdsCurrentKey(sql`${media}.group_id`, sql.placeholder('user'))}
+      returning ${media.id}
+    ), stored as (
+      insert into ${mediaChunks} (media_id, index, size_bytes, etag, received_at)
+      select id, ${index}, ${sql.placeholder('size')}, ${sql.placeholder('etag')}, ${now} from open
+      on conflict (media_id, index) do update set etag = excluded.etag, size_bytes = excluded.size_bytes, received_at = excluded.received_at
+      returning (xmax = 0) as added
+    )
+    select (select count(*) from open)::int as open,
+           (select count(*) from ${mediaChunks} where ${mediaChunks.mediaId} = ${id})::int as before,
+           coalesce((select bool_or(added) from stored), false) as added`;
+});
 
 /**
  * Counts a stored chunk in one statement: the session stays open (deadline pushed out) only
@@ -228,23 +256,7 @@ export async function chunkTarget(db: Executor, mediaId: string, userId: string,
  * copy of a part is the one completion names. Returns how many chunks the upload holds now.
  */
 export async function recordChunk(db: Executor, row: MediaRow, userId: string, index: number, part: StoredPart, now: Date): Promise<number> {
-  const result = await db.execute(sql`
-    with open as (
-      update ${media}
-         set last_chunk_at = ${now}, upload_expires_at = least(${media.createdAt} + interval '24 hours', ${now}::timestamptz + interval '1 hour')
-       where ${media.id} = ${row.id} and ${media.status} = 'uploading' and ${media.uploadExpiresAt} > ${now}
-         and ${holdsCurrentKey(sql`${media}.group_id`, userId)}
-      returning ${media.id}
-    ), stored as (
-      insert into ${mediaChunks} (media_id, index, size_bytes, etag, received_at)
-      select id, ${index}, ${part.size}, ${part.etag}, ${now} from open
-      on conflict (media_id, index) do update set etag = excluded.etag, size_bytes = excluded.size_bytes, received_at = excluded.received_at
-      returning (xmax = 0) as added
-    )
-    select (select count(*) from open)::int as open,
-           (select count(*) from ${mediaChunks} where ${mediaChunks.mediaId} = ${row.id})::int as before,
-           coalesce((select bool_or(added) from stored), false) as added`);
-  const [counts] = (result as unknown as { rows: Array<{ open: number; before: number; added: boolean }> }).rows;
+  const [counts] = await recordChunkStatement.run(db, { media: row.id, now, user: userId, index, size: part.size, etag: part.etag });
   if (!counts || Number(counts.open) === 0) {
     const [current] = await db.select().from(media).where(eq(media.id, row.id));
     if (!current) throw new AppError('NOT_FOUND', 'No such upload.');

@@ -1,11 +1,11 @@
 // Changes to a file after (or during) its upload: attaching it to a thread or reply, deleting it.
 import { eq } from 'drizzle-orm';
-import { media, threads } from '../db/schema';
-import type { Executor } from '../deps';
-import { appendEvent, scrubEvents, type StoredEvent } from './events';
-import { AppError } from './errors';
-import { effectiveStatus, findMedia, goneError, resolveAttachment, type MediaRow } from './media';
-import { bumpThreads, quotaView, removeMedia } from './quota';
+import { media, threads } from '../../db/schema';
+import type { Executor } from '../../deps';
+import { appendEvent, scrubEvents, type StoredEvent } from '../events';
+import { AppError } from '../errors';
+import { effectiveStatus, findMedia, goneError, resolveAttachment, type MediaRow } from './access';
+import { bumpThreads, quotaView, removeMedia } from '../quota';
 
 /**
  * Moves a file to a thread and/or reply of its own orbit (null detaches), keeping thread media

@@ -4,12 +4,12 @@
 // are conditional, so a crash loses nothing and two runs at once never remove a file twice.
 import { and, asc, eq, inArray, lte, sql, type SQL } from 'drizzle-orm';
 import type { PgColumn } from 'drizzle-orm/pg-core';
-import { groups, media, orbitEvents } from '../db/schema';
-import type { Deps, Executor } from '../deps';
-import type { StoredEvent } from './events';
-import { expireUploads } from './media-uploads';
-import { quotaView, recomputeQuota, removeMedia, type QuotaRow, type QuotaView } from './quota';
-import { write } from './tx';
+import { groups, media, orbitEvents } from '../../db/schema';
+import type { Deps, Executor } from '../../deps';
+import type { StoredEvent } from '../events';
+import { expireUploads } from './uploads';
+import { quotaView, recomputeQuota, removeMedia, type QuotaRow, type QuotaView } from '../quota';
+import { write } from '../tx';
 
 type MediaDeps = Pick<Deps, 'db' | 'fanout' | 'defer'>;
 
