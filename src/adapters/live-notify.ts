@@ -3,6 +3,7 @@
 // that is never stored (the orbit-deleted farewell, which the log cannot hand out).
 import pg from 'pg';
 import { sql } from 'drizzle-orm';
+import { statement } from '../db/statement';
 import type { Db, Logger } from '../deps';
 import { atMost } from '../domain/deadline';
 import type { StoredEvent } from '../domain/events';
@@ -29,8 +30,11 @@ export function eventsNotice(process: string, groupId: string, events: StoredEve
   return { p: process, g: groupId, s: Math.max(...events.map((e) => e.seq)) };
 }
 
+// One per write: built once (db/statement.ts), not rendered by drizzle each time.
+const notifyStatement = statement(() => sql`select pg_notify(${CHANNEL}, ${sql.placeholder('payload')})`);
+
 export async function sendNotice(db: Db, notice: LiveNotice): Promise<void> {
-  await db.execute(sql`select pg_notify(${CHANNEL}, ${JSON.stringify(notice)})`);
+  await notifyStatement.run(db, { payload: JSON.stringify(notice) });
 }
 
 export function readNotice(payload: string | undefined): LiveNotice | null {
@@ -50,7 +54,10 @@ export function farewellEvent(notice: LiveNotice): StoredEvent | null {
  * LISTENs on a dedicated connection and reconnects when it drops (the hub's poll of last_seq covers
  * whatever was missed meanwhile).
  */
-export function listenForNotices(url: string, onNotice: (notice: LiveNotice) => void, logger: Logger): { ready: Promise<void>; close(): Promise<void> } {
+export function listenForNotices(url: string, self: string, onNotice: (notice: LiveNotice) => void, logger: Logger): { ready: Promise<void>; close(): Promise<void> } {
+  // This process hears its own notice of every write it makes: known by the sender that leads
+  // the payload (eventsNotice and typing put `p` first), it is dropped unparsed.
+  const own = `{"p":${JSON.stringify(self)},`;
   let client: pg.Client | null = null;
   let stopped = false;
   let retry: ReturnType<typeof setTimeout> | undefined;
@@ -59,7 +66,7 @@ export function listenForNotices(url: string, onNotice: (notice: LiveNotice) => 
     const c = new pg.Client({ connectionString: url });
     client = c;
     c.on('notification', (msg) => {
-      if (msg.channel !== CHANNEL) return;
+      if (msg.channel !== CHANNEL || msg.payload?.startsWith(own)) return;
       const notice = readNotice(msg.payload);
       if (notice) onNotice(notice);
     });

@@ -131,8 +131,8 @@ async function buildLive(options: NodeDepsOptions, clock: Clock, logger: Logger)
     databaseUrl &&
     listenForNotices(
       databaseUrl,
+      self,
       (notice) => {
-        if (notice.p === self) return;
         received?.inc();
         const farewell = farewellEvent(notice);
         if (farewell) hub.published(notice.g, [farewell]);
