@@ -103,7 +103,21 @@ function ownFrame(err: Error): string | undefined {
   return undefined;
 }
 
+/**
+ * Whether `err` is the request's own stream failing: its connection cut by the client or closed
+ * by the server's refusal (a bad chunk, a timeout) before the body arrived whole. On Node that
+ * error carries ECONNRESET, which must not read as the database's.
+ */
+function requestCut(err: unknown, c: Context<AppEnv>): boolean {
+  const incoming = (c.env as { incoming?: { errored?: unknown } } | undefined)?.incoming;
+  if (!incoming?.errored) return false;
+  for (let e: unknown = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) if (e === incoming.errored) return true;
+  return false;
+}
+
 export function onError(err: unknown, c: Context<AppEnv>): Response {
+  // Nobody is left to read the answer; the access log still says what happened.
+  if (requestCut(err, c)) return sendError(c, new AppError('VALIDATION_ERROR', 'The request did not arrive whole.'));
   const appError = toAppError(err);
   if (appError.status >= 500) {
     c.get('deps')?.logger.log(appError.code === 'UNAVAILABLE' ? 'warn' : 'error', {

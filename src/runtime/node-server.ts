@@ -72,7 +72,10 @@ export async function startServer(
     };
     // A request no URL can be made of (`OPTIONS *`, a Host that is no host name) is refused in the
     // contract's shape, not with node-server's empty 400.
-    const s = createServer(serverOptions, getRequestListener(fetch, { hostname: host, errorHandler: () => unreadableRequest() }));
+    const listener = getRequestListener(fetch, { hostname: host, errorHandler: () => unreadableRequest() });
+    // A request parsed on a connection already refused (pipelined behind a timed-out one) is not
+    // run: its answer could never be sent, and the client takes the refusal as "not done".
+    const s = createServer(serverOptions, (request, response) => (refused.has(request.socket) ? undefined : listener(request, response)));
     // An idle keep-alive connection outlives a balancer's or proxy's own idle timeout (HAProxy
     // and nginx keep theirs well under a minute): closed here first, at Node's 5 s default, it
     // raced a request the balancer was just sending on it, which then failed as a 502.
@@ -203,7 +206,7 @@ const CLIENT_ERROR_STATUS: Record<string, [number, string]> = {
   ERR_HTTP_REQUEST_TIMEOUT: [408, 'The request took too long to arrive.'],
 };
 
-/** Sockets whose parse refusal is answered: Node's parser repeats it for every later read. */
+/** Sockets whose refusal is answered: Node's parser repeats a parse error for every later read. */
 const refused = new WeakSet<Duplex>();
 
 function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, previous: ServerResponse | undefined, linger: LingerBounds): void {
@@ -216,11 +219,22 @@ function answerClientError(err: NodeJS.ErrnoException, socket: Duplex, previous:
   if (refused.has(socket)) return;
   // An answer part-sent on it (a stalled upload's, timed out): nothing well-formed can follow.
   // (A keep-alive connection's earlier answers, finished, do not count.)
-  const underWay = previous && !previous.writableFinished && previous.headersSent;
-  if (err.code === 'ECONNRESET' || !socket.writable || underWay) return void socket.destroy();
+  const inFlight = previous && !previous.writableFinished ? previous : undefined;
+  if (err.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) return void socket.destroy();
   refused.add(socket);
   const [status, message] = CLIENT_ERROR_STATUS[err.code ?? ''] ?? [400, 'The request could not be parsed.'];
-  void writeAnswer(socket, unreadableRequest(status, message)).then(() => drainThenClose(socket, linger));
+  // A timed-out request must not complete after its 408 (its handler would run, unanswered), so
+  // the connection closes as soon as the answer is out, without a linger: a client that stalled
+  // has nothing in flight that a close could reset. A parse error stops the parser for good.
+  const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+  const answer = () => {
+    if (!socket.writable) return void socket.destroy();
+    void writeAnswer(socket, unreadableRequest(status, message)).then(() => (timedOut ? socket.destroy() : drainThenClose(socket, linger)));
+  };
+  // Behind a whole request still being answered (pipelined), after its answer, as HTTP orders
+  // them; the refusal of the request in flight itself (its body bad or stalled) goes now.
+  if (inFlight?.req.complete) afterAnswered(inFlight, answer);
+  else answer();
 }
 
 /**

@@ -10,9 +10,10 @@ import type { Target } from '../support/types';
 
 let t: Target & { url: string };
 let user: TestUser;
+const logged: Record<string, unknown>[] = [];
 beforeAll(async () => {
   // Short deadlines for this server only; the defaults (10 min, 60 s) suit slow uploads.
-  t = await createTarget({ timeouts: { requestMs: 1500, headersMs: 1000, checkEveryMs: 250 } });
+  t = await createTarget({ timeouts: { requestMs: 1500, headersMs: 1000, checkEveryMs: 250 }, logger: { log: (level, fields) => void logged.push({ level, ...fields }) } });
   user = await registerUser(t);
 });
 afterAll(() => t?.close());
@@ -47,6 +48,49 @@ describe('stalled clients', () => {
 
 describe("requests Node's parser refuses", () => {
   const json = (received: string) => JSON.parse(received.slice(received.indexOf('\r\n\r\n') + 4));
+
+  it('pipelined behind a request still being answered, a refusal comes after its answer, not ahead of it', async () => {
+    // Login hashes a password: its answer is still being made when the garbage behind it is parsed.
+    const body = JSON.stringify({ username: user.username, password: 'not the password at all' });
+    const login = `POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    for (const behind of ['GARBAGE GARBAGE\r\n\r\n', `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`]) {
+      const { received } = await stall(login + behind);
+      expect(received.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 401', behind.startsWith('GARBAGE') ? 'HTTP/1.1 400' : 'HTTP/1.1 431']);
+    }
+  });
+
+  it('a request answered 408 is not carried out when the rest of it arrives after the answer', async () => {
+    const username = `late_${Date.now().toString(36)}`;
+    const body = JSON.stringify({ username, password: 'a long enough password for this', public_key: user.publicKey });
+    const full = `POST /api/auth/register HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    const { port, hostname } = new URL(t.url);
+    const received = await new Promise<string>((resolve) => {
+      const socket = connect(Number(port), hostname, () => socket.write(full.slice(0, full.length - 10)));
+      let text = '';
+      socket.on('data', (d) => {
+        text += d.toString();
+        // The client finishes its body the moment the 408 arrives.
+        if (/^HTTP\/1\.1 408/.test(text)) socket.write(full.slice(full.length - 10));
+      });
+      socket.on('error', () => {});
+      socket.on('close', () => resolve(text));
+    });
+    expect(received).toMatch(/^HTTP\/1\.1 408 /);
+    await new Promise((r) => setTimeout(r, 500));
+    const login = await t.fetch('/api/auth/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username, password: 'a long enough password for this' }) });
+    expect(login.status).toBe(401);
+  });
+
+  it('a body the parser refuses mid-way is a client error, not logged as the database failing', async () => {
+    logged.length = 0;
+    const { received } = await stall('POST /api/auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{"a":\r\nZZ\r\n');
+    expect(received).toMatch(/^HTTP\/1\.1 400 /);
+    // The handler waiting on that body ends once the connection closes.
+    const deadline = Date.now() + 10_000;
+    while (!logged.some((l) => l.msg === 'request' && l.route === '/api/auth/login') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    expect(logged.filter((l) => l.level === 'warn' || l.level === 'error')).toEqual([]);
+    expect(logged.find((l) => l.msg === 'request' && l.route === '/api/auth/login')).toMatchObject({ status: 400 });
+  });
 
   it('get their status in the contract\'s shape, with a request id: a line that is no HTTP, headers too large, a stall', async () => {
     const garbage = (await stall('HELLO THERE\r\n\r\n')).received;
