@@ -52,9 +52,14 @@ const UNAVAILABLE_SOCKET = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', '
 // pg's and the Neon driver's own fixed texts for a connection that failed or dropped (no code).
 const CONNECTION_LOST = /^(Connection terminated unexpectedly|Connection terminated due to connection timeout|timeout exceeded when trying to connect)$/;
 
+/** An error and the causes under it, outermost first (at most 8: a cycle must not hang us). */
+function* causes(err: unknown): Generator<unknown> {
+  for (let e: unknown = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) yield e;
+}
+
 /** The database is down, missing or refusing us: worth a retry later, never a 500. */
 export function databaseUnavailable(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+  for (const e of causes(err)) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_SOCKET.has(code))) return true;
     if (e instanceof Error && CONNECTION_LOST.test(e.message)) return true;
@@ -110,9 +115,7 @@ function ownFrame(err: Error): string | undefined {
  */
 function requestCut(err: unknown, c: Context<AppEnv>): boolean {
   const incoming = (c.env as { incoming?: { errored?: unknown } } | undefined)?.incoming;
-  if (!incoming?.errored) return false;
-  for (let e: unknown = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) if (e === incoming.errored) return true;
-  return false;
+  return Boolean(incoming?.errored) && [...causes(err)].includes(incoming!.errored);
 }
 
 export function onError(err: unknown, c: Context<AppEnv>): Response {

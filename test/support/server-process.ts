@@ -57,9 +57,13 @@ export interface ServerProcess extends NodeProcess {
 export async function startServerProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
   const child = runEntry('src/runtime/node.ts', { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env });
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`the server did not start:\n${child.output()}`)), timeoutMs);
+    const timer = setTimeout(() => {
+      void child.kill();
+      reject(new Error(`the server did not start:\n${child.output()}`));
+    }, timeoutMs);
     const look = () => {
-      const line = child.output().split('\n').find((l) => l.includes('"msg":"listening"'));
+      // Whole lines only: a read can end inside the line.
+      const line = child.output().split('\n').slice(0, -1).find((l) => l.includes('"msg":"listening"'));
       if (line) {
         clearTimeout(timer);
         resolve(JSON.parse(line).url);

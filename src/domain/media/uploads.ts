@@ -199,9 +199,8 @@ export function assertUploading(row: MediaRow, now: Date): void {
 
 // The chunk PUT runs these two statements per 5 MiB part: built once (db/statement.ts), as the
 // create path's are, not rendered by drizzle on every chunk.
-const mediaColumns = getTableColumns(media);
 const chunkTargetSelection = {
-  ...mediaColumns,
+  ...getTableColumns(media),
   // The outer columns are qualified by hand: a one-table select renders its columns bare, and a
   // bare "group_id" inside the subquery names group_members' own column (any membership matched).
   member: sql<boolean>`exists (select 1 from ${groupMembers} where ${groupMembers.groupId} = ${media}.group_id and ${groupMembers.userId} = ${sql.placeholder('user')})`.mapWith(Boolean),
