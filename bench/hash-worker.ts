@@ -1,9 +1,9 @@
 // The tiny Worker that bench/hash.bench.ts drives through Miniflare: the Worker's own hasher
 // (src/domain/password-hasher.ts with the WASM module imported as the Worker imports it).
 import argon2Wasm from '@phi-ag/argon2/argon2.wasm';
-import { argon2Hasher } from '../src/domain/password-hasher';
+import { argon2Hashers } from '../src/domain/password-hasher';
 
-const hasher = argon2Hasher(new WebAssembly.Instance(argon2Wasm, {}));
+const hasher = argon2Hashers(new WebAssembly.Instance(argon2Wasm, {}))('owasp');
 const PASSWORD = 'correct horse battery staple';
 let stored: string | undefined;
 

@@ -29,6 +29,8 @@ export const configSchema = z.object({
   MAX_MEDIA_BYTES: int(524_288_000, 1),
   MAX_MEMBERS: int(100, 2, 100_000),
   MAX_OWNED_GROUPS: int(10, 1, 100_000),
+  // `insecure-test`: argon2id at 1 MiB, t = 1, for test suites only (see domain/password-hasher.ts).
+  PASSWORD_HASH_COST: z.enum(['owasp', 'insecure-test']).default('owasp'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   // Server processes on one port (Node, node:cluster); more than 1 needs DATABASE_URL.
   WORKERS: z.union([z.literal('auto'), z.coerce.number().int().min(1).max(256)]).default(1),

@@ -89,6 +89,8 @@ export interface LiveGateway {
 }
 
 export interface PasswordHasher {
+  /** A hash of a random password at this hasher's cost: an unknown username is checked against it, at the same cost as a known one. */
+  readonly dummyHash: string;
   hash(password: string): Promise<string>;
   verify(encoded: string, password: string): Promise<boolean>;
 }

@@ -15,20 +15,20 @@ import { NodeLiveHub, type NodeLiveHubOptions } from '../adapters/live-node';
 import { eventsNotice, farewellEvent, listenForNotices, sendNotice, type LiveNotice } from '../adapters/live-notify';
 import { jsonLogger } from '../adapters/logger-json';
 import type { PromMetrics } from '../adapters/metrics-prom';
-import { argon2Hasher } from '../domain/password-hasher';
+import { argon2Hashers, type PasswordHashCost } from '../domain/password-hasher';
 import { createPgLimiter } from '../domain/rate-limit';
 import { SessionCache } from '../domain/session-cache';
 
-let hasher: Promise<PasswordHasher> | undefined;
+let hashers: Promise<(cost: PasswordHashCost) => PasswordHasher> | undefined;
 
 /** The argon2 WASM module, compiled once per process. */
-export function loadHasher(): Promise<PasswordHasher> {
-  hasher ??= (async () => {
+export async function loadHasher(cost: PasswordHashCost = 'owasp'): Promise<PasswordHasher> {
+  hashers ??= (async () => {
     const path = createRequire(import.meta.url).resolve('@phi-ag/argon2/argon2.wasm');
     const { instance } = await WebAssembly.instantiate(await readFile(path));
-    return argon2Hasher(instance);
+    return argon2Hashers(instance);
   })();
-  return hasher;
+  return (await hashers)(cost);
 }
 
 export function nodeClientIp(trustProxy: boolean) {
@@ -88,7 +88,7 @@ export async function buildNodeDeps(options: NodeDepsOptions): Promise<NodeDeps>
     clock,
     limiter: createPgLimiter(db, clock, config.RATE_LIMIT),
     metrics,
-    hasher: await loadHasher(),
+    hasher: await loadHasher(config.PASSWORD_HASH_COST),
     sessions: new SessionCache(),
     logger,
     docsAssets: nodeDocsAssets(),

@@ -112,6 +112,7 @@ async function main() {
   const metricsListener = metrics && (await observeNode(deps, metrics, { running, pool: database.pool }));
   if (metricsListener?.url) deps.logger.log('info', { msg: 'metrics listening', url: metricsListener.url });
   deps.logger.log('info', { msg: 'listening', url: running.url, database: database.kind, data_dir: config.DATA_DIR });
+  if (config.PASSWORD_HASH_COST !== 'owasp') deps.logger.log('warn', { msg: 'PASSWORD_HASH_COST=insecure-test: new passwords are hashed cheaply, for test suites only' });
   // Hourly retention; with Postgres several processes may run, and the advisory lock picks one.
   const cleanup = scheduleCleanup(deps, { useLock: database.kind === 'postgres' });
   // Only this process may open the embedded database: `npm run backup` asks it over a socket.

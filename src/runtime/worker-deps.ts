@@ -11,7 +11,7 @@ import { durableObjectFanout } from '../adapters/fanout-do';
 import { durableObjectLive } from '../adapters/live-do';
 import { jsonLogger } from '../adapters/logger-json';
 import { analyticsEngineMetrics } from '../adapters/metrics-analytics-engine';
-import { argon2Hasher } from '../domain/password-hasher';
+import { argon2Hashers, type PasswordHashCost } from '../domain/password-hasher';
 import { createPgLimiter } from '../domain/rate-limit';
 import { SessionCache } from '../domain/session-cache';
 import { migrate } from '../db/migrate';
@@ -32,7 +32,7 @@ export interface WorkerEnv {
 }
 
 // Per-isolate state that holds no I/O: a compiled WASM instance and caches.
-let hasher: PasswordHasher | undefined;
+let hashers: ((cost: PasswordHashCost) => PasswordHasher) | undefined;
 const sessionCache = new SessionCache();
 let migrated: Promise<unknown> | undefined;
 
@@ -47,7 +47,7 @@ export function buildWorkerDeps(env: WorkerEnv, ctx: Pick<ExecutionContext, 'wai
   const config = parseConfig(env);
   const metrics = analyticsEngineMetrics(env);
   const database = env.HYPERDRIVE ? openHyperdrive(env.HYPERDRIVE.connectionString) : openNeon(env.DATABASE_URL, { wsProxy: env.DB_WS_PROXY || undefined });
-  hasher ??= argon2Hasher(new WebAssembly.Instance(argon2Wasm, {}));
+  hashers ??= argon2Hashers(new WebAssembly.Instance(argon2Wasm, {}));
   const logger = jsonLogger(config.LOG_LEVEL, (line) => console.log(line));
   const pending: Promise<unknown>[] = [];
   return {
@@ -59,7 +59,7 @@ export function buildWorkerDeps(env: WorkerEnv, ctx: Pick<ExecutionContext, 'wai
     metrics,
     clock,
     limiter: createPgLimiter(database.db, clock, config.RATE_LIMIT),
-    hasher,
+    hasher: hashers(config.PASSWORD_HASH_COST),
     sessions: sessionCache,
     logger,
     docsAssets: async (file) => {

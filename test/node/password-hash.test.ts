@@ -24,4 +24,15 @@ describe('argon2id on Node', () => {
     expect(await hasher.verify('not a phc string', PASSWORD)).toBe(false);
     expect(await hasher.verify(WORKERD_HASH.replace('argon2id', 'argon2i'), PASSWORD)).toBe(false);
   });
+
+  it('checks an unknown username against a hash at its own cost, for each cost', async () => {
+    const params = (phc: string) => phc.split('$').slice(1, 4).join('$');
+    for (const [cost, expected] of [['owasp', 'argon2id$v=19$m=19456,t=2,p=1'], ['insecure-test', 'argon2id$v=19$m=1024,t=1,p=1']] as const) {
+      const hasher = await loadHasher(cost);
+      expect(params(await hasher.hash(PASSWORD))).toBe(expected);
+      expect(params(hasher.dummyHash)).toBe(expected);
+      // A hash made at one cost verifies at any setting: the cost is read from the stored string.
+      expect(await (await loadHasher(cost === 'owasp' ? 'insecure-test' : 'owasp')).verify(await hasher.hash(PASSWORD), PASSWORD)).toBe(true);
+    }
+  });
 });

@@ -61,6 +61,9 @@ export const TEST_ENV: Record<string, string> = {
   RATE_LIMIT: 'off',
   TRUST_PROXY: 'on',
   LOG_LEVEL: 'silent',
+  // The suite registers ~1,500 accounts: at OWASP's cost their hashing was ~100 s of its CPU.
+  // test/api/auth.test.ts runs a server at the default cost too.
+  PASSWORD_HASH_COST: 'insecure-test',
 };
 
 export class SocketRefused extends Error {

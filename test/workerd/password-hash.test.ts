@@ -1,10 +1,10 @@
 // Inside workerd: the hasher the Worker uses verifies a hash made on Node, and its own.
 import { describe, expect, it } from 'vitest';
 import argon2Wasm from '@phi-ag/argon2/argon2.wasm';
-import { argon2Hasher } from '../../src/domain/password-hasher';
+import { argon2Hashers } from '../../src/domain/password-hasher';
 import { NODE_HASH, PASSWORD, WORKERD_HASH } from '../support/password-hashes';
 
-const hasher = argon2Hasher(new WebAssembly.Instance(argon2Wasm, {}));
+const hasher = argon2Hashers(new WebAssembly.Instance(argon2Wasm, {}))('owasp');
 
 describe('argon2id in workerd', () => {
   it('verifies the PHC string made on Node', async () => {
