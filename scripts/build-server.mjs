@@ -3,10 +3,15 @@
 // Packages stay external (loaded from node_modules); code shared by the entries goes into chunks.
 // Plain JavaScript so it runs before anything is built; `npm start`, `db:migrate` and `cleanup` run
 // it first. dist/ is not emptied: a server running from it may still load its lazy chunk (PGlite).
+// Files are replaced whole (written aside, then renamed) and only when they changed: a process
+// starting from dist/ while another build runs (`npm pack`, `npm install -g .` in the tests) read
+// a half-written chunk ("openPglite is not a function").
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { build } from 'esbuild';
 
 const started = performance.now();
-await build({
+const { outputFiles } = await build({
   entryPoints: {
     server: 'src/runtime/server.ts',
     orbital: 'src/cli/orbital.ts',
@@ -26,5 +31,17 @@ await build({
   sourcemap: 'linked',
   chunkNames: 'chunks/[name]-[hash]',
   logLevel: 'warning',
+  write: false,
 });
+for (const file of outputFiles) {
+  let current;
+  try {
+    current = readFileSync(file.path);
+  } catch {}
+  if (current?.equals(file.contents)) continue;
+  mkdirSync(dirname(file.path), { recursive: true });
+  const aside = `${file.path}.${process.pid}.tmp`;
+  writeFileSync(aside, file.contents);
+  renameSync(aside, file.path);
+}
 if (process.argv.includes('--verbose')) console.log(`dist/ built in ${Math.round(performance.now() - started)} ms`);
