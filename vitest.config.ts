@@ -6,6 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { cloudflareTest } from '@cloudflare/vitest-plugin';
 import { defineConfig } from 'vitest/config';
 import type { WorkerdDatabase } from './test/setup/global-workerd';
+import { useMemoryScratch } from './test/setup/scratch-dir';
+
+useMemoryScratch();
 
 const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
 // Node test files spend most of their time waiting (sockets, child processes, the database), so
