@@ -10,6 +10,7 @@ import type { TestProject } from 'vitest/node';
 import { openNodePostgres } from '../../src/adapters/db-node-postgres';
 import { openPglite } from '../../src/adapters/db-pglite';
 import { migrate } from '../../src/db/migrate';
+import { TEST_PGLITE_SETTINGS } from '../support/types';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -58,7 +59,9 @@ export default async function setup(project: TestProject) {
   // in-process targets. Copying a folder and opening it costs less than loading a dump.
   const initialised = join(dir, 'initialised');
   const migrated = join(dir, 'migrated');
-  await (await openPglite({ dataDir: initialised })).close();
+  // Written into its postgresql.conf, so the servers and commands tests start on copies of it boot
+  // with the tests' smaller buffer cache too (data-dir.test.ts and startup.test.ts keep the default).
+  await (await openPglite({ dataDir: initialised, settings: TEST_PGLITE_SETTINGS })).close();
   cpSync(initialised, migrated, { recursive: true });
   const handle = await openPglite({ dataDir: migrated });
   await migrate(handle.db);
