@@ -3,11 +3,11 @@
 // Packages stay external (loaded from node_modules); code shared by the entries goes into chunks.
 // Plain JavaScript so it runs before anything is built; `npm start`, `db:migrate` and `cleanup` run
 // it first. dist/ is not emptied: a server running from it may still load its lazy chunk (PGlite).
-// Files are replaced whole (written aside, then renamed) and only when they changed: a process
-// starting from dist/ while another build runs (`npm pack`, `npm install -g .` in the tests) read
-// a half-written chunk ("openPglite is not a function").
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+// Files are replaced whole (written aside, then renamed) and only when they changed, chunks before
+// the entries that import them: a process starting from dist/ while another build runs (`npm pack`,
+// `npm install -g .` in the tests) read a half-written chunk ("openPglite is not a function").
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { build } from 'esbuild';
 
 const started = performance.now();
@@ -33,7 +33,14 @@ const { outputFiles } = await build({
   logLevel: 'warning',
   write: false,
 });
-for (const file of outputFiles) {
+// What a build killed between writing and renaming left (not what one running beside writes now).
+const leftovers = existsSync('dist') ? readdirSync('dist', { recursive: true, withFileTypes: true }).filter((e) => e.isFile() && e.name.endsWith('.tmp')) : [];
+for (const entry of leftovers) {
+  const path = join(entry.parentPath, entry.name);
+  if (Date.now() - statSync(path, { throwIfNoEntry: false })?.mtimeMs > 60_000) rmSync(path, { force: true });
+}
+const isEntry = (path) => dirname(path) === resolve('dist') && path.endsWith('.js');
+for (const file of [...outputFiles.filter((f) => !isEntry(f.path)), ...outputFiles.filter((f) => isEntry(f.path))]) {
   let current;
   try {
     current = readFileSync(file.path);

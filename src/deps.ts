@@ -92,7 +92,8 @@ export interface PasswordHasher {
   /** A hash of a random password at this hasher's cost: an unknown username is checked against it, at the same cost as a known one. */
   readonly dummyHash: string;
   hash(password: string): Promise<string>;
-  verify(encoded: string, password: string): Promise<boolean>;
+  /** `outdated`: it matched a hash made at another cost or before the UTF-8 fix: to be made anew. */
+  verify(encoded: string, password: string): Promise<{ ok: boolean; outdated: boolean }>;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';

@@ -145,11 +145,24 @@ export async function checkPassword(
     await refund();
     throw err;
   });
-  const ok = await deps.hasher.verify(user?.passwordHash ?? deps.hasher.dummyHash, password);
+  const { ok, outdated } = await deps.hasher.verify(user?.passwordHash ?? deps.hasher.dummyHash, password);
   if (!ok || !user) throw new AppError('INVALID_CREDENTIALS');
   await refund();
   await unslow();
+  if (outdated) await rehash(deps, user, password);
   return user;
+}
+
+/**
+ * A hash made at another cost, or of a prefix (before the UTF-8 fix), made anew at this one now
+ * that the password is known; only if no password change came first.
+ */
+async function rehash(deps: Pick<Deps, 'db' | 'hasher'>, user: UserRow, password: string): Promise<void> {
+  const passwordHash = await deps.hasher.hash(password);
+  await deps.db
+    .update(users)
+    .set({ passwordHash })
+    .where(and(eq(users.id, user.id), eq(users.passwordHash, user.passwordHash)));
 }
 
 /**

@@ -1,6 +1,6 @@
 // argon2id in PHC string format. The WASM build (@phi-ag/argon2) runs the same in Node and workerd;
 // runtimes only differ in how they load it. Verifying reads the cost from the stored string, so a
-// hash made at any cost still verifies after the setting changes.
+// hash made at any cost still verifies after the setting changes (and is then made anew: `outdated`).
 import Argon2, { Argon2Type, Argon2Version } from '@phi-ag/argon2';
 import type { PasswordHasher } from '../deps';
 
@@ -21,6 +21,26 @@ const COSTS: Record<PasswordHashCost, { timeCost: number; memoryCost: number; du
   },
 };
 
+/** Logged at `error` level where a runtime starts with the test cost (a misconfigured deploy must show). */
+export const INSECURE_COST_WARNING = 'PASSWORD_HASH_COST=insecure-test: new passwords are hashed cheaply (guessable offline); for test suites only';
+
+/** The `$argon2id$v=…$m=…,t=…,p=…` head of a PHC string: the algorithm and its cost. */
+const parametersOf = (phc: string) => phc.split('$').slice(0, 4).join('$');
+
+const ASCII = /^[\x00-\x7f]*$/;
+
+/**
+ * The library copies the password to WASM memory as UTF-8 but passes `password.length` (UTF-16
+ * units) as its byte count: beyond ASCII only a prefix was hashed ("日本語パスワードです" and
+ * "日本語パスxxxxx" verified alike). Handed this instead of the string, it encodes the same
+ * text and reads the UTF-8 length.
+ */
+function whole(password: string): string {
+  if (ASCII.test(password)) return password;
+  const length = new TextEncoder().encode(password).length;
+  return { length, toString: () => password } as unknown as string;
+}
+
 /** A hasher per cost over one compiled instance (they share its memory; hashing is synchronous). */
 export function argon2Hashers(instance: WebAssembly.Instance): (cost: PasswordHashCost) => PasswordHasher {
   const argon2 = new Argon2(instance);
@@ -28,13 +48,19 @@ export function argon2Hashers(instance: WebAssembly.Instance): (cost: PasswordHa
   const make = (cost: PasswordHashCost): PasswordHasher => {
     const { timeCost, memoryCost, dummy } = COSTS[cost];
     const options = { hashLength: 32, timeCost, memoryCost, parallelism: 1, type: Argon2Type.Argon2id, version: Argon2Version.Version13 };
+    const current = parametersOf(dummy);
+    const matches = (encoded: string, password: string) => argon2.tryVerify(encoded, password, Argon2Type.Argon2id).success;
     return {
       dummyHash: dummy,
       async hash(password) {
-        return argon2.hash(password, options).encoded;
+        return argon2.hash(whole(password), options).encoded;
       },
       async verify(encoded, password) {
-        return argon2.tryVerify(encoded, password, Argon2Type.Argon2id).success;
+        if (matches(encoded, whole(password))) return { ok: true, outdated: parametersOf(encoded) !== current };
+        // A hash made before the fix above, of the prefix: it still opens the account once, and is
+        // made anew then. Every password beyond ASCII pays for both checks, known user or not.
+        if (!ASCII.test(password) && matches(encoded, password)) return { ok: true, outdated: true };
+        return { ok: false, outdated: false };
       },
     };
   };

@@ -23,6 +23,7 @@ import { PromMetrics } from '../adapters/metrics-prom';
 import { scrapeThroughPrimary } from '../adapters/metrics-cluster';
 import { observeNode } from './node-metrics';
 import type { PGlite } from '@electric-sql/pglite';
+import { INSECURE_COST_WARNING } from '../domain/password-hasher';
 
 /** The JWT secret kept in DATA_DIR (mode 0600) when JWT_SECRET is unset, so restarts keep sessions. */
 async function persistedSecret(dataDir: string): Promise<string> {
@@ -112,7 +113,7 @@ async function main() {
   const metricsListener = metrics && (await observeNode(deps, metrics, { running, pool: database.pool }));
   if (metricsListener?.url) deps.logger.log('info', { msg: 'metrics listening', url: metricsListener.url });
   deps.logger.log('info', { msg: 'listening', url: running.url, database: database.kind, data_dir: config.DATA_DIR });
-  if (config.PASSWORD_HASH_COST !== 'owasp') deps.logger.log('warn', { msg: 'PASSWORD_HASH_COST=insecure-test: new passwords are hashed cheaply, for test suites only' });
+  if (config.PASSWORD_HASH_COST !== 'owasp') deps.logger.log('error', { msg: INSECURE_COST_WARNING });
   // Hourly retention; with Postgres several processes may run, and the advisory lock picks one.
   const cleanup = scheduleCleanup(deps, { useLock: database.kind === 'postgres' });
   // Only this process may open the embedded database: `npm run backup` asks it over a socket.

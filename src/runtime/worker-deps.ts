@@ -11,7 +11,7 @@ import { durableObjectFanout } from '../adapters/fanout-do';
 import { durableObjectLive } from '../adapters/live-do';
 import { jsonLogger } from '../adapters/logger-json';
 import { analyticsEngineMetrics } from '../adapters/metrics-analytics-engine';
-import { argon2Hashers, type PasswordHashCost } from '../domain/password-hasher';
+import { argon2Hashers, INSECURE_COST_WARNING, type PasswordHashCost } from '../domain/password-hasher';
 import { createPgLimiter } from '../domain/rate-limit';
 import { SessionCache } from '../domain/session-cache';
 import { migrate } from '../db/migrate';
@@ -33,6 +33,7 @@ export interface WorkerEnv {
 
 // Per-isolate state that holds no I/O: a compiled WASM instance and caches.
 let hashers: ((cost: PasswordHashCost) => PasswordHasher) | undefined;
+let warnedOfCost = false;
 const sessionCache = new SessionCache();
 let migrated: Promise<unknown> | undefined;
 
@@ -49,6 +50,10 @@ export function buildWorkerDeps(env: WorkerEnv, ctx: Pick<ExecutionContext, 'wai
   const database = env.HYPERDRIVE ? openHyperdrive(env.HYPERDRIVE.connectionString) : openNeon(env.DATABASE_URL, { wsProxy: env.DB_WS_PROXY || undefined });
   hashers ??= argon2Hashers(new WebAssembly.Instance(argon2Wasm, {}));
   const logger = jsonLogger(config.LOG_LEVEL, (line) => console.log(line));
+  if (config.PASSWORD_HASH_COST !== 'owasp' && !warnedOfCost) {
+    warnedOfCost = true;
+    logger.log('error', { msg: INSECURE_COST_WARNING });
+  }
   const pending: Promise<unknown>[] = [];
   return {
     config,

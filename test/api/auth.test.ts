@@ -4,6 +4,7 @@ import { createTarget } from '#target';
 import { bearer, expectError, expectStatus, json, post, publicKey, registerUser, unique } from '../support/api';
 import { claimsOf, signToken, TEST_SECRET } from '../support/tokens';
 import type { Target } from '../support/types';
+import { LEGACY_UNICODE_HASH, PREFIX_TWIN, UNICODE_PASSWORD } from '../support/password-hashes';
 
 let t: Target;
 beforeAll(async () => {
@@ -111,6 +112,18 @@ describe('login', () => {
     expect(body.expires_in).toBe(900);
     expect(claimsOf(body.access_token).sid).not.toBe(claimsOf(user.access).sid);
     expect((await me(body.access_token)).status).toBe(200);
+  });
+
+  it('a password beyond ASCII hashed before the UTF-8 fix (a prefix only) logs in, and is then stored whole', async () => {
+    const user = await registerUser(t, { password: UNICODE_PASSWORD });
+    await t.sql('update users set password_hash = $1 where id = $2', [LEGACY_UNICODE_HASH, user.id]);
+    expect((await login(user.username, UNICODE_PASSWORD)).status).toBe(200);
+    const [row] = await t.sql<{ password_hash: string }>('select password_hash from users where id = $1', [user.id]);
+    expect(row!.password_hash).not.toBe(LEGACY_UNICODE_HASH);
+    expect(row!.password_hash).toMatch(/^\$argon2id\$v=19\$m=1024,t=1,p=1\$/);
+    // The old hash let a password sharing its first bytes in; the new one does not.
+    await expectError(await login(user.username, PREFIX_TWIN), 401, 'INVALID_CREDENTIALS');
+    expect((await login(user.username, UNICODE_PASSWORD)).status).toBe(200);
   });
 
   it('a wrong password and an unknown user both answer 401 INVALID_CREDENTIALS with the same message', async () => {
@@ -300,6 +313,19 @@ describe('at the default password cost', () => {
     expect(row!.password_hash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
     expect((await d.fetch('/api/auth/login', post({ username: user.username, password: user.password }))).status).toBe(200);
     await expectError(await d.fetch('/api/auth/login', post({ username: user.username, password: 'not the password' })), 401, 'INVALID_CREDENTIALS');
+  });
+
+  it('a hash made at another cost is made anew at this one by a login, not by a wrong password', async () => {
+    const cheap = await registerUser(t);
+    const [made] = await t.sql<{ password_hash: string }>('select password_hash from users where id = $1', [cheap.id]);
+    const user = await registerUser(d, { password: cheap.password });
+    await d.sql('update users set password_hash = $1 where id = $2', [made!.password_hash, user.id]);
+    const stored = async () => (await d.sql<{ password_hash: string }>('select password_hash from users where id = $1', [user.id]))[0]!.password_hash;
+    await expectError(await d.fetch('/api/auth/login', post({ username: user.username, password: 'not the password' })), 401, 'INVALID_CREDENTIALS');
+    expect(await stored()).toBe(made!.password_hash);
+    expect((await d.fetch('/api/auth/login', post({ username: user.username, password: cheap.password }))).status).toBe(200);
+    expect(await stored()).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
+    expect((await d.fetch('/api/auth/login', post({ username: user.username, password: cheap.password }))).status).toBe(200);
   });
 
   it('does the same work for an unknown user as for a wrong password (median times within a few ms)', async () => {

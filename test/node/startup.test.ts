@@ -4,7 +4,9 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startServerProcess } from '../support/server-process';
+import { runEntry, startServerProcess } from '../support/server-process';
+import { newDataDir } from '../support/data-dirs';
+import { INSECURE_COST_WARNING } from '../../src/domain/password-hasher';
 
 // The start script's own command, run with this Node; the global setup built dist/. It is the
 // entry startServerProcess starts (dist/server.js), so the first test runs what `npm start` runs.
@@ -38,6 +40,20 @@ describe('npm start', () => {
     }
     expect(exited).toBe(0);
     expect(server.output()).toContain('"msg":"shutting down"');
+    expect(server.output()).not.toContain('PASSWORD_HASH_COST');
+  });
+
+  it('says at error level, which LOG_LEVEL=error still shows, that it hashes passwords at the test cost', async () => {
+    const dataDir = newDataDir('orbital-start-');
+    dirs.push(dataDir);
+    const server = runEntry('src/runtime/node.ts', { DATA_DIR: dataDir, DATABASE_URL: '', JWT_SECRET: '', PORT: '0', HOST: '127.0.0.1', PASSWORD_HASH_COST: 'insecure-test', LOG_LEVEL: 'error' });
+    try {
+      // Its only line at this level: nothing else is said when it listens.
+      await expect.poll(() => server.output(), { timeout: 60_000, interval: 100 }).toContain('\n');
+    } finally {
+      await server.kill('SIGTERM');
+    }
+    expect(JSON.parse(server.output().split('\n')[0]!)).toMatchObject({ level: 'error', msg: INSECURE_COST_WARNING });
   });
 
   it('refuses a bad configuration value with one line naming the variable', () => {
