@@ -159,5 +159,13 @@ export const migrations: Migration[] = [
     "statements": [
       "-- A live socket's admission in one round trip (it was three: membership for the route's 404, the\n-- lease, then the starting point in the room). The first statement reads the orbit's head, the\n-- user's membership and the session in one snapshot, which is the socket's starting point: a\n-- removal committed before it leaves no member here, one committed after it puts member_left\n-- above `head`. Only a live member takes a lease (take_live_socket_lease, migration 0006).\n-- No orbit: a row of nulls.\nCREATE OR REPLACE FUNCTION open_live_socket(p_group uuid, p_user uuid, p_session uuid, p_holder uuid, p_ttl_secs double precision, p_max integer)\nRETURNS TABLE (joined timestamptz, head bigint, session_live boolean, lease uuid)\nLANGUAGE plpgsql VOLATILE\nAS $$\nBEGIN\n  SELECT m.joined_at, g.last_seq, EXISTS (SELECT 1 FROM sessions s WHERE s.id = p_session AND s.user_id = p_user AND s.revoked_at IS NULL)\n    INTO joined, head, session_live\n    FROM groups g LEFT JOIN group_members m ON m.group_id = g.id AND m.user_id = p_user\n    WHERE g.id = p_group;\n  IF joined IS NOT NULL AND session_live THEN\n    lease := take_live_socket_lease(p_group, p_user, p_holder, p_ttl_secs, p_max);\n  END IF;\n  RETURN NEXT;\nEND\n$$;\n"
     ]
+  },
+  {
+    "tag": "0008_password_hash_legacy",
+    "when": 1796539985627,
+    "hash": "bbfe2fa6eacd86016e876cd8be491c024a46125a3117a04dc29b15650a3ef006",
+    "statements": [
+      "-- Every hash stored so far was made by @phi-ag/argon2's wrapper as it is, which hashed only a\n-- prefix of a password beyond ASCII (its UTF-16 length in UTF-8 bytes). They are marked, so that\n-- only they get the prefix check (src/domain/password-hasher.ts) and each is made anew, whole, at\n-- its next login; hashes made since verify the whole password only. A restored older archive\n-- passes through here too.\nUPDATE \"users\" SET \"password_hash\" = 'legacy:' || \"password_hash\" WHERE \"password_hash\" NOT LIKE 'legacy:%';\n"
+    ]
   }
 ];

@@ -1,6 +1,7 @@
 // argon2id in PHC string format. The WASM build (@phi-ag/argon2) runs the same in Node and workerd;
 // runtimes only differ in how they load it. Verifying reads the cost from the stored string, so a
 // hash made at any cost still verifies after the setting changes (and is then made anew: `outdated`).
+// Stored hashes marked `legacy:` were made before the UTF-8 fix below (migration 0008).
 import Argon2, { Argon2Type, Argon2Version } from '@phi-ag/argon2';
 import type { PasswordHasher } from '../deps';
 
@@ -29,6 +30,9 @@ const parametersOf = (phc: string) => phc.split('$').slice(0, 4).join('$');
 
 const ASCII = /^[\x00-\x7f]*$/;
 
+/** What migration 0008 put before every hash made before the fix below. */
+const LEGACY = 'legacy:';
+
 /**
  * The library copies the password to WASM memory as UTF-8 but passes `password.length` (UTF-16
  * units) as its byte count: beyond ASCII only a prefix was hashed ("日本語パスワードです" and
@@ -55,12 +59,17 @@ export function argon2Hashers(instance: WebAssembly.Instance): (cost: PasswordHa
       async hash(password) {
         return argon2.hash(whole(password), options).encoded;
       },
-      async verify(encoded, password) {
-        if (matches(encoded, whole(password))) return { ok: true, outdated: parametersOf(encoded) !== current };
-        // A hash made before the fix above, of the prefix: it still opens the account once, and is
-        // made anew then. Every password beyond ASCII pays for both checks, known user or not.
-        if (!ASCII.test(password) && matches(encoded, password)) return { ok: true, outdated: true };
-        return { ok: false, outdated: false };
+      async verify(stored, password) {
+        const legacy = stored.startsWith(LEGACY);
+        const encoded = legacy ? stored.slice(LEGACY.length) : stored;
+        if (matches(encoded, whole(password))) return { ok: true, outdated: legacy || parametersOf(encoded) !== current };
+        if (ASCII.test(password)) return { ok: false, outdated: false };
+        // Beyond ASCII a second check, whatever the hash (its cost then tells nothing of the account):
+        // of the prefix the old wrapper hashed, which counts only for a hash made by it. It opens the
+        // account once and is made anew then. (For a newer hash it would let a password followed by
+        // a few more characters in.)
+        const prefixMatches = matches(legacy ? encoded : dummy, password);
+        return legacy && prefixMatches ? { ok: true, outdated: true } : { ok: false, outdated: false };
       },
     };
   };

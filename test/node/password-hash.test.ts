@@ -40,6 +40,17 @@ describe('argon2id on Node', () => {
     expect(await hasher.verify(await hasher.hash(UNICODE_PASSWORD), PREFIX_TWIN)).toEqual(wrong);
     // Before the fix the prefix twin opened it too; such a hash is accepted once, as outdated.
     expect(await hasher.verify(LEGACY_UNICODE_HASH, UNICODE_PASSWORD)).toEqual({ ok: true, outdated: true });
+    // Unmarked, the same string is a hash of those 28 bytes as a password: the prefix check is not
+    // made for it, so the longer password whose first 28 UTF-16 units' worth of bytes they are does not open it.
+    expect(await hasher.verify(LEGACY_UNICODE_HASH.slice('legacy:'.length), UNICODE_PASSWORD)).toEqual(wrong);
+  });
+
+  it('a newer hash does not take the password followed by as many characters as its UTF-8 is longer', async () => {
+    const hasher = await loadHasher('insecure-test');
+    const password = 'pässwörd'; // 8 UTF-16 units, 10 bytes: the old prefix check of a 10-unit password is these 10 bytes
+    const stored = await hasher.hash(password);
+    expect(await hasher.verify(stored, `${password}xx`)).toEqual(wrong);
+    expect(await hasher.verify(`legacy:${stored}`, password)).toEqual({ ok: true, outdated: true });
   });
 
   it('an ASCII password hashes as it always did: the library alone verifies it, and the other way round', async () => {

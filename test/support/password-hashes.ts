@@ -9,13 +9,14 @@ export const NODE_HASH = '$argon2id$v=19$m=19456,t=2,p=1$UTdcLesmO26Pc2WX33UUFA$
 export const WORKERD_HASH = '$argon2id$v=19$m=19456,t=2,p=1$kaCg2BBrGh0vd+XW8j0MPA$PRmWHRS/19Kemfw9vk6kjGBnbfXtvmRSqsZbnj9i2uE';
 
 // The same, made before the UTF-8 fix (src/domain/password-hasher.ts): of PASSWORD's first 26
-// bytes only (26 UTF-16 units; '✓' is 3 bytes). Still accepted once, and marked outdated.
-export const LEGACY_NODE_HASH = '$argon2id$v=19$m=19456,t=2,p=1$neO1hhDytezr6tCWS4eB6g$wjqnYKNacnd15e5Jjsy18F6Ngwtq02iRa0B60i8C3NE';
+// bytes only (26 UTF-16 units; '✓' is 3 bytes), marked as migration 0008 marks them. Still
+// accepted once, as outdated.
+export const LEGACY_NODE_HASH = 'legacy:$argon2id$v=19$m=19456,t=2,p=1$neO1hhDytezr6tCWS4eB6g$wjqnYKNacnd15e5Jjsy18F6Ngwtq02iRa0B60i8C3NE';
 
-export const LEGACY_WORKERD_HASH = '$argon2id$v=19$m=19456,t=2,p=1$dnrjJ7nxTmX90bgvWMZjzw$ZMjESx6We3nJvD8DSpufu01Pst9JONvOua63dx24Thw';
+export const LEGACY_WORKERD_HASH = 'legacy:$argon2id$v=19$m=19456,t=2,p=1$dnrjJ7nxTmX90bgvWMZjzw$ZMjESx6We3nJvD8DSpufu01Pst9JONvOua63dx24Thw';
 
 /** A password beyond ASCII, and another that the old prefix-only hash could not tell from it. */
 export const UNICODE_PASSWORD = 'Grüße aus Köln, schöne Äpfel';
 export const PREFIX_TWIN = 'Grüße aus Köln, schöne Äxxxx';
-/** UNICODE_PASSWORD hashed before the fix, at the test cost (m=1024, t=1): its first 28 bytes. */
-export const LEGACY_UNICODE_HASH = '$argon2id$v=19$m=1024,t=1,p=1$hf5MvMZNGlR94CvDVPCGfA$T4UWkwcpOVxoXO+CDJ6k0QVh3B3B1kYcBx2MNPmhQbw';
+/** UNICODE_PASSWORD hashed before the fix, at the test cost (m=1024, t=1): its first 28 bytes; marked. */
+export const LEGACY_UNICODE_HASH = 'legacy:$argon2id$v=19$m=1024,t=1,p=1$hf5MvMZNGlR94CvDVPCGfA$T4UWkwcpOVxoXO+CDJ6k0QVh3B3B1kYcBx2MNPmhQbw';
