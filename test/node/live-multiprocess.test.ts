@@ -1,11 +1,9 @@
 // Two Node processes behind one load balancer share one Postgres: a socket on either receives every
 // event written through the other (NOTIFY, then the log), typing crosses over too, and an event whose
 // notification is lost still arrives (the poll of last_seq). Needs a real Postgres: PGlite is one process.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTarget } from '#target';
 import { appendEvent } from '../../src/domain/events';
@@ -14,48 +12,30 @@ import { write } from '../../src/domain/tx';
 import { addMember, createOrbit, registerUser } from '../support/api';
 import { insertThread, livePath, openLive, seqsUntil } from '../support/live';
 import { connectSocket } from '../support/node-target';
+import { startServerProcess, type ServerProcess } from '../support/server-process';
 import { TEST_ENV } from '../support/types';
 import { byUser } from '../../src/domain/audit/record';
 
 const postgres = process.env.TEST_DATABASE_URL;
 if (!postgres) console.warn('live-multiprocess: skipped, it needs a real Postgres (set TEST_DATABASE_URL)');
 
-/** `npm start` in a child process on the same database; resolves with its URL once it listens. */
-async function startSecondProcess(databaseUrl: string): Promise<{ url: string; child: ChildProcess; dataDir: string }> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'orbital-second-'));
-  const child = spawn(process.execPath, ['node_modules/tsx/dist/cli.mjs', 'src/runtime/node.ts'], {
-    env: { ...process.env, ...TEST_ENV, LOG_LEVEL: 'info', DATABASE_URL: databaseUrl, PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise<string>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`second server exited with ${code}`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      try {
-        const entry = JSON.parse(line);
-        if (entry.msg === 'listening') resolve(entry.url);
-      } catch {
-        // not a log line
-      }
-    });
-  });
-  return { url, child, dataDir };
-}
-
 describe.skipIf(!postgres)('live sockets across two Node processes on one Postgres', () => {
   let a: Awaited<ReturnType<typeof createTarget>>;
-  let second: Awaited<ReturnType<typeof startSecondProcess>>;
+  // `npm start` in a child process on the same database.
+  let second: ServerProcess;
+  let dataDir: string;
   let b: Awaited<ReturnType<typeof createTarget>>;
 
   beforeAll(async () => {
     a = await createTarget();
-    second = await startSecondProcess(a.databaseUrl!);
+    dataDir = mkdtempSync(join(tmpdir(), 'orbital-second-'));
+    second = await startServerProcess({ ...TEST_ENV, LOG_LEVEL: 'info', DATABASE_URL: a.databaseUrl!, DATA_DIR: dataDir });
     // The same target helpers, pointed at the second process.
     b = { ...a, url: second.url, fetch: (path, init = {}) => fetch(second.url + path, init), socket: (path, headers) => connectSocket(second.url, path, headers) };
   });
   afterAll(async () => {
-    second?.child.kill('SIGTERM');
-    await new Promise((r) => second?.child.once('exit', r));
-    rmSync(second?.dataDir ?? '/nonexistent', { recursive: true, force: true });
+    await second?.kill('SIGTERM');
+    if (dataDir) rmSync(dataDir, { recursive: true, force: true });
     await a?.close();
   });
 
