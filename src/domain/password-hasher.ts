@@ -62,14 +62,14 @@ export function argon2Hashers(instance: WebAssembly.Instance): (cost: PasswordHa
       async verify(stored, password) {
         const legacy = stored.startsWith(LEGACY);
         const encoded = legacy ? stored.slice(LEGACY.length) : stored;
-        if (matches(encoded, whole(password))) return { ok: true, outdated: legacy || parametersOf(encoded) !== current };
-        if (ASCII.test(password)) return { ok: false, outdated: false };
-        // Beyond ASCII a second check, whatever the hash (its cost then tells nothing of the account):
-        // of the prefix the old wrapper hashed, which counts only for a hash made by it. It opens the
-        // account once and is made anew then. (For a newer hash it would let a password followed by
-        // a few more characters in.)
-        const prefixMatches = matches(legacy ? encoded : dummy, password);
-        return legacy && prefixMatches ? { ok: true, outdated: true } : { ok: false, outdated: false };
+        // A hash the old wrapper made takes what it took, the prefix, and nothing else (not a shorter
+        // password that happens to be that prefix); it opens the account once and is made anew then.
+        // A newer one takes the whole password only (the prefix check would let in the password
+        // followed by as many characters as its UTF-8 is longer).
+        const ok = legacy ? matches(encoded, password) : matches(encoded, whole(password));
+        // Beyond ASCII a second hash, whatever the account, so a refusal's time tells nothing of it.
+        if (!ASCII.test(password)) matches(dummy, whole(password));
+        return { ok, outdated: ok && (legacy || parametersOf(encoded) !== current) };
       },
     };
   };
