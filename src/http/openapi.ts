@@ -95,9 +95,19 @@ export const codesOfStatus = (status: number): ErrorCode[] => ERROR_CODES.filter
  * shared responses, each operation points at them (`$ref`), so the document says where they can
  * come from without repeating them 60 times.
  */
-const PARSER_REFUSALS = {
-  RequestTimeout: { status: 408, description: 'VALIDATION_ERROR: on the Node server, the request stopped arriving before it was whole; the connection closes.' },
-  HeadersTooLarge: { status: 431, description: 'VALIDATION_ERROR: on the Node server, the request line and headers are over 16 KiB; the connection closes.' },
+export const PARSER_REFUSALS = {
+  RequestTimeout: {
+    nodeCode: 'ERR_HTTP_REQUEST_TIMEOUT',
+    status: 408,
+    message: 'The request took too long to arrive.',
+    description: 'VALIDATION_ERROR: on the Node server, the request stopped arriving before it was whole; the connection closes.',
+  },
+  HeadersTooLarge: {
+    nodeCode: 'HPE_HEADER_OVERFLOW',
+    status: 431,
+    message: 'The request headers are too large.',
+    description: 'VALIDATION_ERROR: on the Node server, the request line and headers are over 16 KiB; the connection closes.',
+  },
 } as const;
 
 export const parserRefusalRefs = Object.fromEntries(

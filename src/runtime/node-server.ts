@@ -8,6 +8,7 @@ import { getRequestListener, type Http2Bindings, type HttpBindings } from '@hono
 import { WebSocketServer } from 'ws';
 import { createApp } from '../app';
 import { unreadableRequest } from '../http/errors';
+import { PARSER_REFUSALS } from '../http/openapi';
 import type { Deps } from '../deps';
 import { ACCEPT_SOCKET, type SocketAcceptor } from '../adapters/live-node';
 import { LIVE } from '../domain/live/protocol';
@@ -201,9 +202,9 @@ function afterAnswered(previous: ServerResponse | undefined, then: () => void): 
 
 /** What Node answers a request it could not parse (its own statuses), in the contract's shape. */
 const CLIENT_ERROR_STATUS: Record<string, [number, string]> = {
-  HPE_HEADER_OVERFLOW: [431, 'The request headers are too large.'],
+  // The document's shared responses (every operation points at them), and one a body's 413 covers.
+  ...Object.fromEntries(Object.values(PARSER_REFUSALS).map((r) => [r.nodeCode, [r.status, r.message]])),
   HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, 'The chunk extensions are too large.'],
-  ERR_HTTP_REQUEST_TIMEOUT: [408, 'The request took too long to arrive.'],
 };
 
 /** Sockets whose refusal is answered: Node's parser repeats a parse error for every later read. */
