@@ -29,6 +29,7 @@ export const INSECURE_COST_WARNING = 'PASSWORD_HASH_COST=insecure-test: new pass
 const parametersOf = (phc: string) => phc.split('$').slice(0, 4).join('$');
 
 const ASCII = /^[\x00-\x7f]*$/;
+const utf8 = new TextEncoder();
 
 /** What migration 0008 put before every hash made before the fix below. */
 const LEGACY = 'legacy:';
@@ -41,7 +42,7 @@ const LEGACY = 'legacy:';
  */
 function whole(password: string): string {
   if (ASCII.test(password)) return password;
-  const length = new TextEncoder().encode(password).length;
+  const length = utf8.encode(password).length;
   return { length, toString: () => password } as unknown as string;
 }
 
@@ -66,9 +67,10 @@ export function argon2Hashers(instance: WebAssembly.Instance): (cost: PasswordHa
         // password that happens to be that prefix); it opens the account once and is made anew then.
         // A newer one takes the whole password only (the prefix check would let in the password
         // followed by as many characters as its UTF-8 is longer).
-        const ok = legacy ? matches(encoded, password) : matches(encoded, whole(password));
+        const full = whole(password);
+        const ok = matches(encoded, legacy ? password : full);
         // Beyond ASCII a second hash, whatever the account, so a refusal's time tells nothing of it.
-        if (!ASCII.test(password)) matches(dummy, whole(password));
+        if (full !== password) matches(dummy, full);
         return { ok, outdated: ok && (legacy || parametersOf(encoded) !== current) };
       },
     };

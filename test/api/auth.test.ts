@@ -13,7 +13,7 @@ beforeAll(async () => {
 afterAll(() => t?.close());
 
 const register = (body: Record<string, unknown>) => t.fetch('/api/auth/register', post({ username: unique(), password: 'twelve chars', public_key: publicKey(), ...body }));
-const login = (username: string, password: string) => t.fetch('/api/auth/login', post({ username, password }));
+const login = (username: string, password: string, on: Target = t) => on.fetch('/api/auth/login', post({ username, password }));
 const refresh = (token: string) => t.fetch('/api/auth/refresh', post({ refresh_token: token }));
 const me = (access: string) => t.fetch('/api/users/me', { headers: bearer(access) });
 
@@ -311,8 +311,8 @@ describe('at the default password cost', () => {
     const user = await registerUser(d);
     const [row] = await d.sql<{ password_hash: string }>('select password_hash from users where id = $1', [user.id]);
     expect(row!.password_hash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
-    expect((await d.fetch('/api/auth/login', post({ username: user.username, password: user.password }))).status).toBe(200);
-    await expectError(await d.fetch('/api/auth/login', post({ username: user.username, password: 'not the password' })), 401, 'INVALID_CREDENTIALS');
+    expect((await login(user.username, user.password, d)).status).toBe(200);
+    await expectError(await login(user.username, 'not the password', d), 401, 'INVALID_CREDENTIALS');
   });
 
   it('a hash made at another cost is made anew at this one by a login, not by a wrong password', async () => {
@@ -321,18 +321,18 @@ describe('at the default password cost', () => {
     const user = await registerUser(d, { password: cheap.password });
     await d.sql('update users set password_hash = $1 where id = $2', [made!.password_hash, user.id]);
     const stored = async () => (await d.sql<{ password_hash: string }>('select password_hash from users where id = $1', [user.id]))[0]!.password_hash;
-    await expectError(await d.fetch('/api/auth/login', post({ username: user.username, password: 'not the password' })), 401, 'INVALID_CREDENTIALS');
+    await expectError(await login(user.username, 'not the password', d), 401, 'INVALID_CREDENTIALS');
     expect(await stored()).toBe(made!.password_hash);
-    expect((await d.fetch('/api/auth/login', post({ username: user.username, password: cheap.password }))).status).toBe(200);
+    expect((await login(user.username, cheap.password, d)).status).toBe(200);
     expect(await stored()).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/);
-    expect((await d.fetch('/api/auth/login', post({ username: user.username, password: cheap.password }))).status).toBe(200);
+    expect((await login(user.username, cheap.password, d)).status).toBe(200);
   });
 
   it('does the same work for an unknown user as for a wrong password (median times within a few ms)', async () => {
     const user = await registerUser(d);
     const timed = async (username: string) => {
       const started = performance.now();
-      const res = await d.fetch('/api/auth/login', post({ username, password: 'not the password' }));
+      const res = await login(username, 'not the password', d);
       const ms = performance.now() - started;
       expect(res.status).toBe(401);
       await res.body?.cancel();
