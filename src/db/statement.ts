@@ -94,7 +94,9 @@ export function statement<Row>(build: (db: Executor) => { getSQL(): SQL }, selec
         let config = configs.get(kind);
         if (!config) configs.set(kind, (config = pgConfigs(session, query)));
         const client = (session as unknown as { client: PgClient }).client;
-        const result = await client.query(selection ? config.arrays : config.objects, fill(values));
+        // A copy per run: the pg inside Neon's driver (older than 8.12) writes the values and the
+        // pool's callback onto the config it is given, which a shared one would carry to the next run.
+        const result = await client.query({ ...(selection ? config.arrays : config.objects) }, fill(values));
         return selection ? toRows(result.rows as unknown[][]) : (result.rows as Row[]);
       }
       if (!selection) return ((await session.prepareQuery(query, undefined, undefined, false).execute(values)) as { rows: Row[] }).rows;
