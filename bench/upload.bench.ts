@@ -174,6 +174,7 @@ const bench: Bench = {
     const postgres = await freshPostgres();
     const db = postgres ? 'Postgres' : 'PGlite';
     const rows: Array<Record<string, string | number>> = [];
+    const pairs: string[] = []; // each orbital run against the bare run just before it
     type Run = { seconds: number; before: number; peak: number; cpu: number };
     const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
     // The machine is shared: each configuration runs several times, interleaved, and the median
@@ -184,14 +185,18 @@ const bench: Bench = {
       peak: Math.max(...runs.map((r) => r.peak)),
       cpu: median(runs.map((r) => r.cpu)),
     });
-    const row = (server: string, size: number, runs: Run[], bareSeconds: number) => {
+    // Each run is timed right after its bare run: their ratio cancels the machine's drift between
+    // runs, and the median of those ratios is the figure (a single run is set against the bare median).
+    const versusBare = (runs: Run[], bare: Run[]) =>
+      runs.length === bare.length ? median(runs.map((r, i) => bare[i]!.seconds / r.seconds)) : summary(bare).seconds / summary(runs).seconds;
+    const row = (server: string, size: number, runs: Run[], bare: Run[]) => {
       const r = summary(runs);
       rows.push({
         server,
         file: `${size / MiB} MiB`,
         runs: runs.length,
         'MiB/s (median)': round(size / MiB / r.seconds),
-        'vs bare': (bareSeconds / r.seconds).toFixed(2),
+        'vs bare (median of paired runs)': versusBare(runs, bare).toFixed(2),
         'server CPU ms per MiB (median)': round(r.cpu / (size / MiB), 1),
         'RSS before (MB)': round(r.before),
         'peak RSS (MB)': round(r.peak),
@@ -210,12 +215,12 @@ const bench: Bench = {
           // Another checkout (an older commit), interleaved: before/after figures for a change.
           if (process.env.BENCH_BEFORE_DIR) before.push(await orbitalRun(size, postgres?.url, false, process.env.BENCH_BEFORE_DIR));
         }
-        const bareSeconds = summary(bare).seconds;
-        row('bare node:http PUT → disk', size, bare, bareSeconds);
-        row(`orbital, \`npm start\` (Node, ${db})`, size, orbital, bareSeconds);
-        if (before.length) row(`orbital, \`npm start\`, before (${process.env.BENCH_BEFORE_LABEL ?? process.env.BENCH_BEFORE_DIR})`, size, before, bareSeconds);
+        pairs.push(`${size / MiB} MiB: ${orbital.map((r, k) => (bare[k]!.seconds / r.seconds).toFixed(2)).join(', ')}`);
+        row('bare node:http PUT → disk', size, bare, bare);
+        row(`orbital, \`npm start\` (Node, ${db})`, size, orbital, bare);
+        if (before.length) row(`orbital, \`npm start\`, before (${process.env.BENCH_BEFORE_LABEL ?? process.env.BENCH_BEFORE_DIR})`, size, before, bare);
         if (i === 0) {
-          row(`orbital, \`npm start\`, client sends X-Chunk-SHA256 (Node, ${db})`, size, [await orbitalRun(size, postgres?.url, true)], bareSeconds);
+          row(`orbital, \`npm start\`, client sends X-Chunk-SHA256 (Node, ${db})`, size, [await orbitalRun(size, postgres?.url, true)], bare);
         }
       }
     } finally {
@@ -231,6 +236,7 @@ const bench: Bench = {
         `Each server (bare and orbital alike) first takes ${WARM_BYTES / MiB} MiB of chunks, as a server that has been running has: a fresh process's first large upload ran 20 % slower (JIT warm-up). ` +
         'RSS is sampled every 20 ms from /proc during the upload; growth is the peak minus the RSS after the warm-up. ' +
         'The server runs as `npm start` runs it (`node dist/server.js`, no V8 flags, default log level, output to a file). ' +
+        `Orbital vs bare, run by run: ${pairs.join('; ')}. ` +
         `Both servers write under ${UPLOAD_ROOT}${UPLOAD_ROOT.startsWith('/dev/shm') ? ' (memory: no disk writeback on either side)' : ''}.`,
     };
   },
