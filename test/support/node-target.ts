@@ -59,7 +59,7 @@ async function openTestDatabase(dir: string) {
 
 export async function createTarget(
   options: TargetOptions & { live?: NodeDepsOptions['liveOptions']; timeouts?: RequestTimeouts } = {},
-): Promise<Target & { deps: Awaited<ReturnType<typeof buildNodeDeps>>; databaseUrl?: string; url: string }> {
+): Promise<Target & { deps: Awaited<ReturnType<typeof buildNodeDeps>>; databaseUrl?: string; url: string; httpServer: Awaited<ReturnType<typeof startServer>>['server'] }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'orbital-node-'));
   const env = { ...TEST_ENV, DATA_DIR: dataDir, ...options.env };
   const database = await openTestDatabase(dataDir);
@@ -90,6 +90,7 @@ export async function createTarget(
     deps,
     databaseUrl: database.url,
     url: server.url,
+    httpServer: server.server,
     fetch: async (path, init = {}) => {
       const res = await fetch(server.url + path, { ...init, headers: withIp(init) });
       await exchanges.record(init.method ?? 'GET', server.url + path, res);
