@@ -142,20 +142,32 @@ const eventColumns = {
   private: orbitEvents.private,
 };
 
+/** Events of an orbit after a seq (up to another one), in order: built once (src/db/statement.ts), as every catch-up and reconnect reads them. */
+function eventPage(bounded: boolean) {
+  return statement<Parameters<typeof eventFromRow>[0]>(
+    (db) =>
+      db
+        .select(eventColumns)
+        .from(orbitEvents)
+        .where(
+          and(
+            eq(orbitEvents.groupId, sql.placeholder('group')),
+            gt(orbitEvents.seq, sql.placeholder('after')),
+            bounded ? lte(orbitEvents.seq, sql.placeholder('upTo')) : undefined,
+          ),
+        )
+        .orderBy(asc(orbitEvents.seq))
+        .limit(sql.placeholder('limit')),
+    eventColumns,
+  );
+}
+const eventsAfter = eventPage(false);
+const eventsBetween = eventPage(true);
+
 /** Events with afterSeq < seq ≤ upToSeq, in order. */
 export async function readEvents(db: Executor, groupId: string, afterSeq: number, limit: number, upToSeq?: number): Promise<StoredEvent[]> {
-  const rows = await db
-    .select(eventColumns)
-    .from(orbitEvents)
-    .where(
-      and(
-        eq(orbitEvents.groupId, groupId),
-        gt(orbitEvents.seq, afterSeq),
-        upToSeq === undefined ? undefined : lte(orbitEvents.seq, upToSeq),
-      ),
-    )
-    .orderBy(asc(orbitEvents.seq))
-    .limit(limit);
+  const values = { group: groupId, after: afterSeq, limit, upTo: upToSeq };
+  const rows = await (upToSeq === undefined ? eventsAfter : eventsBetween).run(db, values);
   return rows.map(eventFromRow);
 }
 

@@ -4,6 +4,7 @@ import { and, count, eq, getTableColumns, sql } from 'drizzle-orm';
 import { groupMembers, groupQuotas, groups, memberKeys, memberRemovals, users } from '../db/schema';
 import type { Config } from '../config';
 import type { Executor } from '../deps';
+import { statement } from '../db/statement';
 import { appendEvent, type StoredEvent } from './events';
 import { AppError, noSuchOrbit } from './errors';
 import { createInvite, findInvite, invalidInviteCode, isUsable, useInvite } from './invites';
@@ -22,19 +23,27 @@ export interface Membership {
   hasKey: boolean;
 }
 
+const memberRow = {
+  role: groupMembers.role,
+  joinedAt: groupMembers.joinedAt,
+  keyEpoch: groups.keyEpoch,
+  hasKey: sql<boolean>`exists (select 1 from ${memberKeys} where ${memberKeys.groupId} = ${groups.id} and ${memberKeys.userId} = ${groupMembers.userId} and ${memberKeys.keyEpoch} = ${groups.keyEpoch})`,
+};
+// Built once (src/db/statement.ts): most reads of an orbit start with it.
+const memberStatement = statement<{ role: Role; joinedAt: Date; keyEpoch: number; hasKey: boolean }>(
+  (db) =>
+    db
+      .select(memberRow)
+      .from(groupMembers)
+      .innerJoin(groups, eq(groups.id, groupMembers.groupId))
+      .where(and(eq(groupMembers.groupId, sql.placeholder('group')), eq(groupMembers.userId, sql.placeholder('user'))))
+      .limit(1),
+  memberRow,
+);
+
 /** The caller's membership, or 404 (an orbit one does not belong to does not exist for them). */
 export async function requireMember(db: Executor, groupId: string, userId: string): Promise<Membership> {
-  const [row] = await db
-    .select({
-      role: groupMembers.role,
-      joinedAt: groupMembers.joinedAt,
-      keyEpoch: groups.keyEpoch,
-      hasKey: sql<boolean>`exists (select 1 from ${memberKeys} where ${memberKeys.groupId} = ${groups.id} and ${memberKeys.userId} = ${groupMembers.userId} and ${memberKeys.keyEpoch} = ${groups.keyEpoch})`,
-    })
-    .from(groupMembers)
-    .innerJoin(groups, eq(groups.id, groupMembers.groupId))
-    .where(and(eq(groupMembers.groupId, groupId), eq(groupMembers.userId, userId)))
-    .limit(1);
+  const [row] = await memberStatement.run(db, { group: groupId, user: userId });
   if (!row) throw noSuchOrbit();
   return { groupId, userId, role: row.role, joinedAt: row.joinedAt, keyEpoch: row.keyEpoch, hasKey: Boolean(row.hasKey) };
 }

@@ -4,6 +4,7 @@
 import { and, gt, inArray, lte, sql } from 'drizzle-orm';
 import { liveSocketLeases } from '../../db/schema';
 import type { Db } from '../../deps';
+import { statement } from '../../db/statement';
 import { noSuchOrbit, sessionEnded } from '../errors';
 import type { StartingPoint } from './access';
 import { LIVE, tooManySockets } from './protocol';
@@ -26,15 +27,18 @@ export interface Admission {
  * one after another (migration 0006). No row lock on the orbit or member: removal holds those.
  * Expired leases do not count. NOT_FOUND for an outsider, RATE_LIMITED past the cap.
  */
+const p = (name: string) => sql.placeholder(name);
+// Built once (src/db/statement.ts): every socket let in runs it.
+const openSocket = statement<{ joined: Date | string | null; head: string | number | null; session_live: boolean | null; lease: string | null }>(
+  () => sql`select joined, head, session_live, lease from open_live_socket(${p('group')}::uuid, ${p('user')}::uuid, ${p('session')}::uuid, ${p('holder')}::uuid, ${p('ttl')}::float8, ${p('cap')}::int)`,
+);
+
 export async function admitSocket(
   db: Db,
   input: { groupId: string; userId: string; sessionId: string; holder: string; ttlMs: number },
 ): Promise<Admission> {
   const { groupId, userId, sessionId, holder, ttlMs } = input;
-  const { rows } = (await db.execute(
-    sql`select joined, head, session_live, lease from open_live_socket(${groupId}::uuid, ${userId}::uuid, ${sessionId}::uuid, ${holder}::uuid, ${ttlMs / 1000}::float8, ${LIVE.socketsPerUser}::int)`,
-  )) as unknown as { rows: Array<{ joined: Date | string | null; head: string | number | null; session_live: boolean | null; lease: string | null }> };
-  const row = rows[0];
+  const [row] = await openSocket.run(db, { group: groupId, user: userId, session: sessionId, holder, ttl: ttlMs / 1000, cap: LIVE.socketsPerUser });
   if (!row?.joined) throw noSuchOrbit();
   if (!row.session_live) throw sessionEnded();
   if (!row.lease) throw tooManySockets();
