@@ -218,3 +218,31 @@ describe('an open socket', () => {
     }
   });
 });
+
+describe('a handshake pipelined behind answers still being written', () => {
+  it('leaves the server up when the client resets the connection meanwhile', async () => {
+    const thrown: unknown[] = [];
+    const record = (err: unknown) => void thrown.push(err);
+    process.on('uncaughtException', record);
+    try {
+      const { hostname, port } = new URL(t.url);
+      const answer = `GET /openapi.json HTTP/1.1\r\nHost: ${hostname}\r\n\r\n`;
+      const handshake = `GET /anything HTTP/1.1\r\nHost: ${hostname}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+      for (let i = 0; i < 3; i++) {
+        const socket = connect(Number(port), hostname);
+        socket.on('error', () => {});
+        // Never read: the large answers fill the buffers, so the first is still being written
+        // when the handshake behind it arrives and the reset comes.
+        socket.pause();
+        socket.write(answer.repeat(20) + handshake);
+        await new Promise((r) => setTimeout(r, 300));
+        socket.resetAndDestroy();
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      expect(thrown).toEqual([]);
+      expect((await fetch(t.url + '/health')).status).toBe(200);
+    } finally {
+      process.off('uncaughtException', record);
+    }
+  });
+});
