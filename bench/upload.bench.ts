@@ -187,8 +187,9 @@ const bench: Bench = {
     });
     // Each run is timed right after its bare run: their ratio cancels the machine's drift between
     // runs, and the median of those ratios is the figure (a single run is set against the bare median).
+    const paired = (runs: Run[], bare: Run[]) => runs.map((r, i) => bare[i]!.seconds / r.seconds);
     const versusBare = (runs: Run[], bare: Run[]) =>
-      runs.length === bare.length ? median(runs.map((r, i) => bare[i]!.seconds / r.seconds)) : summary(bare).seconds / summary(runs).seconds;
+      runs.length === bare.length ? median(paired(runs, bare)) : summary(bare).seconds / summary(runs).seconds;
     const row = (server: string, size: number, runs: Run[], bare: Run[]) => {
       const r = summary(runs);
       rows.push({
@@ -215,7 +216,7 @@ const bench: Bench = {
           // Another checkout (an older commit), interleaved: before/after figures for a change.
           if (process.env.BENCH_BEFORE_DIR) before.push(await orbitalRun(size, postgres?.url, false, process.env.BENCH_BEFORE_DIR));
         }
-        pairs.push(`${size / MiB} MiB: ${orbital.map((r, k) => (bare[k]!.seconds / r.seconds).toFixed(2)).join(', ')}`);
+        pairs.push(`${size / MiB} MiB: ${paired(orbital, bare).map((x) => x.toFixed(2)).join(', ')}`);
         row('bare node:http PUT → disk', size, bare, bare);
         row(`orbital, \`npm start\` (Node, ${db})`, size, orbital, bare);
         if (before.length) row(`orbital, \`npm start\`, before (${process.env.BENCH_BEFORE_LABEL ?? process.env.BENCH_BEFORE_DIR})`, size, before, bare);

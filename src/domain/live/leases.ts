@@ -20,6 +20,13 @@ export interface Admission {
   start: StartingPoint & { joinedAt: number };
 }
 
+// Built once (src/db/statement.ts): every socket let in runs it.
+const openSocket = statement<{ joined: Date | string | null; head: string | number | null; session_live: boolean | null; lease: string | null }>(
+  () =>
+    sql`select joined, head, session_live, lease from open_live_socket(${sql.placeholder('group')}::uuid, ${sql.placeholder('user')}::uuid, ${sql.placeholder('session')}::uuid,
+      ${sql.placeholder('holder')}::uuid, ${sql.placeholder('ttl')}::float8, ${sql.placeholder('cap')}::int)`,
+);
+
 /**
  * Lets one more socket of this user into this orbit, in one round trip (migration 0007): the
  * orbit's head, the membership and the session in one snapshot, then a lease under a
@@ -27,12 +34,6 @@ export interface Admission {
  * one after another (migration 0006). No row lock on the orbit or member: removal holds those.
  * Expired leases do not count. NOT_FOUND for an outsider, RATE_LIMITED past the cap.
  */
-const p = (name: string) => sql.placeholder(name);
-// Built once (src/db/statement.ts): every socket let in runs it.
-const openSocket = statement<{ joined: Date | string | null; head: string | number | null; session_live: boolean | null; lease: string | null }>(
-  () => sql`select joined, head, session_live, lease from open_live_socket(${p('group')}::uuid, ${p('user')}::uuid, ${p('session')}::uuid, ${p('holder')}::uuid, ${p('ttl')}::float8, ${p('cap')}::int)`,
-);
-
 export async function admitSocket(
   db: Db,
   input: { groupId: string; userId: string; sessionId: string; holder: string; ttlMs: number },
