@@ -7,6 +7,9 @@ import pg from 'pg';
 import * as pgCloudflare from 'pg-cloudflare';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import type { Db } from '../deps';
+import { nodePgClasses } from './db-node-postgres';
+import { keepPoolErrorsHandled } from './pool-errors';
+import { usePlainTransactions } from './plain-transactions';
 
 interface SocketShim {
   end(data?: Uint8Array, encoding?: string, callback?: (err?: unknown) => void): SocketShim;
@@ -40,8 +43,8 @@ function terminatingSocket(): SocketShimClass {
 export function openHyperdrive(connectionString: string): { db: Db; pool: pg.Pool; close(): Promise<void> } {
   const Socket = terminatingSocket();
   const pool = new pg.Pool({ connectionString, max: 4, stream: (config: { ssl?: unknown }) => new Socket(Boolean(config.ssl)) } as pg.PoolConfig);
-  // An idle client whose connection drops must not fail the request that already has its answer.
-  pool.on('error', () => {});
+  keepPoolErrorsHandled(pool);
   const db = drizzle({ client: pool }) as unknown as Db;
+  usePlainTransactions(db, pool, nodePgClasses);
   return { db, pool, close: () => pool.end().catch(() => {}) };
 }

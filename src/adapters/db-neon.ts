@@ -2,7 +2,10 @@
 // Workers cannot share I/O objects between requests.
 import { neonConfig, Pool } from '@neondatabase/serverless';
 import { drizzle } from 'drizzle-orm/neon-serverless';
+import { NeonSession, NeonTransaction } from 'drizzle-orm/neon-serverless/session';
 import type { Db } from '../deps';
+import { keepPoolErrorsHandled } from './pool-errors';
+import { usePlainTransactions, type DriverClasses } from './plain-transactions';
 
 export interface NeonOptions {
   /** host:port of a WebSocket-to-TCP proxy (local Postgres in dev and tests); unset for Neon itself. */
@@ -18,10 +21,11 @@ export function openNeon(connectionString: string, options: NeonOptions = {}): {
     neonConfig.pipelineConnect = false;
   }
   const pool = new Pool({ connectionString, max: 4 });
-  pool.on('error', () => {});
+  keepPoolErrorsHandled(pool);
   const clients = new Set<{ connection?: { stream?: { end?(): void } } }>();
   pool.on('connect', (client: unknown) => void clients.add(client as never));
   const db = drizzle({ client: pool }) as unknown as Db;
+  usePlainTransactions(db, pool, { Session: NeonSession, Transaction: NeonTransaction } as unknown as DriverClasses);
   return {
     db,
     pool,

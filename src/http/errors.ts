@@ -49,8 +49,10 @@ export function toAppError(err: unknown): AppError {
 const UNAVAILABLE_SQLSTATE = /^(08|53|28)|^(57P01|57P02|57P03|3D000|40001|40P01)$/;
 const UNAVAILABLE_SOCKET = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
 
-// pg's and the Neon driver's own fixed texts for a connection that failed or dropped (no code).
-const CONNECTION_LOST = /^(Connection terminated unexpectedly|Connection terminated due to connection timeout|timeout exceeded when trying to connect)$/;
+// pg's and the Neon driver's own fixed texts for a connection that failed or dropped (no code),
+// among them a query sent on a checked-out connection that Postgres had already ended.
+const CONNECTION_LOST =
+  /^(Connection terminated unexpectedly|Connection terminated due to connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error and is not queryable|Client was closed and is not queryable)$/;
 
 /** An error and the causes under it, outermost first (at most 8: a cycle must not hang us). */
 function* causes(err: unknown): Generator<unknown> {
