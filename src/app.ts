@@ -7,7 +7,7 @@ import { requestId } from 'hono/request-id';
 import type { Deps } from './deps';
 import { AppError } from './domain/errors';
 import type { AppEnv } from './http/env';
-import { onError, sendError } from './http/errors';
+import { databaseUnavailableError, onError, sendError } from './http/errors';
 import { accessLog } from './http/access-log';
 import { mainPortMetrics, requestMetrics } from './http/metrics';
 import { OPENAPI_DOCUMENT, registerOpenApiComponents } from './http/openapi';
@@ -39,6 +39,11 @@ export function createApp(source: DepsSource) {
     // Only browsers send Origin; other clients skip the CORS work and its after-response edits.
     if (c.req.header('origin') !== undefined) return corsHeaders(c, next);
     c.header('Vary', 'Origin');
+    await next();
+  });
+  app.use(async (c, next) => {
+    // Tables missing would make every query a 500; a balancer reading /ready stays away meanwhile.
+    if (c.get('deps').databasePending?.() && c.req.path !== '/health') return sendError(c, databaseUnavailableError());
     await next();
   });
   app.use(

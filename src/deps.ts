@@ -137,4 +137,9 @@ export interface Deps {
   clientIp(c: Context): string;
   /** Work that may finish after the response (Workers: waitUntil). Never throws. */
   defer(work: Promise<unknown>): void;
+  /**
+   * True while the database has no schema yet (Node: it was down at start and its migrations are
+   * still to run): every route but /health answers 503. Absent: never.
+   */
+  databasePending?(): boolean;
 }

@@ -15,10 +15,28 @@ export interface NodePgHandle {
   close(): Promise<void>;
 }
 
-export function openNodePostgres(connectionString: string, max = 10): NodePgHandle {
+export interface NodePgOptions {
+  /**
+   * A statement whose answer has not come after this long fails, and its connection is dropped.
+   * For the server: a connection that went silent (a network partition, a proxy that stopped
+   * passing bytes) would otherwise hold its pool slot until the kernel gives up, ~15 minutes,
+   * and ten of them wedge every request. Commands (migrate, backup) run without it.
+   */
+  queryTimeoutMs?: number;
+}
+
+export function openNodePostgres(connectionString: string, max = 10, options: NodePgOptions = {}): NodePgHandle {
   // A database host that does not answer at all (or a pool queue that does not move for 30 s)
-  // fails the request with 503 instead of hanging it.
-  const pool = new pg.Pool({ connectionString, max, idleTimeoutMillis: 30_000, connectionTimeoutMillis: 30_000 });
+  // fails the request with 503 instead of hanging it. Keepalive finds idle connections whose
+  // peer is gone.
+  const pool = new pg.Pool({
+    connectionString,
+    max,
+    idleTimeoutMillis: 30_000,
+    connectionTimeoutMillis: 30_000,
+    keepAlive: true,
+    ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs } : {}),
+  });
   keepPoolErrorsHandled(pool);
   const db = drizzle({ client: pool }) as unknown as Db;
   usePlainTransactions(db, pool, nodePgClasses);

@@ -37,22 +37,25 @@ export function toAppError(err: unknown): AppError {
     const message = err.status < 500 && err.message && err.message.length < 200 ? err.message : undefined;
     return new AppError(code, message);
   }
-  if (databaseUnavailable(err)) {
-    return new AppError('UNAVAILABLE', 'The database is unavailable; retry shortly.', undefined, UNAVAILABLE_RETRY_AFTER);
-  }
+  if (databaseUnavailable(err)) return databaseUnavailableError();
   return new AppError('INTERNAL');
 }
 
+export const databaseUnavailableError = () => new AppError('UNAVAILABLE', 'The database is unavailable; retry shortly.', undefined, UNAVAILABLE_RETRY_AFTER);
+
 // SQLSTATEs: 08 connection, 53 insufficient resources, 57P01-03 shutdown / cannot connect now,
+// 57P05 and 25P03 a session ended for idling (idle_session_timeout, idle_in_transaction_session_
+// timeout), 57014 a statement cancelled (statement_timeout), 55P03 a lock not had in time
+// (lock_timeout), 25006 a read-only server (a standby, or the old primary after a failover),
 // 3D000 database missing, 28 authentication (a misconfigured or rebuilt server), 40001/40P01
 // serialization and deadlock. Node's socket codes: nothing listening, reset, unreachable.
-const UNAVAILABLE_SQLSTATE = /^(08|53|28)|^(57P01|57P02|57P03|3D000|40001|40P01)$/;
+const UNAVAILABLE_SQLSTATE = /^(08|53|28)|^(57P01|57P02|57P03|57P05|25P03|57014|55P03|25006|3D000|40001|40P01)$/;
 const UNAVAILABLE_SOCKET = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
 
-// pg's and the Neon driver's own fixed texts for a connection that failed or dropped (no code),
-// among them a query sent on a checked-out connection that Postgres had already ended.
+// pg's and the Neon driver's own fixed texts for a connection that failed, dropped or went silent
+// (no code), among them a query sent on a checked-out connection that Postgres had already ended.
 const CONNECTION_LOST =
-  /^(Connection terminated unexpectedly|Connection terminated due to connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error and is not queryable|Client was closed and is not queryable)$/;
+  /^(Connection terminated unexpectedly|Connection terminated due to connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error and is not queryable|Client was closed and is not queryable|Query read timeout)$/;
 
 /** An error and the causes under it, outermost first (at most 8: a cycle must not hang us). */
 function* causes(err: unknown): Generator<unknown> {

@@ -46,6 +46,9 @@ export async function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): Prom
   return parseConfig(env, env.JWT_SECRET ? undefined : await persistedSecret(dataDir));
 }
 
+/** The server's bound on one statement (a migration that needs longer runs first with `npm run db:migrate`). */
+const SERVER_QUERY_TIMEOUT_MS = 30_000;
+
 /**
  * The configured database. `for: 'command'` (cleanup, admin, backup, restore, migrate): a database
  * open for seconds, so the embedded one runs on V8's baseline WebAssembly code only. Optimizing
@@ -55,7 +58,7 @@ export async function openDatabase(
   config: Config,
   use: { for: 'server' | 'command' } = { for: 'server' },
 ): Promise<{ db: Db; close(): Promise<void>; kind: string; pool?: NodePgHandle['pool']; pglite?: PGlite }> {
-  if (config.DATABASE_URL) return { ...openNodePostgres(config.DATABASE_URL), kind: 'postgres' };
+  if (config.DATABASE_URL) return { ...openNodePostgres(config.DATABASE_URL, 10, use.for === 'server' ? { queryTimeoutMs: SERVER_QUERY_TIMEOUT_MS } : {}), kind: 'postgres' };
   prepareDataDir(config.DATA_DIR);
   const lock = lockDataDir(config.DATA_DIR);
   if (use.for === 'command') setFlagsFromString('--liftoff-only');
@@ -71,21 +74,28 @@ export async function openDatabase(
 
 /**
  * Applies the migrations. A Postgres that is down or missing does not stop the start: the server
- * answers 503 UNAVAILABLE (with Retry-After) and migrates once the database is back.
+ * answers 503 UNAVAILABLE (with Retry-After) and migrates once the database is back. Returns
+ * whether they are still to run: until then the database has no schema to serve from.
  */
-async function migrateOrRetry(db: Db, logger: Logger): Promise<void> {
+async function migrateOrRetry(db: Db, logger: Logger): Promise<() => boolean> {
   try {
     await migrate(db);
+    return () => false;
   } catch (err) {
     if (!databaseUnavailable(err)) throw err;
     logger.log('warn', { msg: 'database unavailable at start; answering 503 until it is back', ...errorFields(err) });
+    let pending = true;
     const retry = () => {
       migrate(db).then(
-        () => logger.log('info', { msg: 'database available; migrations applied' }),
+        () => {
+          pending = false;
+          logger.log('info', { msg: 'database available; migrations applied' });
+        },
         (again) => (databaseUnavailable(again) ? void setTimeout(retry, 5000).unref() : logger.log('error', { msg: 'migrations failed', ...errorFields(again) })),
       );
     };
     setTimeout(retry, 5000).unref();
+    return () => pending;
   }
 }
 
@@ -106,7 +116,7 @@ async function main() {
   const metrics = config.METRICS ? new PromMetrics() : undefined;
   if (metrics && cluster.isWorker) scrapeThroughPrimary(metrics);
   const deps = await buildNodeDeps({ config, db: database.db, databaseUrl: config.DATABASE_URL, logger, metrics });
-  await migrateOrRetry(database.db, deps.logger);
+  deps.databasePending = await migrateOrRetry(database.db, deps.logger);
   const swept = removeStaging(config.DATA_DIR, 'gone');
   if (swept.length) deps.logger.log('warn', { msg: 'removed the staging folders of interrupted backups', folders: swept });
   const running = await startServer(deps, config.PORT, config.HOST);

@@ -53,8 +53,10 @@ export async function requireMediaAccess(db: Executor, mediaId: string, userId: 
     if (await wasExpired(db, mediaId, userId)) throw goneError();
     throw new AppError('NOT_FOUND', 'No such media.');
   }
-  const member = await requireMember(db, row.groupId, userId).catch(() => {
-    throw new AppError('NOT_FOUND', 'No such media.');
+  // Not a member: the media is not theirs to know of. Anything else (the database failing) stays
+  // what it is: a client told "No such media" would drop a file or an upload that exists.
+  const member = await requireMember(db, row.groupId, userId).catch((err: unknown) => {
+    throw err instanceof AppError ? new AppError('NOT_FOUND', 'No such media.') : err;
   });
   return { row, member, isAuthor: row.authorId === userId };
 }
