@@ -17,25 +17,29 @@ export interface NodePgHandle {
 
 export interface NodePgOptions {
   /**
-   * A statement whose answer has not come after this long fails, and its connection is dropped.
-   * For the server: a connection that went silent (a network partition, a proxy that stopped
-   * passing bytes) would otherwise hold its pool slot until the kernel gives up, ~15 minutes,
-   * and ten of them wedge every request. Commands (migrate, backup) run without it.
+   * The server's bounds on its connections, so a network partition cannot wedge it or the database.
+   * Postgres cancels a statement that runs (or waits on a lock) longer than this, and ends a session
+   * left idle inside a transaction this long: a cut-off connection's transaction would otherwise
+   * hold its row locks until Postgres' TCP keepalive notices, two hours by default. Here, a statement
+   * whose answer has not come 5 s after that fails and its connection is dropped: a silent
+   * connection would otherwise hold its pool slot until the kernel gives up. Commands (migrate,
+   * backup) and the migrations at start run without them.
    */
-  queryTimeoutMs?: number;
+  boundMs?: number;
 }
 
 export function openNodePostgres(connectionString: string, max = 10, options: NodePgOptions = {}): NodePgHandle {
   // A database host that does not answer at all (or a pool queue that does not move for 30 s)
   // fails the request with 503 instead of hanging it. Keepalive finds idle connections whose
   // peer is gone.
+  const bound = options.boundMs;
   const pool = new pg.Pool({
     connectionString,
     max,
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 30_000,
     keepAlive: true,
-    ...(options.queryTimeoutMs ? { query_timeout: options.queryTimeoutMs } : {}),
+    ...(bound ? { statement_timeout: bound, idle_in_transaction_session_timeout: bound, query_timeout: bound + 5_000 } : {}),
   });
   keepPoolErrorsHandled(pool);
   const db = drizzle({ client: pool }) as unknown as Db;

@@ -20,6 +20,9 @@ export async function cleanupOnce(deps: CleanupDeps, useLock: boolean): Promise<
   // The lock lives as long as this transaction, on its own pooled connection; the run's own
   // batches commit on other connections. A crashed process releases it with its connection.
   return deps.db.transaction(async (tx) => {
+    // The lock's transaction idles for the whole run, longer than the server's bound on idling in
+    // a transaction (src/adapters/db-node-postgres.ts) may allow; it holds no row locks.
+    await tx.execute(sql`set local idle_in_transaction_session_timeout = 0`);
     const result = (await tx.execute(sql`select pg_try_advisory_xact_lock(${CLEANUP_LOCK_KEY.toString()}::bigint) as locked`)) as unknown as {
       rows: Array<{ locked: boolean }>;
     };

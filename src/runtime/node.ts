@@ -46,8 +46,8 @@ export async function loadNodeConfig(env: NodeJS.ProcessEnv = process.env): Prom
   return parseConfig(env, env.JWT_SECRET ? undefined : await persistedSecret(dataDir));
 }
 
-/** The server's bound on one statement (a migration that needs longer runs first with `npm run db:migrate`). */
-const SERVER_QUERY_TIMEOUT_MS = 30_000;
+/** The server's bound on one statement and on a transaction's idle time (src/adapters/db-node-postgres.ts). */
+const SERVER_STATEMENT_BOUND_MS = 30_000;
 
 /**
  * The configured database. `for: 'command'` (cleanup, admin, backup, restore, migrate): a database
@@ -58,7 +58,7 @@ export async function openDatabase(
   config: Config,
   use: { for: 'server' | 'command' } = { for: 'server' },
 ): Promise<{ db: Db; close(): Promise<void>; kind: string; pool?: NodePgHandle['pool']; pglite?: PGlite }> {
-  if (config.DATABASE_URL) return { ...openNodePostgres(config.DATABASE_URL, 10, use.for === 'server' ? { queryTimeoutMs: SERVER_QUERY_TIMEOUT_MS } : {}), kind: 'postgres' };
+  if (config.DATABASE_URL) return { ...openNodePostgres(config.DATABASE_URL, 10, use.for === 'server' ? { boundMs: SERVER_STATEMENT_BOUND_MS } : {}), kind: 'postgres' };
   prepareDataDir(config.DATA_DIR);
   const lock = lockDataDir(config.DATA_DIR);
   if (use.for === 'command') setFlagsFromString('--liftoff-only');
@@ -77,26 +77,47 @@ export async function openDatabase(
  * answers 503 UNAVAILABLE (with Retry-After) and migrates once the database is back. Returns
  * whether they are still to run: until then the database has no schema to serve from.
  */
-async function migrateOrRetry(db: Db, logger: Logger): Promise<() => boolean> {
+async function migrateOrRetry(applyMigrations: () => Promise<unknown>, logger: Logger): Promise<() => boolean> {
   try {
-    await migrate(db);
+    await applyMigrations();
     return () => false;
   } catch (err) {
     if (!databaseUnavailable(err)) throw err;
     logger.log('warn', { msg: 'database unavailable at start; answering 503 until it is back', ...errorFields(err) });
     let pending = true;
     const retry = () => {
-      migrate(db).then(
+      applyMigrations().then(
         () => {
           pending = false;
           logger.log('info', { msg: 'database available; migrations applied' });
         },
-        (again) => (databaseUnavailable(again) ? void setTimeout(retry, 5000).unref() : logger.log('error', { msg: 'migrations failed', ...errorFields(again) })),
+        (again) => {
+          if (!databaseUnavailable(again)) return logger.log('error', { msg: 'migrations failed', ...errorFields(again) });
+          logger.log('warn', { msg: 'migrations not applied yet; retrying in 5 s', ...errorFields(again) });
+          setTimeout(retry, 5000).unref();
+        },
       );
     };
     setTimeout(retry, 5000).unref();
     return () => pending;
   }
+}
+
+/**
+ * The migrations at start. On Postgres they run on a connection of their own without the server's
+ * statement bound: a migration may take minutes on a large database (an index built, a backfill).
+ */
+function startMigrations(config: Config, db: Db): () => Promise<unknown> {
+  const url = config.DATABASE_URL;
+  if (!url) return () => migrate(db);
+  return async () => {
+    const own = openNodePostgres(url, 1);
+    try {
+      await migrate(own.db);
+    } finally {
+      void own.close().catch(() => {});
+    }
+  };
 }
 
 async function main() {
@@ -116,7 +137,7 @@ async function main() {
   const metrics = config.METRICS ? new PromMetrics() : undefined;
   if (metrics && cluster.isWorker) scrapeThroughPrimary(metrics);
   const deps = await buildNodeDeps({ config, db: database.db, databaseUrl: config.DATABASE_URL, logger, metrics });
-  deps.databasePending = await migrateOrRetry(database.db, deps.logger);
+  deps.databasePending = await migrateOrRetry(startMigrations(config, database.db), deps.logger);
   const swept = removeStaging(config.DATA_DIR, 'gone');
   if (swept.length) deps.logger.log('warn', { msg: 'removed the staging folders of interrupted backups', folders: swept });
   const running = await startServer(deps, config.PORT, config.HOST);
