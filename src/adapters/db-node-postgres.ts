@@ -4,6 +4,7 @@ import { drizzle } from 'drizzle-orm/node-postgres';
 import { NodePgSession, NodePgTransaction } from 'drizzle-orm/node-postgres/session';
 import type { Db } from '../deps';
 import { keepPoolErrorsHandled } from './pool-errors';
+import { endSilentConnections } from './silent-connections';
 import { usePlainTransactions, type DriverClasses } from './plain-transactions';
 
 /** node-postgres' session classes, as drizzle builds them (also for Hyperdrive, which is node-postgres). */
@@ -20,10 +21,9 @@ export interface NodePgOptions {
    * The server's bounds on its connections, so a network partition cannot wedge it or the database.
    * Postgres cancels a statement that runs (or waits on a lock) longer than this, and ends a session
    * left idle inside a transaction this long: a cut-off connection's transaction would otherwise
-   * hold its row locks until Postgres' TCP keepalive notices, two hours by default. Here, a statement
-   * whose answer has not come 5 s after that fails and its connection is dropped: a silent
-   * connection would otherwise hold its pool slot until the kernel gives up. Commands (migrate,
-   * backup) and the migrations at start run without them.
+   * hold its row locks until Postgres' TCP keepalive notices, two hours by default. Here, a
+   * connection whose statement has had no answer 5 s after that is ended (src/adapters/silent-
+   * connections.ts). Commands (migrate, backup) and the migrations at start run without them.
    */
   boundMs?: number;
 }
@@ -39,10 +39,18 @@ export function openNodePostgres(connectionString: string, max = 10, options: No
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 30_000,
     keepAlive: true,
-    ...(bound ? { statement_timeout: bound, idle_in_transaction_session_timeout: bound, query_timeout: bound + 5_000 } : {}),
+    ...(bound ? { statement_timeout: bound, idle_in_transaction_session_timeout: bound } : {}),
   });
   keepPoolErrorsHandled(pool);
+  const unwatch = bound ? endSilentConnections(pool as never, bound + 5_000) : () => {};
   const db = drizzle({ client: pool }) as unknown as Db;
   usePlainTransactions(db, pool, nodePgClasses);
-  return { db, pool, close: () => pool.end() };
+  return {
+    db,
+    pool,
+    close: () => {
+      unwatch();
+      return pool.end();
+    },
+  };
 }

@@ -39,12 +39,6 @@ export function usePlainTransactions(db: Db, pool: { connect(): Promise<PoolClie
       client.release();
       return result;
     } catch (error) {
-      // A connection that went silent would only time out again on the rollback: dropped at once
-      // (Postgres rolls back a transaction whose connection closes).
-      if (timedOut(error)) {
-        client.release(error as Error);
-        throw error;
-      }
       // The work's error is the one to report; a connection that cannot even roll back is dropped.
       const broken = await client.query('rollback').then(
         () => undefined,
@@ -54,10 +48,4 @@ export function usePlainTransactions(db: Db, pool: { connect(): Promise<PoolClie
       throw error;
     }
   };
-}
-
-/** pg's own error for a statement that outlived the pool's query_timeout (drizzle wraps it as the cause). */
-function timedOut(error: unknown): boolean {
-  for (let e = error, depth = 0; e instanceof Error && depth < 4; e = e.cause, depth++) if (e.message === 'Query read timeout') return true;
-  return false;
 }

@@ -52,10 +52,10 @@ export const databaseUnavailableError = () => new AppError('UNAVAILABLE', 'The d
 const UNAVAILABLE_SQLSTATE = /^(08|53|28)|^(57P01|57P02|57P03|57P05|25P03|57014|55P03|25006|3D000|40001|40P01)$/;
 const UNAVAILABLE_SOCKET = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
 
-// pg's and the Neon driver's own fixed texts for a connection that failed, dropped or went silent
-// (no code), among them a query sent on a checked-out connection that Postgres had already ended.
+// pg's and the Neon driver's own fixed texts for a connection that failed or dropped (no code),
+// among them a query sent on a checked-out connection that Postgres had already ended.
 const CONNECTION_LOST =
-  /^(Connection terminated unexpectedly|Connection terminated due to connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error and is not queryable|Client was closed and is not queryable|Query read timeout)$/;
+  /^(Connection terminated unexpectedly|Connection terminated due to connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error and is not queryable|Client was closed and is not queryable)$/;
 
 /** An error and the causes under it, outermost first (at most 8: a cycle must not hang us). */
 function* causes(err: unknown): Generator<unknown> {
