@@ -1,8 +1,8 @@
 // Transactions on a pg-style pool with begin, commit and rollback sent as plain text. drizzle's own
 // transaction sends them through its query builder: a render, a prepared-query object and tracing
-// spans for each, on every write (measured: BENCHMARKS.md, "Plain begin and commit"). The
-// statements sent are the same; a transaction with options (isolation level…) still goes through
-// drizzle, which renders them.
+// spans for each, on every write (measured: BENCHMARKS.md, "Transactions: drizzle's begin and
+// commit"). The statements sent are the same; a transaction with options (isolation level…) still
+// goes through drizzle, which renders them.
 import type { Db } from '../deps';
 
 interface PoolClient {
