@@ -50,6 +50,8 @@ export interface NodeLiveHubOptions {
   maxBehindBytes?: number;
   /** How long a socket's lease (its place under the per-user cap) counts without renewal (default 30 s). */
   leaseTtlMs?: number;
+  /** While true the periodic tasks wait: the database has no schema yet (its migrations are running). */
+  databasePending?(): boolean;
   /** A typing frame was relayed here: tell the other processes. */
   onTyping?(groupId: string, userId: string, threadId: string): void;
   /** Events just written to an orbit's sockets on this process (metrics: fan-out lag). */
@@ -175,11 +177,11 @@ export class NodeLiveHub implements LiveGateway {
   constructor(private readonly options: NodeLiveHubOptions) {
     this.maxBehind = options.maxBehindBytes ?? LIVE.maxBehindBytes;
     this.leaseTtlMs = options.leaseTtlMs ?? LEASE_TTL_MS;
-    this.every(options.livenessIntervalMs ?? LIVE.livenessIntervalMs, () => this.checkAccess());
-    if (options.pollIntervalMs !== 0) this.every(options.pollIntervalMs ?? 1000, () => this.poll());
+    this.every('access check', options.livenessIntervalMs ?? LIVE.livenessIntervalMs, () => this.checkAccess());
+    if (options.pollIntervalMs !== 0) this.every('poll', options.pollIntervalMs ?? 1000, () => this.poll());
     const heartbeat = options.heartbeatIntervalMs ?? LIVE.heartbeatIntervalMs;
-    if (heartbeat !== 0) this.every(heartbeat, async () => this.heartbeat(heartbeat));
-    this.every(this.leaseTtlMs / 3, () => this.renewLeases());
+    if (heartbeat !== 0) this.every('heartbeat', heartbeat, async () => this.heartbeat(heartbeat));
+    this.every('lease renewal', this.leaseTtlMs / 3, () => this.renewLeases());
   }
 
   /** Takes this process's committed events from the fan-out. */
@@ -451,13 +453,24 @@ export class NodeLiveHub implements LiveGateway {
     }
   }
 
-  private every(ms: number, task: () => Promise<void>) {
+  /** Runs `task` every `ms`. A task failing on every run (a database down for minutes) is logged once, then once recovered. */
+  private every(name: string, ms: number, task: () => Promise<void>) {
     let running = false;
+    let failing = false;
     const timer = setInterval(() => {
-      if (running) return;
+      if (running || this.options.databasePending?.()) return;
       running = true;
       task()
-        .catch((err) => this.options.logger.log('error', { msg: 'live hub task failed', error: err instanceof Error ? err.name : String(err) }))
+        .then(
+          () => {
+            if (failing) this.options.logger.log('info', { msg: 'live hub task recovered', task: name });
+            failing = false;
+          },
+          (err) => {
+            if (!failing) this.options.logger.log('error', { msg: 'live hub task failed; not logged again until it recovers', task: name, error: err instanceof Error ? err.name : String(err) });
+            failing = true;
+          },
+        )
         .finally(() => (running = false));
     }, ms);
     timer.unref();

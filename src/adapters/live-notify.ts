@@ -8,6 +8,7 @@ import type { Db, Logger } from '../deps';
 import { atMost } from '../domain/deadline';
 import type { StoredEvent } from '../domain/events';
 import { isFarewell } from '../domain/live/room';
+import { dropConnection } from './silent-connections';
 
 const CHANNEL = 'orbital_live';
 
@@ -50,20 +51,36 @@ export function farewellEvent(notice: LiveNotice): StoredEvent | null {
   return notice.f ? { ...notice.f, at: new Date(notice.f.at) } : null;
 }
 
+/** How often the LISTEN connection is asked to answer, and how long it may take. */
+export interface ListenBound {
+  everyMs: number;
+  withinMs: number;
+}
+
 /**
  * LISTENs on a dedicated connection and reconnects when it drops (the hub's poll of last_seq covers
- * whatever was missed meanwhile).
+ * whatever was missed meanwhile). A connection that goes silent (a network partition) closes no
+ * socket for the kernel's ~15 minutes: asked to answer now and then, it is replaced when it does not.
  */
-export function listenForNotices(url: string, self: string, onNotice: (notice: LiveNotice) => void, logger: Logger): { ready: Promise<void>; close(): Promise<void> } {
+export function listenForNotices(
+  url: string,
+  self: string,
+  onNotice: (notice: LiveNotice) => void,
+  logger: Logger,
+  bound: ListenBound = { everyMs: 30_000, withinMs: 10_000 },
+): { ready: Promise<void>; close(): Promise<void> } {
   // This process hears its own notice of every write it makes: known by the sender that leads
   // the payload (eventsNotice and typing put `p` first), it is dropped unparsed.
   const own = `{"p":${JSON.stringify(self)},`;
   let client: pg.Client | null = null;
   let stopped = false;
   let retry: ReturnType<typeof setTimeout> | undefined;
+  let check: ReturnType<typeof setInterval> | undefined;
+  // Logged when lost and when back, not at each try in between (one a second while a database is down).
+  let lost = false;
 
   const connect = async (): Promise<void> => {
-    const c = new pg.Client({ connectionString: url });
+    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: bound.withinMs });
     client = c;
     c.on('notification', (msg) => {
       if (msg.channel !== CHANNEL || msg.payload?.startsWith(own)) return;
@@ -73,8 +90,10 @@ export function listenForNotices(url: string, self: string, onNotice: (notice: L
     const reconnect = () => {
       if (stopped || client !== c) return;
       client = null;
-      c.end().catch(() => undefined);
-      logger.log('warn', { msg: 'live LISTEN connection lost; reconnecting' });
+      clearInterval(check);
+      dropConnection(c);
+      if (!lost) logger.log('warn', { msg: 'live LISTEN connection lost; reconnecting' });
+      lost = true;
       retry = setTimeout(start, 1000);
       retry.unref?.();
     };
@@ -84,8 +103,17 @@ export function listenForNotices(url: string, self: string, onNotice: (notice: L
       await c.connect();
       await c.query(`LISTEN ${CHANNEL}`);
     } catch {
-      reconnect();
+      return reconnect();
     }
+    if (stopped || client !== c) return;
+    if (lost) logger.log('info', { msg: 'live LISTEN connection back' });
+    lost = false;
+    check = setInterval(() => {
+      let answered = false;
+      c.query('select 1').then(() => (answered = true), () => undefined);
+      setTimeout(() => answered || reconnect(), bound.withinMs).unref();
+    }, bound.everyMs);
+    check.unref();
   };
   const start = () => connect();
 
@@ -95,6 +123,7 @@ export function listenForNotices(url: string, self: string, onNotice: (notice: L
     async close() {
       stopped = true;
       clearTimeout(retry);
+      clearInterval(check);
       const c = client;
       client = null;
       // Ending waits for the server's side to close: one that stopped answering would hold it for ever.

@@ -4,10 +4,18 @@
 // the pool drops it. One timer for the pool, rather than pg's query_timeout, which arms a timer
 // per statement: ~17 µs of CPU each (measured; a fifth of a thread-list request's budget).
 
-interface WatchedClient {
+interface PgClient {
+  connection?: { stream?: { destroy(): void } };
+}
+
+interface WatchedClient extends PgClient {
   /** pg's own record of the statement in flight (internal, pinned with pg; test/node/database-connection-lost.test.ts). */
   _getActiveQuery(): unknown;
-  connection?: { stream?: { destroy(): void } };
+}
+
+/** Closes a pg client's socket at once. Not end(): it waits for the server's answer, which a silent connection never sends. */
+export function dropConnection(client: object): void {
+  (client as PgClient).connection?.stream?.destroy();
 }
 
 interface WatchedPool {
@@ -29,7 +37,7 @@ export function endSilentConnections(pool: WatchedPool, boundMs: number): () => 
           last.since = now;
         } else if (now - last.since >= boundMs) {
           seen.delete(client);
-          client.connection?.stream?.destroy();
+          dropConnection(client);
         }
       }
     },

@@ -63,6 +63,8 @@ export interface NodeDepsOptions {
   databaseUrl?: string;
   /** Counters for GET /metrics (METRICS=on); without them nothing is measured. */
   metrics?: PromMetrics;
+  /** True until the database has its schema (Deps.databasePending). */
+  databasePending?(): boolean;
 }
 
 export interface NodeDeps extends Deps {
@@ -88,6 +90,7 @@ export async function buildNodeDeps(options: NodeDepsOptions): Promise<NodeDeps>
     clock,
     limiter: createPgLimiter(db, clock, config.RATE_LIMIT),
     metrics,
+    databasePending: options.databasePending,
     hasher: await loadHasher(config.PASSWORD_HASH_COST),
     sessions: new SessionCache(),
     logger,
@@ -119,6 +122,7 @@ async function buildLive(options: NodeDepsOptions, clock: Clock, logger: Logger)
     jwtSecret: options.config.jwtSecret,
     // Only other processes' notifications can go missing; PGlite is one process.
     pollIntervalMs: databaseUrl ? 1000 : 0,
+    databasePending: options.databasePending,
     ...options.liveOptions,
     onDelivered: options.metrics && ((events) => options.metrics!.fannedOut(events, clock.now().getTime())),
     onTyping:

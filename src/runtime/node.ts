@@ -136,14 +136,18 @@ async function main() {
   const logger = jsonLogger(config.LOG_LEVEL, stdoutLines()); // asynchronous: the access log must not block requests
   const metrics = config.METRICS ? new PromMetrics() : undefined;
   if (metrics && cluster.isWorker) scrapeThroughPrimary(metrics);
-  const deps = await buildNodeDeps({ config, db: database.db, databaseUrl: config.DATABASE_URL, logger, metrics });
-  deps.databasePending = await migrateOrRetry(startMigrations(config, database.db), deps.logger);
+  // Listening before the migrations run: a migration can take minutes on a large database, and a
+  // health check refused meanwhile gets the server restarted mid-migration, again and again.
+  // Until they have run, every route but /health answers 503 (/ready included).
+  let pending = () => true;
+  const deps = await buildNodeDeps({ config, db: database.db, databaseUrl: config.DATABASE_URL, logger, metrics, databasePending: () => pending() });
   const swept = removeStaging(config.DATA_DIR, 'gone');
   if (swept.length) deps.logger.log('warn', { msg: 'removed the staging folders of interrupted backups', folders: swept });
   const running = await startServer(deps, config.PORT, config.HOST);
+  deps.logger.log('info', { msg: 'listening', url: running.url, database: database.kind, data_dir: config.DATA_DIR });
+  pending = await migrateOrRetry(startMigrations(config, database.db), deps.logger);
   const metricsListener = metrics && (await observeNode(deps, metrics, { running, pool: database.pool }));
   if (metricsListener?.url) deps.logger.log('info', { msg: 'metrics listening', url: metricsListener.url });
-  deps.logger.log('info', { msg: 'listening', url: running.url, database: database.kind, data_dir: config.DATA_DIR });
   if (config.PASSWORD_HASH_COST !== 'owasp') deps.logger.log('error', { msg: INSECURE_COST_WARNING });
   // Hourly retention; with Postgres several processes may run, and the advisory lock picks one.
   const cleanup = scheduleCleanup(deps, { useLock: database.kind === 'postgres' });

@@ -5,13 +5,11 @@ import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOrbit, joinOrbit, post, registerUser, type TestUser } from '../support/api';
 import { adminRunner } from '../support/admin-runner';
-import { freshDatabase, startServerProcess, type ServerProcess } from '../support/server-process';
-import { TEST_ENV, type Target } from '../support/types';
+import { targetOf, freshDatabase, startServerProcess, type ServerProcess } from '../support/server-process';
+import { TEST_ENV } from '../support/types';
 import { newDataDir } from '../support/data-dirs';
 
 const postgres = process.env.TEST_DATABASE_URL;
-const targetOf = (server: ServerProcess) =>
-  ({ name: 'node', env: TEST_ENV, fetch: (path: string, init: RequestInit = {}) => fetch(server.url + path, init) }) as unknown as Target;
 
 // A command that is its own process opens the database (1.5 s on an idle machine, 4 to 7 s beside
 // the rest of the suite in CI).

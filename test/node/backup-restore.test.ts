@@ -14,16 +14,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { b64, createOrbit, deliverKey, expectStatus, joinOrbit, json, post, registerUser, type TestUser } from '../support/api';
 import { chunkOf, complete, putChunk, randomFile, sha256Hex, startUpload, THREE_CHUNKS } from '../support/media';
 import { newDataDir } from '../support/data-dirs';
-import { freshDatabase, runEntry, startServerProcess, type ServerProcess } from '../support/server-process';
-import { TEST_ENV, type Target } from '../support/types';
+import { targetOf, freshDatabase, runEntry, startServerProcess, type ServerProcess } from '../support/server-process';
+import { TEST_ENV } from '../support/types';
 import { parseConfig } from '../../src/config';
 import { openDatabase } from '../../src/runtime/node';
 import { RestoreRefused, restoreFromFile } from '../../src/runtime/backup/restore';
 import { restoreTarget } from '../../src/runtime/backup/source';
 
 const postgres = process.env.TEST_DATABASE_URL;
-const targetOf = (server: ServerProcess) =>
-  ({ name: 'node', env: TEST_ENV, fetch: (path: string, init: RequestInit = {}) => fetch(server.url + path, init) }) as unknown as Target;
 
 /** One entry's content, read from a tar archive. */
 async function entryOf(path: string, name: string): Promise<string> {

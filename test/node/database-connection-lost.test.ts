@@ -7,12 +7,14 @@
 import { sql } from 'drizzle-orm';
 import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import WebSocket from 'ws';
 import { openNodePostgres } from '../../src/adapters/db-node-postgres';
 import { databaseUnavailable } from '../../src/http/errors';
 import { b64, createOrbit, post, registerUser, type TestUser } from '../support/api';
 import { newThread } from '../support/content';
+import { livePath } from '../support/live';
 import { complete, uploadFile } from '../support/media';
-import { freshDatabase, startServerProcess, type ServerProcess } from '../support/server-process';
+import { freshDatabase, startServerProcess, targetOf, type ServerProcess } from '../support/server-process';
 import { holdablePath } from '../support/tcp-path';
 import type { Target } from '../support/types';
 
@@ -32,7 +34,7 @@ async function withServer(work: (ctx: { t: Target; owner: TestUser; orbitId: str
   await admin.connect();
   try {
     server = await startServerProcess({ DATABASE_URL: database.url, JWT_SECRET: 'x'.repeat(40), RATE_LIMIT: 'off' });
-    const t = { name: 'node', fetch: (p: string, init?: RequestInit) => fetch(server!.url + p, init) } as unknown as Target;
+    const t = targetOf(server);
     const owner = await registerUser(t);
     const orbit = await createOrbit(t, owner);
     await work({ t, owner, orbitId: orbit.id, admin, name: new URL(database.url).pathname.slice(1) });
@@ -120,6 +122,29 @@ describe.skipIf(!base)('Postgres ends the connections during writes (Node)', () 
       await endConnections(admin, name);
       // Connections ended just now may still be handed out once each (503); then writes go through.
       await vi.waitFor(async () => expect((await write()).status).toBe(201), { timeout: 10_000, interval: 100 });
+    });
+  });
+
+  it('logs a database refusing connections once, not at every try of the live hub (each second), and its return', { timeout: 120_000 }, async () => {
+    await withServer(async ({ owner, orbitId, admin, name }) => {
+      const ws = new WebSocket(server!.url.replace('http', 'ws') + livePath(orbitId), { headers: owner.auth });
+      await new Promise((resolve, reject) => (ws.once('message', resolve), ws.once('error', reject)));
+      try {
+        // Superusers included: nobody connects, so the hub's poll (every second) fails each time.
+        await admin.query(`alter database ${name} allow_connections = false`);
+        await endConnections(admin, name);
+        await new Promise((resolve) => setTimeout(resolve, 5000));
+        await admin.query(`alter database ${name} allow_connections = true`);
+        await vi.waitFor(() => expect(server!.output()).toContain('live hub task recovered'), { timeout: 15_000, interval: 100 });
+        await vi.waitFor(() => expect(server!.output()).toContain('live LISTEN connection back'), { timeout: 15_000, interval: 100 });
+        const messages = server!.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; task?: string });
+        const count = (msg: string) => messages.filter((m) => m.msg.startsWith(msg)).map((m) => m.task ?? '-');
+        expect(count('live hub task failed')).toEqual(['poll']);
+        expect(count('live hub task recovered')).toEqual(['poll']);
+        expect(count('live LISTEN connection lost')).toEqual(['-']);
+      } finally {
+        ws.close();
+      }
     });
   });
 });

@@ -7,8 +7,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createOrbit, post, publicKey, registerUser } from '../support/api';
 import { livePath } from '../support/live';
-import type { Target } from '../support/types';
-import { freshDatabase, startServerProcess, type ServerProcess } from '../support/server-process';
+import { freshDatabase, startServerProcess, targetOf, type ServerProcess } from '../support/server-process';
 import { holdablePath } from '../support/tcp-path';
 import { expectCleanLog, expectUnavailableAnswers } from '../support/unavailable';
 
@@ -28,7 +27,7 @@ async function closedPort(): Promise<number> {
 }
 
 async function expectUnavailable(databaseUrl: string) {
-  server = await startServerProcess({ DATABASE_URL: databaseUrl, JWT_SECRET: 'x'.repeat(40), RATE_LIMIT: 'on' });
+  server = await startServerProcess({ DATABASE_URL: databaseUrl, JWT_SECRET: 'x'.repeat(40), RATE_LIMIT: 'on' }, 60_000, 'listening');
   const username = await expectUnavailableAnswers((path, init) => fetch(server!.url + path, init));
   // Our own code's location only (a driver's or the runtime's frames are left out).
   for (const entry of expectCleanLog(server.output().split('\n'), username)) if (entry.at !== undefined) expect(entry.at).toMatch(/^(src|dist)\//);
@@ -68,6 +67,39 @@ describe('database down or missing (Node)', () => {
   });
 });
 
+describe('a migration that takes long at start (Node, Postgres)', () => {
+  it.skipIf(!process.env.TEST_DATABASE_URL)('the server listens meanwhile: /health 200, every other route 503; served once it ends', { timeout: 60_000 }, async () => {
+    const database = await freshDatabase(process.env.TEST_DATABASE_URL!, 'orbital_slow');
+    // The migrations wait on the lock every orbital process takes for them (src/db/migrate.ts).
+    const holder = new pg.Client({ connectionString: database.url });
+    await holder.connect();
+    try {
+      await holder.query('select pg_advisory_lock(727001)');
+      server = await startServerProcess({ DATABASE_URL: database.url, JWT_SECRET: 'x'.repeat(40), RATE_LIMIT: 'off' }, 20_000, 'listening');
+      const answers = async () => {
+        const [health, ready, login] = await Promise.all([fetch(server!.url + '/health'), fetch(server!.url + '/ready'), fetch(server!.url + '/api/auth/login', post({ username: 'nobody_here', password: 'a long password' }))]);
+        return { health: health.status, ready: ready.status, login: login.status, retryAfter: login.headers.get('retry-after') !== null, code: ((await login.json()) as { error: { code: string } }).error.code };
+      };
+      expect(await answers()).toEqual({ health: 200, ready: 503, login: 503, retryAfter: true, code: 'UNAVAILABLE' });
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      expect(await answers()).toEqual({ health: 200, ready: 503, login: 503, retryAfter: true, code: 'UNAVAILABLE' });
+      await holder.query('select pg_advisory_unlock(727001)');
+      const deadline = Date.now() + 10_000;
+      while ((await fetch(server.url + '/ready')).status !== 200) {
+        expect(Date.now()).toBeLessThan(deadline);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const res = await fetch(server.url + '/api/auth/register', post({ username: 'after_slow', password: 'a long password', public_key: publicKey() }));
+      expect(res.status).toBe(201);
+    } finally {
+      await holder.end();
+      await server?.kill('SIGKILL');
+      server = undefined;
+      await database.drop();
+    }
+  });
+});
+
 describe('a database that stops answering (Node, Postgres)', () => {
   it.skipIf(!process.env.TEST_DATABASE_URL)('does not hold up SIGTERM: the server still exits, its live sockets closed 1001', { timeout: 120_000 }, async () => {
     const base = new URL(process.env.TEST_DATABASE_URL!);
@@ -77,7 +109,7 @@ describe('a database that stops answering (Node, Postgres)', () => {
       const url = new URL(database.url);
       url.host = `127.0.0.1:${path.port}`;
       server = await startServerProcess({ DATABASE_URL: url.toString(), JWT_SECRET: 'x'.repeat(40), RATE_LIMIT: 'off' });
-      const t = { name: 'node', fetch: (p: string, init?: RequestInit) => fetch(server!.url + p, init) } as unknown as Target;
+      const t = targetOf(server);
       const owner = await registerUser(t);
       const orbit = await createOrbit(t, owner);
       const ws = new WebSocket(server.url.replace('http', 'ws') + livePath(orbit.id), { headers: owner.auth });

@@ -8,13 +8,11 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { b64, createOrbit, post, registerUser } from '../support/api';
-import { freshDatabase, startServerProcess, type ServerProcess } from '../support/server-process';
-import { TEST_ENV, type Target } from '../support/types';
+import { targetOf, freshDatabase, startServerProcess, type ServerProcess } from '../support/server-process';
+import { TEST_ENV } from '../support/types';
 
 const postgres = process.env.TEST_DATABASE_URL;
 if (!postgres) console.warn('idempotency-crash: skipped, it needs a real Postgres (set TEST_DATABASE_URL)');
-const targetOf = (server: ServerProcess) =>
-  ({ name: 'node', env: TEST_ENV, fetch: (path: string, init: RequestInit = {}) => fetch(server.url + path, init) }) as unknown as Target;
 
 describe.skipIf(!postgres)('Idempotency-Key and a process killed mid-create', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'orbital-idem-crash-'));

@@ -8,6 +8,7 @@ import { eventsNotice, listenForNotices, sendNotice, type LiveNotice } from '../
 import type { Db } from '../../src/deps';
 import type { StoredEvent } from '../../src/domain/events';
 import { jsonLogger } from '../../src/adapters/logger-json';
+import { holdablePath } from '../support/tcp-path';
 
 const postgres = process.env.TEST_DATABASE_URL;
 if (!postgres) console.warn('live-notify: skipped, it needs a real Postgres (set TEST_DATABASE_URL)');
@@ -42,6 +43,31 @@ describe.skipIf(!postgres)('notices between processes', () => {
       ]);
     } finally {
       await listener.close();
+    }
+  });
+
+  it('a LISTEN connection gone silent (a network partition) is replaced: notices reach the process again', async () => {
+    const path = await holdablePath(new URL(postgres!));
+    const url = new URL(postgres!);
+    url.host = `127.0.0.1:${path.port}`;
+    const orbit = crypto.randomUUID();
+    const heard: LiveNotice[] = [];
+    const log: string[] = [];
+    const listener = listenForNotices(url.toString(), 'process-a', (notice) => notice.g === orbit && heard.push(notice), jsonLogger('info', (line) => log.push(JSON.parse(line).msg)), { everyMs: 200, withinMs: 300 });
+    await listener.ready;
+    try {
+      // The connections open now stop carrying bytes both ways; new ones get through.
+      path.hold();
+      const deadline = Date.now() + 10_000;
+      for (let seq = 1; heard.length === 0 && Date.now() < deadline; seq++) {
+        await sendNotice(db, { p: 'process-b', g: orbit, s: seq });
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      expect(heard.length).toBeGreaterThan(0);
+      expect(log).toEqual(['live LISTEN connection lost; reconnecting', 'live LISTEN connection back']);
+    } finally {
+      await listener.close();
+      path.close();
     }
   });
 });

@@ -7,16 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOrbit, registerUser } from '../support/api';
 import { livePath } from '../support/live';
 import { connectSocket } from '../support/node-target';
-import { freshDatabase, startServerProcess, type ServerProcess } from '../support/server-process';
-import { SocketRefused, TEST_ENV, type Target, type TestSocket } from '../support/types';
+import { targetOf, freshDatabase, startServerProcess, type ServerProcess } from '../support/server-process';
+import { SocketRefused, TEST_ENV, type TestSocket } from '../support/types';
 import { newDataDir } from '../support/data-dirs';
 
 const postgres = process.env.TEST_DATABASE_URL;
 if (!postgres) console.warn('live-socket-cap: skipped, it needs a real Postgres (set TEST_DATABASE_URL)');
 
 /** Just enough of a target for the API helpers, pointed at one server process. */
-const targetOf = (server: ServerProcess) =>
-  ({ name: 'node', env: TEST_ENV, fetch: (path: string, init: RequestInit = {}) => fetch(server.url + path, init) }) as unknown as Target;
 
 describe.skipIf(!postgres)('the socket cap across two Node processes on one Postgres', () => {
   let database: Awaited<ReturnType<typeof freshDatabase>>;

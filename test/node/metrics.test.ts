@@ -11,13 +11,11 @@ import { b64, createOrbit, post, registerUser } from '../support/api';
 import { uploadFile } from '../support/media';
 import { livePath, seqsUntil } from '../support/live';
 import { connectSocket } from '../support/node-target';
-import { freshDatabase, startServerProcess, type ServerProcess } from '../support/server-process';
-import { TEST_ENV, type Target } from '../support/types';
+import { targetOf, freshDatabase, startServerProcess, type ServerProcess } from '../support/server-process';
+import { TEST_ENV } from '../support/types';
 import { newDataDir } from '../support/data-dirs';
 
 const postgres = process.env.TEST_DATABASE_URL;
-const targetOf = (server: ServerProcess) =>
-  ({ name: 'node', env: TEST_ENV, fetch: (path: string, init: RequestInit = {}) => fetch(server.url + path, init) }) as unknown as Target;
 
 /** One server process on its own data dir (and its own Postgres database when TEST_DATABASE_URL is set). */
 async function server(env: Record<string, string>) {

@@ -6,13 +6,11 @@ import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createOrbit, expectError, json, post, publicKey, registerUser, unique } from '../support/api';
 import { adminRunner } from '../support/admin-runner';
-import { freshDatabase, startServerProcess, type ServerProcess } from '../support/server-process';
-import { TEST_ENV, type Target } from '../support/types';
+import { targetOf, freshDatabase, startServerProcess, type ServerProcess } from '../support/server-process';
+import { TEST_ENV } from '../support/types';
 import { newDataDir } from '../support/data-dirs';
 
 const postgres = process.env.TEST_DATABASE_URL;
-const targetOf = (server: ServerProcess) =>
-  ({ name: 'node', env: TEST_ENV, fetch: (path: string, init: RequestInit = {}) => fetch(server.url + path, init) }) as unknown as Target;
 
 describe('registration codes (REGISTRATION=invite)', () => {
   const dataDir = newDataDir('orbital-regcode-');

@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { TEST_ENV, type Target } from './types';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -53,8 +54,12 @@ export interface ServerProcess extends NodeProcess {
   url: string;
 }
 
-/** Starts src/runtime/node.ts on a free port; resolves once it listens (its `listening` log line). */
-export async function startServerProcess(env: Record<string, string>, timeoutMs = 60_000): Promise<ServerProcess> {
+/**
+ * Starts src/runtime/node.ts on a free port; resolves once it listens (its `listening` log line) and,
+ * unless `until` is 'listening' (a database down at start), once /ready answers 200: the server
+ * listens while its migrations run.
+ */
+export async function startServerProcess(env: Record<string, string>, timeoutMs = 60_000, until: 'ready' | 'listening' = 'ready'): Promise<ServerProcess> {
   const child = runEntry('src/runtime/node.ts', { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env });
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -75,8 +80,22 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
       reject(new Error(`the server exited with ${code}:\n${child.output()}`));
     });
   });
+  if (until === 'ready') {
+    const deadline = Date.now() + timeoutMs;
+    while ((await fetch(url + '/ready').then((res) => (void res.body?.cancel(), res.status), () => 0)) !== 200) {
+      if (child.proc.exitCode !== null || Date.now() > deadline) {
+        await child.kill();
+        throw new Error(`the server did not get ready:\n${child.output()}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
   return { ...child, url };
 }
+
+/** The API of a server process, for the helpers that take a Target (test/support/api.ts). */
+export const targetOf = (server: ServerProcess) =>
+  ({ name: 'node', env: TEST_ENV, fetch: (path: string, init: RequestInit = {}) => fetch(server.url + path, init) }) as unknown as Target;
 
 /** A new, empty database on the Postgres at `baseUrl`; `drop()` removes it. */
 export async function freshDatabase(baseUrl: string, prefix = 'orbital_proc'): Promise<{ url: string; drop(): Promise<void> }> {
