@@ -80,7 +80,8 @@ export function listenForNotices(
   let lost = false;
 
   const connect = async (): Promise<void> => {
-    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: bound.withinMs });
+    // Every statement bounded, LISTEN included: pg's per-statement timer costs nothing on a connection this quiet.
+    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: bound.withinMs, query_timeout: bound.withinMs });
     client = c;
     c.on('notification', (msg) => {
       if (msg.channel !== CHANNEL || msg.payload?.startsWith(own)) return;
@@ -108,11 +109,7 @@ export function listenForNotices(
     if (stopped || client !== c) return;
     if (lost) logger.log('info', { msg: 'live LISTEN connection back' });
     lost = false;
-    check = setInterval(() => {
-      let answered = false;
-      c.query('select 1').then(() => (answered = true), () => undefined);
-      setTimeout(() => answered || reconnect(), bound.withinMs).unref();
-    }, bound.everyMs);
+    check = setInterval(() => void c.query('select 1').catch(reconnect), bound.everyMs);
     check.unref();
   };
   const start = () => connect();

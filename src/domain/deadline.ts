@@ -10,3 +10,10 @@ export function atMost(work: Promise<unknown>, ms: number): Promise<void> {
   });
   return Promise.race([work.then(() => undefined, () => undefined), bound]).finally(() => clearTimeout(timer));
 }
+
+/** Whether `work` fulfilled within `ms` (false when it rejected or is still running then). */
+export async function doneWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let done = false;
+  await atMost(work.then(() => (done = true)), ms);
+  return done;
+}

@@ -68,6 +68,8 @@ export function databaseUnavailable(err: unknown): boolean {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_SOCKET.has(code))) return true;
     if (e instanceof Error && CONNECTION_LOST.test(e.message)) return true;
+    // 55000 is a broad class: only its "not currently accepting connections" (ALLOW_CONNECTIONS false) is an outage.
+    if (code === '55000' && e instanceof Error && /is not currently accepting connections$/.test(e.message)) return true;
     // The Neon driver rejects with the WebSocket's ErrorEvent when it cannot reach its proxy.
     if ((e as { constructor?: { name?: string } }).constructor?.name === 'ErrorEvent') return true;
     // AggregateError from a connect that tried several addresses (IPv4 and IPv6).

@@ -37,6 +37,12 @@ export function startClusterPrimary(config: Config): boolean {
   return true;
 }
 
+/**
+ * The exit code of a server whose migrations failed for a reason other than a database out of
+ * reach (a schema at odds with them): a restart would fail the same way, so the primary stops too.
+ */
+export const EXIT_MIGRATIONS_FAILED = 78;
+
 function superviseWorkers(count: number, config: Config, logger: Logger) {
   // The secret the primary read or generated (JWT_SECRET, else DATA_DIR/jwt-secret), passed to
   // every worker so tokens signed by one verify on all.
@@ -59,16 +65,17 @@ function superviseWorkers(count: number, config: Config, logger: Logger) {
     const lived = Date.now() - (startedAt.get(worker) ?? 0);
     startedAt.delete(worker);
     if (stopping) return;
-    if (!served) {
-      // No worker ever started (bad database URL, port in use …): restarting would only repeat
-      // the worker's own error line, which is already printed.
+    if (!served || code === EXIT_MIGRATIONS_FAILED) {
+      // No worker ever started (bad database URL, port in use …), or the migrations failed:
+      // restarting would only repeat the worker's own error line, which is already printed.
       stopping = true;
       for (const other of startedAt.keys()) other.process.kill('SIGTERM');
       process.exit(code || 1);
     }
     logger.log('warn', { msg: 'worker died', pid: worker.process.pid, code, signal, lived_ms: lived });
     restartDelay = lived < QUICK_DEATH_MS ? Math.min(MAX_RESTART_DELAY_MS, Math.max(250, restartDelay * 2)) : 0;
-    setTimeout(() => !stopping && fork(), restartDelay).unref();
+    // Kept referenced: with every worker dead, the timer is what keeps the primary up to restart one.
+    setTimeout(() => !stopping && fork(), restartDelay);
   });
 
   const stop = (signal: string) => {

@@ -3,6 +3,7 @@
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
+import { sql } from 'drizzle-orm';
 import { atMost } from '../domain/deadline';
 import { ConfigError, parseConfig, type Config } from '../config';
 import type { Db, Logger } from '../deps';
@@ -17,7 +18,7 @@ import { removeStaging } from './backup/staging';
 import { buildNodeDeps } from './node-deps';
 import { scheduleCleanup } from './node-cleanup';
 import { startServer } from './node-server';
-import { startClusterPrimary } from './node-cluster';
+import { EXIT_MIGRATIONS_FAILED, startClusterPrimary } from './node-cluster';
 import cluster from 'node:cluster';
 import { PromMetrics } from '../adapters/metrics-prom';
 import { scrapeThroughPrimary } from '../adapters/metrics-cluster';
@@ -82,7 +83,7 @@ async function migrateOrRetry(applyMigrations: () => Promise<unknown>, logger: L
     await applyMigrations();
     return () => false;
   } catch (err) {
-    if (!databaseUnavailable(err)) throw err;
+    if (!databaseUnavailable(err)) migrationsFailed(err, logger);
     logger.log('warn', { msg: 'database unavailable at start; answering 503 until it is back', ...errorFields(err) });
     let pending = true;
     const retry = () => {
@@ -92,7 +93,7 @@ async function migrateOrRetry(applyMigrations: () => Promise<unknown>, logger: L
           logger.log('info', { msg: 'database available; migrations applied' });
         },
         (again) => {
-          if (!databaseUnavailable(again)) return logger.log('error', { msg: 'migrations failed', ...errorFields(again) });
+          if (!databaseUnavailable(again)) migrationsFailed(again, logger);
           logger.log('warn', { msg: 'migrations not applied yet; retrying in 5 s', ...errorFields(again) });
           setTimeout(retry, 5000).unref();
         },
@@ -101,6 +102,20 @@ async function migrateOrRetry(applyMigrations: () => Promise<unknown>, logger: L
     setTimeout(retry, 5000).unref();
     return () => pending;
   }
+}
+
+/**
+ * A migration the database refused (not for being out of reach): the server stops, as serving 503
+ * for ever would hide it behind a /health that answers. Logged with Postgres' own reason (DDL, no
+ * user data), not the statement drizzle puts before it.
+ */
+function migrationsFailed(err: unknown, logger: Logger): never {
+  let reason: string | undefined;
+  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (typeof (e as { code?: unknown }).code === 'string') reason = e.message;
+  }
+  logger.log('error', { msg: 'migrations failed; stopping', reason, ...errorFields(err) });
+  process.exit(EXIT_MIGRATIONS_FAILED);
 }
 
 /**
@@ -113,6 +128,10 @@ function startMigrations(config: Config, db: Db): () => Promise<unknown> {
   return async () => {
     const own = openNodePostgres(url, 1);
     try {
+      // Postgres 14+ (older ones refuse the setting, harmlessly): a backend waiting on the
+      // migrations' lock notices within 1 s that its server stopped, instead of holding a
+      // connection slot until the lock is free.
+      await own.db.execute(sql`set client_connection_check_interval = 1000`).catch(() => undefined);
       await migrate(own.db);
     } finally {
       void own.close().catch(() => {});
@@ -145,15 +164,10 @@ async function main() {
   if (swept.length) deps.logger.log('warn', { msg: 'removed the staging folders of interrupted backups', folders: swept });
   const running = await startServer(deps, config.PORT, config.HOST);
   deps.logger.log('info', { msg: 'listening', url: running.url, database: database.kind, data_dir: config.DATA_DIR });
-  pending = await migrateOrRetry(startMigrations(config, database.db), deps.logger);
-  const metricsListener = metrics && (await observeNode(deps, metrics, { running, pool: database.pool }));
-  if (metricsListener?.url) deps.logger.log('info', { msg: 'metrics listening', url: metricsListener.url });
-  if (config.PASSWORD_HASH_COST !== 'owasp') deps.logger.log('error', { msg: INSECURE_COST_WARNING });
-  // Hourly retention; with Postgres several processes may run, and the advisory lock picks one.
-  const cleanup = scheduleCleanup(deps, { useLock: database.kind === 'postgres' });
-  // Only this process may open the embedded database: `npm run backup` asks it over a socket.
-  const backups = database.pglite ? startBackupSocket(config, database, deps.logger) : undefined;
-
+  // What runs once the schema is there; stopped with the server, however far the start got.
+  let metricsListener: Awaited<ReturnType<typeof observeNode>> | undefined;
+  let cleanup: ReturnType<typeof scheduleCleanup> | undefined;
+  let backups: ReturnType<typeof startBackupSocket> | undefined;
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -161,7 +175,7 @@ async function main() {
     deps.logger.log('info', { msg: 'shutting down', signal });
     await running.close();
     await metricsListener?.close();
-    await cleanup.stop();
+    await cleanup?.stop();
     await (await backups)?.close();
     // A Postgres that stopped answering would hold the pool's end for ever (the embedded one is
     // in this process and is waited for: it writes its files as it closes).
@@ -170,6 +184,16 @@ async function main() {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+
+  pending = await migrateOrRetry(startMigrations(config, database.db), deps.logger);
+  if (stopping) return;
+  metricsListener = metrics && (await observeNode(deps, metrics, { running, pool: database.pool }));
+  if (metricsListener?.url) deps.logger.log('info', { msg: 'metrics listening', url: metricsListener.url });
+  if (config.PASSWORD_HASH_COST !== 'owasp') deps.logger.log('error', { msg: INSECURE_COST_WARNING });
+  // Hourly retention; with Postgres several processes may run, and the advisory lock picks one.
+  cleanup = scheduleCleanup(deps, { useLock: database.kind === 'postgres' });
+  // Only this process may open the embedded database: `npm run backup` asks it over a socket.
+  backups = database.pglite ? startBackupSocket(config, database, deps.logger) : undefined;
 }
 
 async function startBackupSocket(config: Config, database: { pglite?: PGlite }, logger: Logger) {

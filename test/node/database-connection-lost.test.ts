@@ -133,6 +133,8 @@ describe.skipIf(!base)('Postgres ends the connections during writes (Node)', () 
         // Superusers included: nobody connects, so the hub's poll (every second) fails each time.
         await admin.query(`alter database ${name} allow_connections = false`);
         await endConnections(admin, name);
+        // Meanwhile requests answer 503 (55000 "not currently accepting connections"), not 500.
+        expect((await fetch(server!.url + '/api/users/me', { headers: owner.auth })).status).toBe(503);
         await new Promise((resolve) => setTimeout(resolve, 5000));
         await admin.query(`alter database ${name} allow_connections = true`);
         await vi.waitFor(() => expect(server!.output()).toContain('live hub task recovered'), { timeout: 15_000, interval: 100 });

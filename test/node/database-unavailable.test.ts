@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createOrbit, post, publicKey, registerUser } from '../support/api';
 import { livePath } from '../support/live';
-import { freshDatabase, startServerProcess, targetOf, type ServerProcess } from '../support/server-process';
+import { freshDatabase, runEntry, startServerProcess, targetOf, type ServerProcess } from '../support/server-process';
 import { holdablePath } from '../support/tcp-path';
 import { expectCleanLog, expectUnavailableAnswers } from '../support/unavailable';
 
@@ -100,6 +100,96 @@ describe('a migration that takes long at start (Node, Postgres)', () => {
   });
 });
 
+describe('SIGTERM while the migrations wait (Node, Postgres)', () => {
+  it.skipIf(!process.env.TEST_DATABASE_URL)('exits 0 through its shutdown, and leaves no connection waiting on the lock', { timeout: 60_000 }, async () => {
+    const database = await freshDatabase(process.env.TEST_DATABASE_URL!, 'orbital_slow');
+    const name = new URL(database.url).pathname.slice(1);
+    const holder = new pg.Client({ connectionString: database.url });
+    await holder.connect();
+    const waiting = async () =>
+      Number((await holder.query(`select count(*) from pg_stat_activity where datname = $1 and wait_event_type = 'Lock' and pid <> pg_backend_pid()`, [name])).rows[0].count);
+    try {
+      await holder.query('select pg_advisory_lock(727001)');
+      server = await startServerProcess({ DATABASE_URL: database.url, JWT_SECRET: 'x'.repeat(40), RATE_LIMIT: 'off' }, 20_000, 'listening');
+      await vi.waitFor(async () => expect(await waiting()).toBe(1), { timeout: 10_000, interval: 100 });
+      expect(await server.kill('SIGTERM')).toBe(0);
+      expect(server.output()).toContain('"msg":"shutting down"');
+      // Postgres learns of the client's end while its backend waits (client_connection_check_interval).
+      await vi.waitFor(async () => expect(await waiting()).toBe(0), { timeout: 5000, interval: 100 });
+    } finally {
+      await holder.end();
+      await server?.kill('SIGKILL');
+      server = undefined;
+      await database.drop();
+    }
+  });
+});
+
+describe('migrations the database refuses (Node, Postgres)', () => {
+  const base = process.env.TEST_DATABASE_URL;
+  /** A database whose schema is at odds with the first migration: a table of its own by that name. */
+  async function conflicting(url: string) {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    await client.query('create table blob_deletions (id int)');
+    await client.end();
+  }
+  /** Runs the server to its exit: its code and what it printed. */
+  async function exitOf(env: Record<string, string>) {
+    const proc = runEntry('src/runtime/node.ts', { PORT: '0', HOST: '127.0.0.1', LOG_LEVEL: 'info', JWT_SECRET: 'x'.repeat(40), RATE_LIMIT: 'off', ...env });
+    const code = await Promise.race([proc.exited, new Promise<string>((resolve) => setTimeout(resolve, 40_000, 'still running'))]);
+    await proc.kill('SIGKILL');
+    return { code, output: proc.output() };
+  }
+  const expectStopped = ({ code, output }: { code: number | string | null; output: string }) => {
+    expect(code, output).toBe(78);
+    // Postgres' reason, not drizzle's "Failed query: CREATE TABLE …" with its statement.
+    expect(output).toMatch(/"msg":"migrations failed; stopping","reason":"relation \\"blob_deletions\\" already exists"/);
+    expect(output).not.toContain('Failed query');
+  };
+
+  it.skipIf(!base)('one process: exits 78 with the reason', { timeout: 60_000 }, async () => {
+    const database = await freshDatabase(base!, 'orbital_refused');
+    try {
+      await conflicting(database.url);
+      expectStopped(await exitOf({ DATABASE_URL: database.url }));
+    } finally {
+      await database.drop();
+    }
+  });
+
+  it.skipIf(!base)('WORKERS=2: the primary exits 78 too, after its workers listened (a supervisor restarts on failure)', { timeout: 60_000 }, async () => {
+    const database = await freshDatabase(base!, 'orbital_refused');
+    try {
+      await conflicting(database.url);
+      expectStopped(await exitOf({ DATABASE_URL: database.url, WORKERS: '2' }));
+    } finally {
+      await database.drop();
+    }
+  });
+
+  it.skipIf(!base)('a database missing at start and created at odds with the migrations: exits 78, not 503 for ever', { timeout: 60_000 }, async () => {
+    const name = `orbital_late_${Math.random().toString(36).slice(2, 10)}`;
+    const url = new URL(base!);
+    url.pathname = `/${name}`;
+    // Made from a template holding the table: it never exists without it (a retry could slip in between).
+    const template = await freshDatabase(base!, 'orbital_template');
+    await conflicting(template.url);
+    const admin = new pg.Client({ connectionString: base });
+    await admin.connect();
+    try {
+      const run = exitOf({ DATABASE_URL: url.toString() });
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await admin.query(`create database ${name} template ${new URL(template.url).pathname.slice(1)}`);
+      expectStopped(await run);
+    } finally {
+      await admin.query(`drop database if exists ${name} with (force)`);
+      await admin.end();
+      await template.drop();
+    }
+  });
+});
+
 describe('a database that stops answering (Node, Postgres)', () => {
   it.skipIf(!process.env.TEST_DATABASE_URL)('does not hold up SIGTERM: the server still exits, its live sockets closed 1001', { timeout: 120_000 }, async () => {
     const base = new URL(process.env.TEST_DATABASE_URL!);
@@ -116,6 +206,10 @@ describe('a database that stops answering (Node, Postgres)', () => {
       await new Promise((resolve, reject) => (ws.once('message', resolve), ws.once('error', reject)));
       const closed = new Promise<number>((resolve) => ws.once('close', resolve));
       path.hold();
+      // A readiness probe gets its answer (503) in bounded time, not after the pool's 35 s.
+      const asked = Date.now();
+      expect((await fetch(server.url + '/ready')).status).toBe(503);
+      expect(Date.now() - asked).toBeLessThan(10_000);
       server.proc.kill('SIGTERM');
       const exited = await Promise.race([server.exited.then(() => 'exited'), new Promise((r) => setTimeout(r, 60_000, 'still running'))]);
       expect([exited, await closed]).toEqual(['exited', 1001]);
