@@ -68,14 +68,25 @@ describe('database down or missing (Node)', () => {
 });
 
 describe('a migration that takes long at start (Node, Postgres)', () => {
-  it.skipIf(!process.env.TEST_DATABASE_URL)('the server listens meanwhile: /health 200, every other route 503; served once it ends', { timeout: 60_000 }, async () => {
+  /** A server started on a new database while another client holds the lock its migrations take (src/db/migrate.ts). */
+  async function withMigrationsHeld(work: (ctx: { holder: pg.Client; name: string }) => Promise<void>) {
     const database = await freshDatabase(process.env.TEST_DATABASE_URL!, 'orbital_slow');
-    // The migrations wait on the lock every orbital process takes for them (src/db/migrate.ts).
     const holder = new pg.Client({ connectionString: database.url });
     await holder.connect();
     try {
       await holder.query('select pg_advisory_lock(727001)');
       server = await startServerProcess({ DATABASE_URL: database.url, JWT_SECRET: 'x'.repeat(40), RATE_LIMIT: 'off' }, 20_000, 'listening');
+      await work({ holder, name: new URL(database.url).pathname.slice(1) });
+    } finally {
+      await holder.end();
+      await server?.kill('SIGKILL');
+      server = undefined;
+      await database.drop();
+    }
+  }
+
+  it.skipIf(!process.env.TEST_DATABASE_URL)('the server listens meanwhile: /health 200, every other route 503; served once it ends', { timeout: 60_000 }, async () => {
+    await withMigrationsHeld(async ({ holder }) => {
       const answers = async () => {
         const [health, ready, login] = await Promise.all([fetch(server!.url + '/health'), fetch(server!.url + '/ready'), fetch(server!.url + '/api/auth/login', post({ username: 'nobody_here', password: 'a long password' }))]);
         return { health: health.status, ready: ready.status, login: login.status, retryAfter: login.headers.get('retry-after') !== null, code: ((await login.json()) as { error: { code: string } }).error.code };
@@ -84,44 +95,22 @@ describe('a migration that takes long at start (Node, Postgres)', () => {
       await new Promise((resolve) => setTimeout(resolve, 2000));
       expect(await answers()).toEqual({ health: 200, ready: 503, login: 503, retryAfter: true, code: 'UNAVAILABLE' });
       await holder.query('select pg_advisory_unlock(727001)');
-      const deadline = Date.now() + 10_000;
-      while ((await fetch(server.url + '/ready')).status !== 200) {
-        expect(Date.now()).toBeLessThan(deadline);
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-      const res = await fetch(server.url + '/api/auth/register', post({ username: 'after_slow', password: 'a long password', public_key: publicKey() }));
+      await vi.waitFor(async () => expect((await fetch(server!.url + '/ready')).status).toBe(200), { timeout: 10_000, interval: 50 });
+      const res = await fetch(server!.url + '/api/auth/register', post({ username: 'after_slow', password: 'a long password', public_key: publicKey() }));
       expect(res.status).toBe(201);
-    } finally {
-      await holder.end();
-      await server?.kill('SIGKILL');
-      server = undefined;
-      await database.drop();
-    }
+    });
   });
-});
 
-describe('SIGTERM while the migrations wait (Node, Postgres)', () => {
-  it.skipIf(!process.env.TEST_DATABASE_URL)('exits 0 through its shutdown, and leaves no connection waiting on the lock', { timeout: 60_000 }, async () => {
-    const database = await freshDatabase(process.env.TEST_DATABASE_URL!, 'orbital_slow');
-    const name = new URL(database.url).pathname.slice(1);
-    const holder = new pg.Client({ connectionString: database.url });
-    await holder.connect();
-    const waiting = async () =>
-      Number((await holder.query(`select count(*) from pg_stat_activity where datname = $1 and wait_event_type = 'Lock' and pid <> pg_backend_pid()`, [name])).rows[0].count);
-    try {
-      await holder.query('select pg_advisory_lock(727001)');
-      server = await startServerProcess({ DATABASE_URL: database.url, JWT_SECRET: 'x'.repeat(40), RATE_LIMIT: 'off' }, 20_000, 'listening');
+  it.skipIf(!process.env.TEST_DATABASE_URL)('SIGTERM meanwhile: exits 0 through its shutdown, and leaves no connection waiting on the lock', { timeout: 60_000 }, async () => {
+    await withMigrationsHeld(async ({ holder, name }) => {
+      const waiting = async () =>
+        Number((await holder.query(`select count(*) from pg_stat_activity where datname = $1 and wait_event_type = 'Lock' and pid <> pg_backend_pid()`, [name])).rows[0].count);
       await vi.waitFor(async () => expect(await waiting()).toBe(1), { timeout: 10_000, interval: 100 });
-      expect(await server.kill('SIGTERM')).toBe(0);
-      expect(server.output()).toContain('"msg":"shutting down"');
+      expect(await server!.kill('SIGTERM')).toBe(0);
+      expect(server!.output()).toContain('"msg":"shutting down"');
       // Postgres learns of the client's end while its backend waits (client_connection_check_interval).
       await vi.waitFor(async () => expect(await waiting()).toBe(0), { timeout: 5000, interval: 100 });
-    } finally {
-      await holder.end();
-      await server?.kill('SIGKILL');
-      server = undefined;
-      await database.drop();
-    }
+    });
   });
 });
 
