@@ -29,6 +29,8 @@ async function closedPort(): Promise<number> {
 async function expectUnavailable(databaseUrl: string) {
   server = await startServerProcess({ DATABASE_URL: databaseUrl, JWT_SECRET: 'x'.repeat(40), RATE_LIMIT: 'on' }, 60_000, 'listening');
   const username = await expectUnavailableAnswers((path, init) => fetch(server!.url + path, init));
+  // The server listens before its first migration try ends, and logs in batches (up to 100 ms late).
+  await vi.waitFor(() => expect(server!.output()).toContain('database unavailable at start'), { timeout: 10_000, interval: 50 });
   // Our own code's location only (a driver's or the runtime's frames are left out).
   for (const entry of expectCleanLog(server.output().split('\n'), username)) if (entry.at !== undefined) expect(entry.at).toMatch(/^(src|dist)\//);
 }
