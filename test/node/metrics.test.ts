@@ -1,7 +1,7 @@
 // GET /metrics on the Node server as `npm start` runs it (off by default: test/api/metrics-off): its guards, and
 // label values that never carry user ids, orbit ids or usernames.
 import { rmSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createTarget } from '#target';
 import { PromMetrics } from '../../src/adapters/metrics-prom';
 import { limitKey } from '../../src/domain/limits';
@@ -112,7 +112,15 @@ describe('GET /metrics with METRICS_TOKEN on its own METRICS_PORT', () => {
   let metricsUrl: string;
   beforeAll(async () => {
     s = await server({ METRICS: 'on', METRICS_TOKEN: token, METRICS_PORT: '0' });
-    const line = s.proc.output().split('\n').find((l) => l.includes('"msg":"metrics listening"'))!;
+    // Logged once the migrations have run, in a batch (up to 100 ms late): not always out by /ready's 200.
+    const line = await vi.waitFor(
+      () => {
+        const found = s.proc.output().split('\n').find((l) => l.includes('"msg":"metrics listening"'));
+        if (!found) throw new Error('no "metrics listening" line yet');
+        return found;
+      },
+      { timeout: 10_000, interval: 20 },
+    );
     metricsUrl = JSON.parse(line).url;
   });
   afterAll(() => s?.stop());
