@@ -58,7 +58,7 @@ const CONNECTION_LOST =
   /^(Connection terminated unexpectedly|Connection terminated due to connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error and is not queryable|Client was closed and is not queryable)$/;
 
 /** An error and the causes under it, outermost first (at most 8: a cycle must not hang us). */
-function* causes(err: unknown): Generator<unknown> {
+export function* causes(err: unknown): Generator<unknown> {
   for (let e: unknown = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) yield e;
 }
 

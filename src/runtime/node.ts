@@ -7,7 +7,7 @@ import { sql } from 'drizzle-orm';
 import { atMost } from '../domain/deadline';
 import { ConfigError, parseConfig, type Config } from '../config';
 import type { Db, Logger } from '../deps';
-import { databaseUnavailable, errorFields } from '../http/errors';
+import { causes, databaseUnavailable, errorFields } from '../http/errors';
 import { migrate } from '../db/migrate';
 import { base64url, randomBytes } from '../domain/bytes';
 import { openNodePostgres, type NodePgHandle } from '../adapters/db-node-postgres';
@@ -111,9 +111,7 @@ async function migrateOrRetry(applyMigrations: () => Promise<unknown>, logger: L
  */
 function migrationsFailed(err: unknown, logger: Logger): never {
   let reason: string | undefined;
-  for (let e = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
-    if (typeof (e as { code?: unknown }).code === 'string') reason = e.message;
-  }
+  for (const e of causes(err)) if (e instanceof Error && typeof (e as { code?: unknown }).code === 'string') reason = e.message;
   logger.log('error', { msg: 'migrations failed; stopping', reason, ...errorFields(err) });
   process.exit(EXIT_MIGRATIONS_FAILED);
 }

@@ -139,21 +139,14 @@ describe('migrations the database refuses (Node, Postgres)', () => {
     expect(output).not.toContain('Failed query');
   };
 
-  it.skipIf(!base)('one process: exits 78 with the reason', { timeout: 60_000 }, async () => {
+  it.skipIf(!base).each<{ title: string; env: Record<string, string> }>([
+    { title: 'one process: exits 78 with the reason', env: {} },
+    { title: 'WORKERS=2: the primary exits 78 too, after its workers listened (a supervisor restarts on failure)', env: { WORKERS: '2' } },
+  ])('$title', { timeout: 60_000 }, async ({ env }) => {
     const database = await freshDatabase(base!, 'orbital_refused');
     try {
       await conflicting(database.url);
-      expectStopped(await exitOf({ DATABASE_URL: database.url }));
-    } finally {
-      await database.drop();
-    }
-  });
-
-  it.skipIf(!base)('WORKERS=2: the primary exits 78 too, after its workers listened (a supervisor restarts on failure)', { timeout: 60_000 }, async () => {
-    const database = await freshDatabase(base!, 'orbital_refused');
-    try {
-      await conflicting(database.url);
-      expectStopped(await exitOf({ DATABASE_URL: database.url, WORKERS: '2' }));
+      expectStopped(await exitOf({ DATABASE_URL: database.url, ...env }));
     } finally {
       await database.drop();
     }
