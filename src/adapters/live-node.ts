@@ -156,11 +156,16 @@ interface Room {
   pending: number;
 }
 
-/** A lease this process holds: its socket once open, and whether it lapsed before that. */
+/** A lease this process holds (its current id: a lapsed one is replaced), its socket once open, whether it lapsed, whether it was given back. */
 interface HeldLease {
+  id: string;
   peer?: NodePeer;
   lapsed?: boolean;
+  released?: boolean;
 }
+
+/** Lapsed sockets asked back under the cap at once (the pool has 10 connections; the rest serve requests). */
+const READMIT_PARALLEL = 4;
 
 export class NodeLiveHub implements LiveGateway {
   private readonly rooms = new Map<string, Room>();
@@ -242,14 +247,15 @@ export class NodeLiveHub implements LiveGateway {
     }
     const { lease } = admission;
     // The lease is held from now until the socket closes; a handshake that never completes gives it back.
-    const held: HeldLease = {};
+    const held: HeldLease = { id: lease };
     this.leases.set(lease, held);
     let released: Promise<void> | undefined;
     const release = (): Promise<void> => {
       if (released) return released;
-      // Not held any more: the hub gave back every lease at shutdown.
-      if (!this.leases.delete(lease)) return (released = Promise.resolve());
-      return (released = this.giveBack(lease));
+      held.released = true;
+      // Not held any more: the hub gave back every lease at shutdown, or it lapsed.
+      if (!this.leases.delete(held.id)) return (released = Promise.resolve());
+      return (released = this.giveBack(held.id));
     };
     let opened = false;
     setTimeout(() => {
@@ -265,7 +271,7 @@ export class NodeLiveHub implements LiveGateway {
         const peer = this.open(ws, entry, request, admission, release);
         joined();
         held.peer = peer;
-        if (held.lapsed) this.lapsed(peer);
+        if (held.lapsed) void this.readmit(held);
         // Every close frame (the answer to a client's close, or one the server sends) waits for the
         // lease to be gone: a client that has seen its socket close finds its place free on every
         // process. A database that does not answer holds it up 2 s at most (the lease then lapses).
@@ -314,24 +320,53 @@ export class NodeLiveHub implements LiveGateway {
 
   /**
    * A lease that expired (this process stalled, or was cut off from the database, 20 to 30 s: it
-   * renews every third of the TTL) no longer counts under the cap: its socket is closed so that its client, reconnecting,
-   * is counted again; otherwise the cap would be lost for good (helper-22 saw 10 sockets of one user).
+   * renews every third of the TTL) no longer counts under the cap, and another process may have
+   * dropped it. Its socket is asked back under the cap, as a new upgrade would be: kept with a new
+   * lease where the cap has room, closed 1013 where sockets opened meanwhile took the places (else
+   * the cap would be lost for good: helper-22 saw 10 sockets of one user). A database outage past
+   * the TTL thus costs no reconnect storm when it ends.
    */
   private async renewLeases(): Promise<void> {
     const ids = [...this.leases.keys()];
     const renewed = await renewLeases(this.options.db, ids, this.leaseTtlMs);
+    const lapsed: HeldLease[] = [];
     for (const id of ids) {
       const held = this.leases.get(id);
       if (!held || renewed.has(id)) continue;
       this.leases.delete(id);
       held.lapsed = true;
-      if (held.peer) this.lapsed(held.peer);
+      if (held.peer) lapsed.push(held);
     }
+    if (!lapsed.length) return;
+    let kept = 0;
+    for (let i = 0; i < lapsed.length; i += READMIT_PARALLEL) {
+      for (const back of await Promise.all(lapsed.slice(i, i + READMIT_PARALLEL).map((held) => this.readmit(held)))) if (back) kept++;
+    }
+    this.options.logger.log('warn', { msg: 'live leases lapsed; their sockets were asked back under the cap', lapsed: lapsed.length, kept, closed: lapsed.length - kept });
   }
 
-  private lapsed(peer: NodePeer) {
-    this.options.logger.log('warn', { msg: 'live socket closed: its place under the cap lapsed' });
-    peer.close(CLOSE.overloaded, 'reconnect: this socket was not counted under the cap');
+  /** Takes a new lease for a lapsed socket's place (true), or closes it 1013 when the cap is full or the database refuses. */
+  private async readmit(held: HeldLease): Promise<boolean> {
+    const peer = held.peer!;
+    if (!peer.open) return false;
+    const { groupId, userId, sessionId } = peer.state;
+    let lease: string;
+    try {
+      ({ lease } = await admitSocket(this.options.db, { groupId, userId, sessionId, holder: this.holder, ttlMs: this.leaseTtlMs }));
+    } catch {
+      // Full (or no longer a member, or the session ended: the client's reconnect hears which).
+      peer.close(CLOSE.overloaded, 'reconnect: this socket was not counted under the cap');
+      return false;
+    }
+    // Closed while it was asked back: the new place is given back at once.
+    if (held.released || !peer.open) {
+      void this.giveBack(lease);
+      return false;
+    }
+    held.id = lease;
+    held.lapsed = false;
+    this.leases.set(lease, held);
+    return true;
   }
 
   /** Runs the periodic checks now (sessions and memberships, then the last_seq poll). */

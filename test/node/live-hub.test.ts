@@ -274,17 +274,32 @@ describe('Node live hub: a lease dropped as expired while its socket lives', () 
   });
   afterAll(() => short?.close());
 
-  it('closes its socket 1013, so the cap of 5 still counts every open socket (a stalled process came back)', async () => {
+  /** Lease rows of this user in this orbit that count (unexpired). */
+  const counted = async (groupId: string, userId: string) =>
+    (await short.sql<{ id: string }>('select id from live_socket_leases where group_id = $1 and user_id = $2 and expires_at > now()', [groupId, userId])).map((r) => r.id);
+
+  /** Waits for the hub's renewal to have run on the lapsed rows: the user holds `n` counted leases, none of them in `old`. */
+  async function renewedPast(groupId: string, userId: string, old: string[], n: number) {
+    await expect.poll(async () => {
+      const ids = await counted(groupId, userId);
+      return ids.length === n && ids.every((id) => !old.includes(id));
+    }, { timeout: 10_000, interval: 100 }).toBe(true);
+  }
+
+  it('sockets whose leases lapsed (their process cut off from the database past the TTL) are asked back: they stay open, counted under the cap', async () => {
     const owner = await registerUser(short);
     const orbit = await createOrbit(short, owner);
     const first = await Promise.all(Array.from({ length: 5 }, () => openLive(short, livePath(orbit.id), owner.auth)));
-    // What another process's renewal does to the rows of one that stalled a whole TTL.
-    await short.sql('delete from live_socket_leases where group_id = $1', [orbit.id]);
-    for (const { socket } of first) expect((await socket.closed).code).toBe(1013);
-    const again = await Promise.all(Array.from({ length: 5 }, () => openLive(short, livePath(orbit.id), owner.auth)));
+    const old = await counted(orbit.id, owner.id);
+    // What an outage longer than the TTL leaves: every row expired (another process may delete them).
+    await short.sql(`update live_socket_leases set expires_at = now() - interval '1 second' where group_id = $1`, [orbit.id]);
+    await renewedPast(orbit.id, owner.id, old, 5);
+    // Still open and still live: an event written now reaches every one of them.
+    await writeEvents(short, orbit.id, owner.id, 1);
+    for (const { socket, ready } of first) expect(await seqsUntil(socket, ready + 1)).toEqual([ready + 1]);
     await expect(short.socket(livePath(orbit.id), owner.auth)).rejects.toMatchObject({ status: 429 });
     expect((short.deps.live as NodeLiveHub).countSockets(orbit.id, owner.id)).toBe(5);
-    for (const { socket } of again) socket.close();
+    for (const { socket } of first) socket.close();
   });
 
   it('an expired lease is not brought back by its late renewal: 5 sockets opened meanwhile keep the places, the old ones close 1013', async () => {
@@ -298,5 +313,21 @@ describe('Node live hub: a lease dropped as expired while its socket lives', () 
     await expect(short.socket(livePath(orbit.id), owner.auth)).rejects.toMatchObject({ status: 429 });
     expect((short.deps.live as NodeLiveHub).countSockets(orbit.id, owner.id)).toBe(5);
     for (const { socket } of meanwhile) socket.close();
+  });
+
+  it('where sockets opened meanwhile took some places, as many lapsed ones as fit stay and the rest close 1013', async () => {
+    const owner = await registerUser(short);
+    const orbit = await createOrbit(short, owner);
+    const first = await Promise.all(Array.from({ length: 5 }, () => openLive(short, livePath(orbit.id), owner.auth)));
+    // Another process deleted them (its renewal drops expired rows), and 3 sockets came in meanwhile.
+    await short.sql('delete from live_socket_leases where group_id = $1', [orbit.id]);
+    const meanwhile = await Promise.all(Array.from({ length: 3 }, () => openLive(short, livePath(orbit.id), owner.auth)));
+    const codes = await Promise.all(first.map(({ socket }) => Promise.race([socket.closed.then((c) => c.code), new Promise((r) => setTimeout(() => r('open'), 6000))])));
+    expect(codes.filter((c) => c === 1013)).toHaveLength(3);
+    expect(codes.filter((c) => c === 'open')).toHaveLength(2);
+    expect(await counted(orbit.id, owner.id)).toHaveLength(5);
+    await expect(short.socket(livePath(orbit.id), owner.auth)).rejects.toMatchObject({ status: 429 });
+    expect((short.deps.live as NodeLiveHub).countSockets(orbit.id, owner.id)).toBe(5);
+    for (const { socket } of [...first, ...meanwhile]) socket.close();
   });
 });
