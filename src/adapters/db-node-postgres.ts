@@ -42,7 +42,7 @@ export function openNodePostgres(connectionString: string, max = 10, options: No
     ...(bound ? { statement_timeout: bound, idle_in_transaction_session_timeout: bound } : {}),
   });
   keepPoolErrorsHandled(pool);
-  const unwatch = bound ? endSilentConnections(pool as never, bound + 5_000) : () => {};
+  const unwatch = bound ? endSilentConnections(pool, bound + 5_000) : () => {};
   const db = drizzle({ client: pool }) as unknown as Db;
   usePlainTransactions(db, pool, nodePgClasses);
   return {

@@ -4,6 +4,8 @@
 // the pool drops it. One timer for the pool, rather than pg's query_timeout, which arms a timer
 // per statement: ~17 µs of CPU each (measured; a fifth of a thread-list request's budget).
 
+import type { Pool, PoolClient } from 'pg';
+
 interface PgClient {
   connection?: { stream?: { destroy(): void } };
 }
@@ -18,20 +20,16 @@ export function dropConnection(client: object): void {
   (client as PgClient).connection?.stream?.destroy();
 }
 
-interface WatchedPool {
-  on(event: 'connect' | 'remove', listener: (client: WatchedClient) => void): unknown;
-}
-
 /** Returns the function that stops watching (the pool's end). */
-export function endSilentConnections(pool: WatchedPool, boundMs: number): () => void {
-  const seen = new Map<WatchedClient, { query: unknown; since: number }>();
+export function endSilentConnections(pool: Pool, boundMs: number): () => void {
+  const seen = new Map<PoolClient, { query: unknown; since: number }>();
   pool.on('connect', (client) => seen.set(client, { query: null, since: 0 }));
   pool.on('remove', (client) => seen.delete(client));
   const timer = setInterval(
     () => {
       const now = Date.now();
       for (const [client, last] of seen) {
-        const query = client._getActiveQuery();
+        const query = (client as unknown as WatchedClient)._getActiveQuery();
         if (!query || query !== last.query) {
           last.query = query;
           last.since = now;

@@ -37,7 +37,7 @@ async function withServer(work: (ctx: { t: Target; owner: TestUser; orbitId: str
     const t = targetOf(server);
     const owner = await registerUser(t);
     const orbit = await createOrbit(t, owner);
-    await work({ t, owner, orbitId: orbit.id, admin, name: new URL(database.url).pathname.slice(1) });
+    await work({ t, owner, orbitId: orbit.id, admin, name: database.name });
     expect(server.proc.exitCode, server.output().slice(-2000)).toBeNull();
   } finally {
     await server?.kill('SIGKILL');

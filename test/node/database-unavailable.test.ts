@@ -7,7 +7,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createOrbit, post, publicKey, registerUser } from '../support/api';
 import { livePath } from '../support/live';
-import { freshDatabase, runEntry, startServerProcess, targetOf, type ServerProcess } from '../support/server-process';
+import { databaseNamed, freshDatabase, runEntry, startServerProcess, targetOf, type ServerProcess } from '../support/server-process';
 import { holdablePath } from '../support/tcp-path';
 import { expectCleanLog, expectUnavailableAnswers } from '../support/unavailable';
 
@@ -41,14 +41,10 @@ describe('database down or missing (Node)', () => {
   });
 
   it.skipIf(!process.env.TEST_DATABASE_URL)('a database that does not exist: 503 UNAVAILABLE; once created, migrated and served', async () => {
-    const name = `orbital_missing_${Math.random().toString(36).slice(2, 10)}`;
-    const url = new URL(process.env.TEST_DATABASE_URL!);
-    url.pathname = `/${name}`;
-    await expectUnavailable(url.toString());
-    const admin = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });
-    await admin.connect();
+    const database = databaseNamed(process.env.TEST_DATABASE_URL!, 'orbital_missing');
+    await expectUnavailable(database.url);
     try {
-      await admin.query(`create database ${name}`);
+      await database.create();
       // Reachable but still without its tables until the next migration try (up to 5 s later):
       // 503 meanwhile, /ready included, never a 500 from a missing table.
       const meanwhile = new Set<string>();
@@ -59,12 +55,11 @@ describe('database down or missing (Node)', () => {
       }
       // (The log line trails the migration by up to 100 ms: answers of a served database may come first.)
       expect([...meanwhile].filter((seen) => !['ready 200', 'login 401'].includes(seen)).sort()).toEqual(['login 503', 'ready 503']);
-      const res = await fetch(server!.url + '/api/auth/register', post({ username: `back_${name.slice(-8)}`, password: 'a long password', public_key: publicKey() }));
+      const res = await fetch(server!.url + '/api/auth/register', post({ username: `back_${database.name.slice(-8)}`, password: 'a long password', public_key: publicKey() }));
       expect(res.status).toBe(201);
     } finally {
       await server?.kill('SIGTERM');
-      await admin.query(`drop database if exists ${name} with (force)`);
-      await admin.end();
+      await database.drop();
     }
   });
 });
@@ -78,7 +73,7 @@ describe('a migration that takes long at start (Node, Postgres)', () => {
     try {
       await holder.query('select pg_advisory_lock(727001)');
       server = await startServerProcess({ DATABASE_URL: database.url, JWT_SECRET: 'x'.repeat(40), RATE_LIMIT: 'off' }, 20_000, 'listening');
-      await work({ holder, name: new URL(database.url).pathname.slice(1) });
+      await work({ holder, name: database.name });
     } finally {
       await holder.end();
       await server?.kill('SIGKILL');
@@ -153,22 +148,17 @@ describe('migrations the database refuses (Node, Postgres)', () => {
   });
 
   it.skipIf(!base)('a database missing at start and created at odds with the migrations: exits 78, not 503 for ever', { timeout: 60_000 }, async () => {
-    const name = `orbital_late_${Math.random().toString(36).slice(2, 10)}`;
-    const url = new URL(base!);
-    url.pathname = `/${name}`;
+    const database = databaseNamed(base!, 'orbital_late');
     // Made from a template holding the table: it never exists without it (a retry could slip in between).
     const template = await freshDatabase(base!, 'orbital_template');
     await conflicting(template.url);
-    const admin = new pg.Client({ connectionString: base });
-    await admin.connect();
     try {
-      const run = exitOf({ DATABASE_URL: url.toString() });
+      const run = exitOf({ DATABASE_URL: database.url });
       await new Promise((resolve) => setTimeout(resolve, 1000));
-      await admin.query(`create database ${name} template ${new URL(template.url).pathname.slice(1)}`);
+      await database.create(template.name);
       expectStopped(await run);
     } finally {
-      await admin.query(`drop database if exists ${name} with (force)`);
-      await admin.end();
+      await database.drop();
       await template.drop();
     }
   });

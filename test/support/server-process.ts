@@ -97,25 +97,34 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
 export const targetOf = (server: ServerProcess) =>
   ({ name: 'node', env: TEST_ENV, fetch: (path: string, init: RequestInit = {}) => fetch(server.url + path, init) }) as unknown as Target;
 
-/** A new, empty database on the Postgres at `baseUrl`; `drop()` removes it. */
-export async function freshDatabase(baseUrl: string, prefix = 'orbital_proc'): Promise<{ url: string; drop(): Promise<void> }> {
+/**
+ * A database of its own on `baseUrl`'s server, named but not created: `create` makes it (from a
+ * template if given: it never exists without that template's tables), `drop` removes it if it is there.
+ */
+export function databaseNamed(baseUrl: string, prefix: string): { name: string; url: string; create(template?: string): Promise<void>; drop(): Promise<void> } {
   const name = `${prefix}_${randomBytes(4).toString('hex')}`;
-  const admin = new pg.Client({ connectionString: baseUrl, connectionTimeoutMillis: 5000 });
-  try {
-    await admin.connect();
-    await admin.query(`create database ${name}`);
-  } finally {
-    await admin.end().catch(() => {});
-  }
   const url = new URL(baseUrl);
   url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      const client = new pg.Client({ connectionString: baseUrl });
+  const admin = async (statement: string) => {
+    const client = new pg.Client({ connectionString: baseUrl, connectionTimeoutMillis: 5000 });
+    try {
       await client.connect();
-      await client.query(`drop database if exists ${name} with (force)`);
-      await client.end();
-    },
+      await client.query(statement);
+    } finally {
+      await client.end().catch(() => {});
+    }
   };
+  return {
+    name,
+    url: url.toString(),
+    create: (template) => admin(`create database ${name}${template ? ` template ${template}` : ''}`),
+    drop: () => admin(`drop database if exists ${name} with (force)`),
+  };
+}
+
+/** A new, empty database on the Postgres at `baseUrl`; `drop()` removes it. */
+export async function freshDatabase(baseUrl: string, prefix = 'orbital_proc'): Promise<{ name: string; url: string; drop(): Promise<void> }> {
+  const database = databaseNamed(baseUrl, prefix);
+  await database.create();
+  return database;
 }
