@@ -12,7 +12,7 @@ import type { StoredEvent } from '../domain/events';
 import { BehindCheck } from '../domain/live/backpressure';
 import { enforceAccess, socketAccess } from '../domain/live/access';
 import { admitSocket, LEASE_TTL_MS, releaseLeases, renewLeases, type Admission } from '../domain/live/leases';
-import { AppError } from '../domain/errors';
+import { AppError, noSuchOrbit } from '../domain/errors';
 import { atMost } from '../domain/deadline';
 import { CLOSE, LIVE } from '../domain/live/protocol';
 import { LiveRoom, type LivePeer } from '../domain/live/room';
@@ -162,15 +162,25 @@ interface HeldLease {
   peer?: NodePeer;
   lapsed?: boolean;
   released?: boolean;
+  /** A new lease being taken for it after a lapse: giving it back waits for that one. */
+  asking?: Promise<unknown>;
 }
 
 /** Lapsed sockets asked back under the cap at once (the pool has 10 connections; the rest serve requests). */
 const READMIT_PARALLEL = 4;
+/** How a lapsed socket whose re-admission was refused closes, by the refusal's code (as enforceAccess closes); else 1013. */
+const REFUSAL_CLOSE: Partial<Record<string, [number, string]>> = {
+  NOT_FOUND: [CLOSE.removed, 'no longer a member'],
+  UNAUTHENTICATED: [CLOSE.unauthorized, 'session ended'],
+};
 
 export class NodeLiveHub implements LiveGateway {
   private readonly rooms = new Map<string, Room>();
   /** This process's socket leases (accepted upgrades not yet open hold one too), with their sockets once open. */
   private readonly leases = new Map<string, HeldLease>();
+  /** Re-admissions in flight (shutdown waits for them, so their new leases are given back too). */
+  private readonly asking = new Set<Promise<unknown>>();
+  private renewNow?: () => void;
   /** Leases to delete in the next batch, and that batch. */
   private toRelease: string[] = [];
   private releaseRun: Promise<void> | undefined;
@@ -186,7 +196,7 @@ export class NodeLiveHub implements LiveGateway {
     if (options.pollIntervalMs !== 0) this.every('poll', options.pollIntervalMs ?? 1000, () => this.poll());
     const heartbeat = options.heartbeatIntervalMs ?? LIVE.heartbeatIntervalMs;
     if (heartbeat !== 0) this.every('heartbeat', heartbeat, async () => this.heartbeat(heartbeat));
-    this.every('lease renewal', this.leaseTtlMs / 3, () => this.renewLeases());
+    this.renewNow = this.every('lease renewal', this.leaseTtlMs / 3, () => this.renewLeases());
   }
 
   /** Takes this process's committed events from the fan-out. */
@@ -253,9 +263,9 @@ export class NodeLiveHub implements LiveGateway {
     const release = (): Promise<void> => {
       if (released) return released;
       held.released = true;
-      // Not held any more: the hub gave back every lease at shutdown, or it lapsed.
-      if (!this.leases.delete(held.id)) return (released = Promise.resolve());
-      return (released = this.giveBack(held.id));
+      // Not held any more: the hub gave back every lease at shutdown, or it lapsed (and was not taken again).
+      const giveBack = () => (this.leases.delete(held.id) ? this.giveBack(held.id) : Promise.resolve());
+      return (released = held.asking ? held.asking.then(giveBack) : giveBack());
     };
     let opened = false;
     setTimeout(() => {
@@ -323,8 +333,9 @@ export class NodeLiveHub implements LiveGateway {
    * renews every third of the TTL) no longer counts under the cap, and another process may have
    * dropped it. Its socket is asked back under the cap, as a new upgrade would be: kept with a new
    * lease where the cap has room, closed 1013 where sockets opened meanwhile took the places (else
-   * the cap would be lost for good: helper-22 saw 10 sockets of one user). A database outage past
-   * the TTL thus costs no reconnect storm when it ends.
+   * the cap would be lost for good: helper-22 saw 10 sockets of one user), 4403/4401 where the
+   * membership or session ended meanwhile. A database outage past the TTL thus costs no reconnect
+   * storm when it ends.
    */
   private async renewLeases(): Promise<void> {
     const ids = [...this.leases.keys()];
@@ -338,35 +349,42 @@ export class NodeLiveHub implements LiveGateway {
       if (held.peer) lapsed.push(held);
     }
     if (!lapsed.length) return;
-    let kept = 0;
+    const outcomes = { kept: 0, closed: 0, gone: 0 };
     for (let i = 0; i < lapsed.length; i += READMIT_PARALLEL) {
-      for (const back of await Promise.all(lapsed.slice(i, i + READMIT_PARALLEL).map((held) => this.readmit(held)))) if (back) kept++;
+      for (const outcome of await Promise.all(lapsed.slice(i, i + READMIT_PARALLEL).map((held) => this.readmit(held)))) outcomes[outcome]++;
     }
-    this.options.logger.log('warn', { msg: 'live leases lapsed; their sockets were asked back under the cap', lapsed: lapsed.length, kept, closed: lapsed.length - kept });
+    this.options.logger.log('warn', { msg: 'live leases lapsed; their sockets were asked back under the cap', lapsed: lapsed.length, ...outcomes });
   }
 
-  /** Takes a new lease for a lapsed socket's place (true), or closes it 1013 when the cap is full or the database refuses. */
-  private async readmit(held: HeldLease): Promise<boolean> {
+  /**
+   * Takes a new lease for a lapsed socket, as its upgrade did ('kept'), or closes it as that upgrade
+   * would have been refused ('closed'): 1013 when the cap is full (or the database refuses), 4403
+   * for a former member, 4401 for an ended session. 'gone': it closed meanwhile.
+   */
+  private async readmit(held: HeldLease): Promise<'kept' | 'closed' | 'gone'> {
     const peer = held.peer!;
-    if (!peer.open) return false;
-    const { groupId, userId, sessionId } = peer.state;
-    let lease: string;
-    try {
-      ({ lease } = await admitSocket(this.options.db, { groupId, userId, sessionId, holder: this.holder, ttlMs: this.leaseTtlMs }));
-    } catch {
-      // Full (or no longer a member, or the session ended: the client's reconnect hears which).
-      peer.close(CLOSE.overloaded, 'reconnect: this socket was not counted under the cap');
-      return false;
-    }
-    // Closed while it was asked back: the new place is given back at once.
-    if (held.released || !peer.open) {
-      void this.giveBack(lease);
-      return false;
-    }
-    held.id = lease;
-    held.lapsed = false;
-    this.leases.set(lease, held);
-    return true;
+    if (!peer.open || held.released) return 'gone';
+    const { groupId, userId, sessionId, joinedAt } = peer.state;
+    const asking = admitSocket(this.options.db, { groupId, userId, sessionId, holder: this.holder, ttlMs: this.leaseTtlMs }).then(
+      ({ lease, start }) => {
+        // Registered at once, so a close meanwhile (its release waits for this) or a shutdown gives it back.
+        held.id = lease;
+        held.lapsed = false;
+        this.leases.set(lease, held);
+        return start.joinedAt === joinedAt ? null : noSuchOrbit();
+      },
+      (err: unknown) => err,
+    );
+    held.asking = asking;
+    this.asking.add(asking);
+    const refused = await asking;
+    this.asking.delete(asking);
+    held.asking = undefined;
+    if (held.released || !peer.open) return 'gone';
+    if (!refused) return 'kept';
+    const [code, reason] = (refused instanceof AppError && REFUSAL_CLOSE[refused.code]) || [CLOSE.overloaded, 'reconnect: this socket was not counted under the cap'];
+    peer.close(code, reason);
+    return 'closed';
   }
 
   /** Runs the periodic checks now (sessions and memberships, then the last_seq poll). */
@@ -379,6 +397,7 @@ export class NodeLiveHub implements LiveGateway {
   async close(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     for (const { peers } of this.rooms.values()) for (const p of peers) clearTimeout(p.expiry);
+    await atMost(Promise.all(this.asking), 2000);
     const held = [...this.leases.keys()];
     this.leases.clear();
     // A database that does not answer must not hold up the shutdown: the rows lapse by themselves.
@@ -488,18 +507,25 @@ export class NodeLiveHub implements LiveGateway {
     }
   }
 
-  /** Runs `task` every `ms`. A task failing on every run (a database down for minutes) is logged once, then once recovered. */
-  private every(name: string, ms: number, task: () => Promise<void>) {
+  /**
+   * Runs `task` every `ms`; returns a function that runs it now (unless it is running). A task
+   * failing on every run (a database down for minutes) is logged once, then once recovered; any
+   * task's recovery renews the leases at once, so sockets that lapsed meanwhile are counted again
+   * without waiting up to a renewal interval.
+   */
+  private every(name: string, ms: number, task: () => Promise<void>): () => void {
     let running = false;
     let failing = false;
-    const timer = setInterval(() => {
+    const run = () => {
       if (running || this.options.databasePending?.()) return;
       running = true;
       task()
         .then(
           () => {
-            if (failing) this.options.logger.log('info', { msg: 'live hub task recovered', task: name });
+            if (!failing) return;
             failing = false;
+            this.options.logger.log('info', { msg: 'live hub task recovered', task: name });
+            this.renewNow?.();
           },
           (err) => {
             if (!failing) this.options.logger.log('error', { msg: 'live hub task failed; not logged again until it recovers', task: name, error: err instanceof Error ? err.name : String(err) });
@@ -507,8 +533,10 @@ export class NodeLiveHub implements LiveGateway {
           },
         )
         .finally(() => (running = false));
-    }, ms);
+    };
+    const timer = setInterval(run, ms);
     timer.unref();
     this.timers.push(timer);
+    return run;
   }
 }
