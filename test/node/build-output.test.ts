@@ -2,7 +2,8 @@
 // rebuild it beside servers and CLIs started from it): an unchanged tree rewrites nothing, so no
 // process can read a file in the middle of being written.
 import { execFileSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect, it } from 'vitest';
@@ -27,4 +28,30 @@ it('a rebuild of an unchanged tree leaves every file of dist/ as it was', () => 
   expect(Object.keys(before).some((p) => p.endsWith('server.js'))).toBe(true);
   execFileSync(process.execPath, ['scripts/build-server.mjs'], { cwd: ROOT });
   expect(files()).toEqual(before);
+});
+
+it('a build is skipped while nothing it read changed, and runs again when a source file does', { timeout: 60_000 }, () => {
+  // A copy of the sources, so the edit below cannot reach a build running beside this test.
+  const copy = mkdtempSync(join(tmpdir(), 'orbital-build-'));
+  try {
+    cpSync(join(ROOT, 'src'), join(copy, 'src'), { recursive: true });
+    cpSync(join(ROOT, 'scripts', 'build-server.mjs'), join(copy, 'scripts', 'build-server.mjs'));
+    cpSync(join(ROOT, 'tsconfig.json'), join(copy, 'tsconfig.json'));
+    cpSync(join(ROOT, 'package.json'), join(copy, 'package.json'));
+    symlinkSync(join(ROOT, 'node_modules'), join(copy, 'node_modules'));
+    const build = () => execFileSync(process.execPath, ['scripts/build-server.mjs', '--verbose'], { cwd: copy, encoding: 'utf8' });
+    expect(build()).toMatch(/^dist\/ built/);
+    expect(build()).toMatch(/^dist\/ up to date/);
+    const file = join(copy, 'src', 'http', 'security-headers.ts');
+    writeFileSync(file, readFileSync(file, 'utf8').replace("'nosniff'", "'nosniff-edited'"));
+    expect(build()).toMatch(/^dist\/ built/);
+    const chunks = readdirSync(join(copy, 'dist', 'chunks')).map((name) => readFileSync(join(copy, 'dist', 'chunks', name), 'utf8'));
+    expect(chunks.some((text) => text.includes('nosniff-edited'))).toBe(true);
+    // An output removed (a half-cleaned dist/) is built again too.
+    rmSync(join(copy, 'dist', 'server.js'));
+    expect(build()).toMatch(/^dist\/ built/);
+    expect(build()).toMatch(/^dist\/ up to date/);
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
 });
