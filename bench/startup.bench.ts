@@ -96,7 +96,7 @@ async function run(): Promise<BenchResult> {
     notes:
       `Wall-clock times in ms (median, min, max), and the server's own CPU time until /ready (from /proc: what a quiet machine's wall-clock time approaches). The server rows start \`node dist/server.js\` exactly as \`npm start\` does after its build step (dist/ already built), ` +
       `default log level to a file, and poll /ready every 10 ms; the data dir (PGlite) or database (Postgres) was migrated by an earlier start. ` +
-      `The \`npm start\` rows add npm itself and the prestart esbuild run. \`npx\` resolves a project's own bin by loading the whole local package tree, ` +
+      `The \`npm start\` rows add npm itself and the prestart build step (skipped in ~30 ms when nothing it read changed, as here). \`npx\` resolves a project's own bin by loading the whole local package tree, ` +
       `which by itself takes longer than the CLI: \`node bin/orbital.mjs\` (or \`npm link\` once, then \`orbital\`) is the fast way in. Load average at the end: ${load}.`,
   };
 }
