@@ -21,8 +21,8 @@ const EXTERNAL = ['@electric-sql/pglite', '@phi-ag/argon2', 'pg', 'pg-native', '
 /**
  * What the last build read and wrote (dist/.build-inputs.json): `npm start` builds first every
  * time, and bundling the packages made a build take ~0.85 s, more than what it saves the start. A
- * build whose inputs (every file esbuild read, and this script) hash the same, with its outputs all
- * there, is skipped (~30 ms).
+ * build whose inputs (every file esbuild read, this script, package.json, tsconfig.json and
+ * esbuild's version) hash the same, with its outputs all there, is skipped (~30 ms).
  */
 const RECORD = 'dist/.build-inputs.json';
 const hashOf = (paths) => {
@@ -86,7 +86,9 @@ for (const file of [...outputFiles.filter((f) => !isEntry(f.path)), ...outputFil
   writeFileSync(aside, file.contents);
   renameSync(aside, file.path);
 }
-const inputs = [self, ...Object.keys(metafile.inputs)].sort();
+// Also what shapes the output without being read as a module: the settings esbuild takes from
+// package.json and tsconfig.json, and esbuild's own version.
+const inputs = [...new Set([self, 'package.json', 'tsconfig.json', 'node_modules/esbuild/package.json', ...Object.keys(metafile.inputs)])].sort();
 const outputs = outputFiles.map((f) => relative(process.cwd(), f.path));
 writeFileSync(`${RECORD}.${process.pid}.tmp`, JSON.stringify({ hash: hashOf(inputs), inputs, outputs }));
 renameSync(`${RECORD}.${process.pid}.tmp`, RECORD);
