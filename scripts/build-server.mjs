@@ -21,8 +21,10 @@ const EXTERNAL = ['@electric-sql/pglite', '@phi-ag/argon2', 'pg', 'pg-native', '
 /**
  * What the last build read and wrote (dist/.build-inputs.json): `npm start` builds first every
  * time, and bundling the packages made a build take ~0.85 s, more than what it saves the start. A
- * build whose inputs (every file esbuild read, this script, package.json, tsconfig.json and
- * esbuild's version) hash the same, with its outputs all there, is skipped (~30 ms).
+ * build is skipped (~40 ms) when its inputs hash as they did (every file esbuild read, the
+ * package.json of each package they come from, this script, package.json, tsconfig.json and
+ * esbuild's version) and its outputs hash as it wrote them: any other writer of dist/ (an older
+ * commit's build script, a hand edit) makes the next run build.
  */
 const RECORD = 'dist/.build-inputs.json';
 const hashOf = (paths) => {
@@ -36,13 +38,15 @@ const started = performance.now();
 const done = (what) => process.argv.includes('--verbose') && console.log(`dist/ ${what} in ${Math.round(performance.now() - started)} ms`);
 try {
   const last = JSON.parse(readFileSync(RECORD, 'utf8'));
-  if (last.outputs.every((path) => existsSync(path)) && hashOf(last.inputs) === last.hash) {
+  if (hashOf(last.outputs) === last.written && hashOf(last.inputs) === last.hash) {
     done('up to date');
     process.exit(0);
   }
 } catch {
-  // No record, an input gone, or a record from before: build.
+  // No record, a file gone, or a record from before: build.
 }
+// An input saved after this (while esbuild runs) may not be what it read.
+const began = Date.now();
 const { outputFiles, metafile } = await build({
   entryPoints: {
     server: 'src/runtime/server.ts',
@@ -74,6 +78,8 @@ for (const entry of leftovers) {
   const path = join(entry.parentPath, entry.name);
   if (Date.now() - statSync(path, { throwIfNoEntry: false })?.mtimeMs > 60_000) rmSync(path, { force: true });
 }
+// The record goes before the outputs change: a build stopped halfway must not be taken as done.
+rmSync(RECORD, { force: true });
 const isEntry = (path) => dirname(path) === resolve('dist') && path.endsWith('.js');
 for (const file of [...outputFiles.filter((f) => !isEntry(f.path)), ...outputFiles.filter((f) => isEntry(f.path))]) {
   let current;
@@ -87,9 +93,20 @@ for (const file of [...outputFiles.filter((f) => !isEntry(f.path)), ...outputFil
   renameSync(aside, file.path);
 }
 // Also what shapes the output without being read as a module: the settings esbuild takes from
-// package.json and tsconfig.json, and esbuild's own version.
-const inputs = [...new Set([self, 'package.json', 'tsconfig.json', 'node_modules/esbuild/package.json', ...Object.keys(metafile.inputs)])].sort();
-const outputs = outputFiles.map((f) => relative(process.cwd(), f.path));
-writeFileSync(`${RECORD}.${process.pid}.tmp`, JSON.stringify({ hash: hashOf(inputs), inputs, outputs }));
-renameSync(`${RECORD}.${process.pid}.tmp`, RECORD);
-done('built');
+// package.json files (a package's `exports` picks the file) and tsconfig.json, and esbuild's version.
+const read = Object.keys(metafile.inputs);
+const manifests = read.filter((path) => path.includes('node_modules/')).map((path) => {
+  const at = path.lastIndexOf('node_modules/') + 'node_modules/'.length;
+  const parts = path.slice(at).split('/');
+  return `${path.slice(0, at)}${parts.slice(0, parts[0].startsWith('@') ? 2 : 1).join('/')}/package.json`;
+});
+const inputs = [...new Set([self, 'package.json', 'tsconfig.json', 'node_modules/esbuild/package.json', ...manifests, ...read])].filter((path) => existsSync(path)).sort();
+const outputs = outputFiles.map((f) => relative(process.cwd(), f.path)).sort();
+// The mtime's clock is coarser than Date.now(): a margin, at the cost of a rebuild now and then.
+if (inputs.some((path) => statSync(path).mtimeMs >= began - 50)) {
+  done('built (an input changed while it ran: the next run builds again)');
+} else {
+  writeFileSync(`${RECORD}.${process.pid}.tmp`, JSON.stringify({ hash: hashOf(inputs), written: hashOf(outputs), inputs, outputs }));
+  renameSync(`${RECORD}.${process.pid}.tmp`, RECORD);
+  done('built');
+}

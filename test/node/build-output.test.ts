@@ -1,7 +1,7 @@
 // scripts/build-server.mjs while processes run from dist/ (the tests' `npm pack` and `npm install -g .`
 // rebuild it beside servers and CLIs started from it): an unchanged tree rewrites nothing, so no
 // process can read a file in the middle of being written.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +30,9 @@ it('a rebuild of an unchanged tree leaves every file of dist/ as it was', () => 
   expect(files()).toEqual(before);
 });
 
-it('a build is skipped while nothing it read changed, and runs again when a source file does', { timeout: 60_000 }, () => {
+const chunksOf = (root: string) => readdirSync(join(root, 'dist', 'chunks')).filter((name) => name.endsWith('.js')).map((name) => readFileSync(join(root, 'dist', 'chunks', name), 'utf8'));
+
+it('a build is skipped while nothing it read changed, and runs again when a source file does', { timeout: 60_000 }, async () => {
   // A copy of the sources, so the edit below cannot reach a build running beside this test.
   const copy = mkdtempSync(join(tmpdir(), 'orbital-build-'));
   try {
@@ -45,12 +47,22 @@ it('a build is skipped while nothing it read changed, and runs again when a sour
     const file = join(copy, 'src', 'http', 'security-headers.ts');
     writeFileSync(file, readFileSync(file, 'utf8').replace("'nosniff'", "'nosniff-edited'"));
     expect(build()).toMatch(/^dist\/ built/);
-    const chunks = readdirSync(join(copy, 'dist', 'chunks')).map((name) => readFileSync(join(copy, 'dist', 'chunks', name), 'utf8'));
-    expect(chunks.some((text) => text.includes('nosniff-edited'))).toBe(true);
-    // An output removed (a half-cleaned dist/) is built again too.
+    expect(chunksOf(copy).some((text) => text.includes('nosniff-edited'))).toBe(true);
+    // An output removed (a half-cleaned dist/), or written by anything else (an older commit's
+    // build script writes the same entry names), is built again too.
     rmSync(join(copy, 'dist', 'server.js'));
     expect(build()).toMatch(/^dist\/ built/);
+    writeFileSync(join(copy, 'dist', 'server.js'), "import './chunks/an-older-build.js';\n");
+    expect(build()).toMatch(/^dist\/ built/);
     expect(build()).toMatch(/^dist\/ up to date/);
+    // A file saved while a build runs: the next build has it, whether or not that one read it.
+    const saving = spawn(process.execPath, ['scripts/build-server.mjs'], { cwd: copy, stdio: 'ignore' });
+    const saved = new Promise((resolve) => saving.once('exit', resolve));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    writeFileSync(file, readFileSync(file, 'utf8').replace("'nosniff-edited'", "'nosniff-saved-meanwhile'"));
+    await saved;
+    build();
+    expect(chunksOf(copy).some((text) => text.includes('nosniff-saved-meanwhile'))).toBe(true);
   } finally {
     rmSync(copy, { recursive: true, force: true });
   }
