@@ -2,8 +2,8 @@
 // plain ESM script (no TypeScript, no bundler) importing `orbital-relay/client` that registers,
 // creates an orbit, subscribes to it and sees its own thread arrive as a live event — against a
 // server started here. Its declarations type-check in a consumer with Node's ESM resolution.
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -99,5 +99,39 @@ describe('the packed client', () => {
     await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', app], { cwd: app }).catch((err: { stdout?: string }) => {
       throw new Error(`tsc failed:\n${err.stdout}`);
     });
+  });
+});
+
+describe('the packed server', () => {
+  it('starts with npm start from the tarball, as the repo does: its prestart build step is packed too', { timeout: 120_000 }, async () => {
+    const unpacked = join(dir, 'server');
+    await run('mkdir', ['-p', unpacked]);
+    await run('tar', ['xzf', tarball, '-C', unpacked]);
+    const root = join(unpacked, 'package');
+    symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
+    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const server = spawn('npm', ['start', '--silent'], {
+      cwd: root,
+      detached: true,
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', DATA_DIR: join(dir, 'server-data'), DATABASE_URL: '', LOG_LEVEL: 'warn' },
+    });
+    let errors = '';
+    server.stderr!.on('data', (d) => (errors += d));
+    const exited = new Promise((resolve) => server.once('exit', resolve));
+    try {
+      const ready = async () => fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.status, () => 0);
+      const deadline = Date.now() + 90_000;
+      let status = 0;
+      while (status !== 200 && server.exitCode === null && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        status = await ready();
+      }
+      expect(server.exitCode, errors).toBe(null);
+      expect(status).toBe(200);
+    } finally {
+      if (server.exitCode === null) process.kill(-server.pid!, 'SIGTERM');
+      await exited;
+    }
   });
 });
