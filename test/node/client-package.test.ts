@@ -9,6 +9,8 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTarget } from '../support/node-target';
+import { freePort } from '../support/s3-server';
+import { untilReady } from '../support/server-process';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -109,7 +111,7 @@ describe('the packed server', () => {
     await run('tar', ['xzf', tarball, '-C', unpacked]);
     const root = join(unpacked, 'package');
     symlinkSync(join(ROOT, 'node_modules'), join(root, 'node_modules'));
-    const port = 20_000 + Math.floor(Math.random() * 20_000);
+    const port = await freePort();
     const server = spawn('npm', ['start', '--silent'], {
       cwd: root,
       detached: true,
@@ -120,15 +122,9 @@ describe('the packed server', () => {
     server.stderr!.on('data', (d) => (errors += d));
     const exited = new Promise((resolve) => server.once('exit', resolve));
     try {
-      const ready = async () => fetch(`http://127.0.0.1:${port}/ready`).then((r) => r.status, () => 0);
-      const deadline = Date.now() + 90_000;
-      let status = 0;
-      while (status !== 200 && server.exitCode === null && Date.now() < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, 200));
-        status = await ready();
-      }
+      const ready = await untilReady(`http://127.0.0.1:${port}`, () => server.exitCode !== null, 90_000);
       expect(server.exitCode, errors).toBe(null);
-      expect(status).toBe(200);
+      expect(ready).toBe(true);
     } finally {
       if (server.exitCode === null) process.kill(-server.pid!, 'SIGTERM');
       await exited;

@@ -80,17 +80,21 @@ export async function startServerProcess(env: Record<string, string>, timeoutMs 
       reject(new Error(`the server exited with ${code}:\n${child.output()}`));
     });
   });
-  if (until === 'ready') {
-    const deadline = Date.now() + timeoutMs;
-    while ((await fetch(url + '/ready').then((res) => (void res.body?.cancel(), res.status), () => 0)) !== 200) {
-      if (child.proc.exitCode !== null || Date.now() > deadline) {
-        await child.kill();
-        throw new Error(`the server did not get ready:\n${child.output()}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 20));
-    }
+  if (until === 'ready' && !(await untilReady(url, () => child.proc.exitCode !== null, timeoutMs))) {
+    await child.kill();
+    throw new Error(`the server did not get ready:\n${child.output()}`);
   }
   return { ...child, url };
+}
+
+/** Polls `url`/ready until it answers 200 (true), or until the server has `exited` or `timeoutMs` passed (false). */
+export async function untilReady(url: string, exited: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await fetch(url + '/ready').then((res) => (void res.body?.cancel(), res.status), () => 0)) !== 200) {
+    if (exited() || Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return true;
 }
 
 /** The API of a server process, for the helpers that take a Target (test/support/api.ts). */
