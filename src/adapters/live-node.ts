@@ -161,7 +161,8 @@ interface HeldLease {
   id: string;
   peer?: NodePeer;
   lapsed?: boolean;
-  released?: boolean;
+  /** Its giving back, once the socket closed (or its handshake never completed). */
+  released?: Promise<void>;
   /** A new lease being taken for it after a lapse: giving it back waits for that one. */
   asking?: Promise<unknown>;
 }
@@ -259,13 +260,11 @@ export class NodeLiveHub implements LiveGateway {
     // The lease is held from now until the socket closes; a handshake that never completes gives it back.
     const held: HeldLease = { id: lease };
     this.leases.set(lease, held);
-    let released: Promise<void> | undefined;
     const release = (): Promise<void> => {
-      if (released) return released;
-      held.released = true;
+      if (held.released) return held.released;
       // Not held any more: the hub gave back every lease at shutdown, or it lapsed (and was not taken again).
       const giveBack = () => (this.leases.delete(held.id) ? this.giveBack(held.id) : Promise.resolve());
-      return (released = held.asking ? held.asking.then(giveBack) : giveBack());
+      return (held.released = held.asking ? held.asking.then(giveBack) : giveBack());
     };
     let opened = false;
     setTimeout(() => {
