@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { jwtVerify } from 'jose';
 import pg from 'pg';
 import { openNodePostgres } from '../src/adapters/db-node-postgres';
+import { statementName } from '../src/db/named-statements';
 import { threadPageQuery } from '../src/domain/threads';
 import { BENCH_SECRET } from './threads-fixture';
 
@@ -33,6 +34,16 @@ const INSERT_REPLY_SQL = `insert into "replies" ("id", "thread_id", "group_id", 
 const BUMP_THREAD_SQL = `update "threads" set "reply_count" = "threads"."reply_count" + 1, "last_activity_at" = $1, "last_activity_seq" = $2 where "threads"."id" = $3`;
 const REPLY_VIEW_SQL = `select "replies"."id", "replies"."thread_id", "replies"."group_id", "replies"."author_id", "users"."username", "replies"."key_epoch", "replies"."parent_reply_id", "replies"."encrypted_body", "replies"."deleted", "replies"."created_at", "replies"."seq" from "replies" left join "users" on "users"."id" = "replies"."author_id" where ("replies"."id" = $1 and exists (select 1 from "group_members" where "group_members"."group_id" = "replies"."group_id" and "group_members"."user_id" = $2)) limit $3`;
 const NOTIFY_SQL = 'select pg_notify($1, $2)';
+const SESSION_SQL = 'select 1 from sessions where id = $1 and user_id = $2 and revoked_at is null';
+const MEMBER_SQL = 'select 1 from group_members where group_id = $1 and user_id = $2';
+
+const names = new Map<string, string>();
+/** Every statement named, as the app names its own (src/db/named-statements.ts): parsed and planned once per connection. */
+function named(text: string, values: unknown[], rowMode?: 'array') {
+  let name = names.get(text);
+  if (!name) names.set(text, (name = statementName(text)));
+  return { name, text, values, ...(rowMode ? { rowMode } : {}) };
+}
 
 type Handler = (req: IncomingMessage, res: ServerResponse, id: string, body?: unknown) => Promise<void>;
 
@@ -161,7 +172,7 @@ async function handlers() {
       const sid = payload.sid as string;
       const until = sessions.get(sid);
       if (until !== undefined && until > Date.now()) return payload.sub!;
-      const { rowCount } = await pool.query('select 1 from sessions where id = $1 and user_id = $2 and revoked_at is null', [sid, payload.sub]);
+      const { rowCount } = await pool.query(named(SESSION_SQL, [sid, payload.sub]));
       if (!rowCount) throw new Error('revoked');
       sessions.set(sid, Date.now() + 15_000);
       return payload.sub!;
@@ -187,13 +198,13 @@ async function handlers() {
     } finally {
       client.release();
     }
-    pool.query(NOTIFY_SQL, ['orbital_live', JSON.stringify({ p: processId, g: groupId, s: out.seq })]).catch(() => {});
+    pool.query(named(NOTIFY_SQL, ['orbital_live', JSON.stringify({ p: processId, g: groupId, s: out.seq })])).catch(() => {});
     return out;
   }
 
   /** Takes the orbit's next seq and checks the caller may write with this key epoch (rolled back if not). */
   async function gate(c: pg.PoolClient, groupId: string, userId: string, keyEpoch: number): Promise<number> {
-    const { rows } = await c.query({ text: GATE_SQL, values: [groupId, groupId, userId, userId, userId], rowMode: 'array' });
+    const { rows } = await c.query(named(GATE_SQL, [groupId, groupId, userId, userId, userId], 'array'));
     const row = rows[0];
     if (!row || row[2] === null) throw new Refused(404, 'NOT_FOUND');
     if (!row[4]) throw new Refused(403, 'KEY_PENDING');
@@ -225,9 +236,9 @@ async function handlers() {
       }
       const sql = before === undefined ? first : next;
       const values = sql.roles.map((r) => (r === 'group' ? groupId : r === 'viewer' ? sub : r === 'before' ? before : limit + 1));
-      const { rows } = await pool.query({ text: sql.text, values, rowMode: 'array' });
+      const { rows } = await pool.query(named(sql.text, values, 'array'));
       if (!rows.length) {
-        const member = await pool.query('select 1 from group_members where group_id = $1 and user_id = $2', [groupId, sub]);
+        const member = await pool.query(named(MEMBER_SQL, [groupId, sub]));
         if (!member.rowCount) return send(res, 404, { error: { code: 'NOT_FOUND' } });
       }
       const items = rows.slice(0, limit).map(threadView);
@@ -250,10 +261,10 @@ async function handlers() {
             const now = new Date();
             const title = Buffer.from(body.encrypted_title, 'base64');
             const text = Buffer.from(body.encrypted_body, 'base64');
-            const inserted = await c.query({ text: INSERT_THREAD_SQL, values: [groupId, sub, body.key_epoch, title, text, now, seq, now, seq], rowMode: 'array' });
-            const { rows } = await c.query({ text: THREAD_VIEW_SQL, values: [sub, sub, inserted.rows[0]![0], sub, 1], rowMode: 'array' });
+            const inserted = await c.query(named(INSERT_THREAD_SQL, [groupId, sub, body.key_epoch, title, text, now, seq, now, seq], 'array'));
+            const { rows } = await c.query(named(THREAD_VIEW_SQL, [sub, sub, inserted.rows[0]![0], sub, 1], 'array'));
             const thread = threadView(rows[0]!);
-            await c.query(EVENT_SQL, [groupId, seq, 'thread_created', sub, now, JSON.stringify({ ...thread, last_read_seq: 0, unread_count: 0 }), null, thread.id, thread.id]);
+            await c.query(named(EVENT_SQL, [groupId, seq, 'thread_created', sub, now, JSON.stringify({ ...thread, last_read_seq: 0, unread_count: 0 }), null, thread.id, thread.id]));
             return thread;
           },
         ),
@@ -267,7 +278,7 @@ async function handlers() {
       await answer(res, () =>
         write(
           async (c) => {
-            const { rows } = await c.query({ text: THREAD_LOCK_SQL, values: [threadId], rowMode: 'array' });
+            const { rows } = await c.query(named(THREAD_LOCK_SQL, [threadId], 'array'));
             if (!rows.length) throw new Refused(404, 'NOT_FOUND');
             return rows[0]![0] as string;
           },
@@ -275,11 +286,11 @@ async function handlers() {
             const seq = await gate(c, groupId, sub, body.key_epoch);
             const now = new Date();
             const text = Buffer.from(body.encrypted_body, 'base64');
-            const inserted = await c.query({ text: INSERT_REPLY_SQL, values: [threadId, groupId, sub, body.key_epoch, null, text, now, seq], rowMode: 'array' });
-            await c.query(BUMP_THREAD_SQL, [now, seq, threadId]);
-            const { rows } = await c.query({ text: REPLY_VIEW_SQL, values: [inserted.rows[0]![0], sub, 1], rowMode: 'array' });
+            const inserted = await c.query(named(INSERT_REPLY_SQL, [threadId, groupId, sub, body.key_epoch, null, text, now, seq], 'array'));
+            await c.query(named(BUMP_THREAD_SQL, [now, seq, threadId]));
+            const { rows } = await c.query(named(REPLY_VIEW_SQL, [inserted.rows[0]![0], sub, 1], 'array'));
             const reply = replyView(rows[0]!);
-            await c.query(EVENT_SQL, [groupId, seq, 'reply_created', sub, now, JSON.stringify(reply), null, reply.id, threadId]);
+            await c.query(named(EVENT_SQL, [groupId, seq, 'reply_created', sub, now, JSON.stringify(reply), null, reply.id, threadId]));
             return reply;
           },
         ),

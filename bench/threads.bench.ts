@@ -233,7 +233,7 @@ async function run(): Promise<BenchResult> {
     `${CONNECTIONS} connections, ${ROUNDS} rounds of ${MEASURE_MS / 1000} s per server and request after a ${WARMUP_MS / 1000} s warm-up, rounds interleaved; pool of 10 connections per server. ` +
       'Creates write to the one orbit, so they queue on its counter row, in every server alike. "vs floor" figures are medians of per-round ratios.',
     'Goals: thread list CPU per request ≤ 1.1× the floor and below Express, req/s ≥ 0.9× the floor, p99 ≤ 1.2× the floor; thread and reply create CPU per request ≤ 1.3× the floor.',
-    `The floor: the same statements as the app (the page query built by the app's own code; the create statements captured from the app's pg client), jose for the token, the session cached 15 s as the app does, the NOTIFY the app sends after each write. ` +
+    `The floor: the same statements as the app (the page query built by the app's own code; the create statements captured from the app's pg client), each named as the app names its own (parsed and planned once per connection), jose for the token, the session cached 15 s as the app does, the NOTIFY the app sends after each write. ` +
       `Load average at the end: ${load1} on a machine other work shares; server CPU per request (all threads, from /proc/<pid>/stat) is the steadier figure.`,
   ];
   return { title: 'API hot paths: `npm start` vs the floor and Express (Node, real Postgres)', rows: rows2, notes: notes.join('\n\n') };

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { drizzle } from 'drizzle-orm/node-postgres';
 import { NodePgSession, NodePgTransaction } from 'drizzle-orm/node-postgres/session';
 import type { Db } from '../deps';
+import { allowNamedStatements } from '../db/named-statements';
 import { keepPoolErrorsHandled } from './pool-errors';
 import { endSilentConnections } from './silent-connections';
 import { usePlainTransactions, type DriverClasses } from './plain-transactions';
@@ -26,6 +27,8 @@ export interface NodePgOptions {
    * connections.ts). Commands (migrate, backup) and the migrations at start run without them.
    */
   boundMs?: number;
+  /** Told once if a pooler in front refuses named statements (src/db/named-statements.ts), which are then off. */
+  namedRefused?(err: unknown): void;
 }
 
 export function openNodePostgres(connectionString: string, max = 10, options: NodePgOptions = {}): NodePgHandle {
@@ -42,6 +45,7 @@ export function openNodePostgres(connectionString: string, max = 10, options: No
     ...(bound ? { statement_timeout: bound, idle_in_transaction_session_timeout: bound } : {}),
   });
   keepPoolErrorsHandled(pool);
+  allowNamedStatements(pool, options.namedRefused);
   const unwatch = bound ? endSilentConnections(pool, bound + 5_000) : () => {};
   const db = drizzle({ client: pool }) as unknown as Db;
   usePlainTransactions(db, pool, nodePgClasses);

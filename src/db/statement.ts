@@ -8,6 +8,7 @@
 import { Column, entityKind, is, Param, Placeholder, SQL, type Query } from 'drizzle-orm';
 import { PgDialect } from 'drizzle-orm/pg-core';
 import type { Executor } from '../deps';
+import { queryNamedIfAllowed, statementName } from './named-statements';
 
 /** The rendering is the same for every driver: one dialect, no casing. */
 const dialect = new PgDialect();
@@ -83,6 +84,7 @@ export function statement<Row>(build: (db: Executor) => { getSQL(): SQL }, selec
       return row as Row;
     });
   let fill: ((values: Record<string, unknown>) => unknown[]) | undefined;
+  let name: string | undefined;
   const configs = new Map<string, PgConfigs>(); // by session kind: each driver's own type parsers
   return {
     async run(db, values) {
@@ -93,10 +95,9 @@ export function statement<Row>(build: (db: Executor) => { getSQL(): SQL }, selec
         fill ??= paramPlan(query.params);
         let config = configs.get(kind);
         if (!config) configs.set(kind, (config = pgConfigs(session, query)));
-        const client = (session as unknown as { client: PgClient }).client;
-        // A copy per run: the pg inside Neon's driver (older than 8.12) writes the values and the
-        // pool's callback onto the config it is given, which a shared one would carry to the next run.
-        const result = await client.query({ ...(selection ? config.arrays : config.objects) }, fill(values));
+        const client = (session as unknown as { client: Parameters<typeof queryNamedIfAllowed>[0] }).client;
+        name ??= statementName(query.sql);
+        const result = await queryNamedIfAllowed(client, selection ? config.arrays : config.objects, name, fill(values));
         return selection ? toRows(result.rows as unknown[][]) : (result.rows as Row[]);
       }
       if (!selection) return ((await session.prepareQuery(query, undefined, undefined, false).execute(values)) as { rows: Row[] }).rows;
@@ -104,10 +105,6 @@ export function statement<Row>(build: (db: Executor) => { getSQL(): SQL }, selec
       return (await session.prepareQuery(query, undefined, undefined, true, toRows).execute(values)) as Row[];
     },
   };
-}
-
-interface PgClient {
-  query(config: object, values: unknown[]): Promise<{ rows: unknown[] }>;
 }
 
 /** The query configs (text, row mode, type parsers) drizzle's prepared query makes for this session's driver. */

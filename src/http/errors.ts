@@ -3,6 +3,7 @@ import type { Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { AppError, codeForStatus, ERROR_STATUS, type ErrorCode } from '../domain/errors';
+import { NamedStatementRefused } from '../db/named-statements';
 import type { AppEnv } from './env';
 
 export function errorBody(requestId: string, code: ErrorCode, message: string, details?: Record<string, unknown>) {
@@ -68,6 +69,8 @@ export function databaseUnavailable(err: unknown): boolean {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && (UNAVAILABLE_SQLSTATE.test(code) || UNAVAILABLE_SOCKET.has(code))) return true;
     if (e instanceof Error && CONNECTION_LOST.test(e.message)) return true;
+    // Its retry runs unnamed (src/db/named-statements.ts).
+    if (e instanceof NamedStatementRefused) return true;
     // 55000 is a broad class: only its "not currently accepting connections" (ALLOW_CONNECTIONS false) is an outage.
     if (code === '55000' && e instanceof Error && /is not currently accepting connections$/.test(e.message)) return true;
     // The Neon driver rejects with the WebSocket's ErrorEvent when it cannot reach its proxy.

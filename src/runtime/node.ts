@@ -57,9 +57,13 @@ const SERVER_STATEMENT_BOUND_MS = 30_000;
  */
 export async function openDatabase(
   config: Config,
-  use: { for: 'server' | 'command' } = { for: 'server' },
+  use: { for: 'server' | 'command'; logger?: Logger } = { for: 'server' },
 ): Promise<{ db: Db; close(): Promise<void>; kind: string; pool?: NodePgHandle['pool']; pglite?: PGlite }> {
-  if (config.DATABASE_URL) return { ...openNodePostgres(config.DATABASE_URL, 10, use.for === 'server' ? { boundMs: SERVER_STATEMENT_BOUND_MS } : {}), kind: 'postgres' };
+  if (config.DATABASE_URL) {
+    const namedRefused = (err: unknown) =>
+      use.logger?.log('warn', { msg: 'the database refused a named statement (a pooler in transaction mode?); statements are sent unnamed from now on', ...errorFields(err) });
+    return { ...openNodePostgres(config.DATABASE_URL, 10, { ...(use.for === 'server' ? { boundMs: SERVER_STATEMENT_BOUND_MS } : {}), namedRefused }), kind: 'postgres' };
+  }
   prepareDataDir(config.DATA_DIR);
   const lock = lockDataDir(config.DATA_DIR);
   if (use.for === 'command') setFlagsFromString('--liftoff-only');
@@ -149,8 +153,8 @@ async function main() {
     throw err;
   }
   if (startClusterPrimary(config)) return; // WORKERS > 1: this process supervises the workers
-  const database = await openDatabase(config);
   const logger = jsonLogger(config.LOG_LEVEL, stdoutLines()); // asynchronous: the access log must not block requests
+  const database = await openDatabase(config, { for: 'server', logger });
   const metrics = config.METRICS ? new PromMetrics() : undefined;
   if (metrics && cluster.isWorker) scrapeThroughPrimary(metrics);
   // Listening before the migrations run: a migration can take minutes on a large database, and a

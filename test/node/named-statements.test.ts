@@ -1,0 +1,94 @@
+// Named statements on the server's own pool (src/db/named-statements.ts): a statement built once is
+// prepared once per connection, and a database (or a pooler in transaction mode) that refuses its
+// name turns them off without losing a statement: on the pool it runs again unnamed, in a
+// transaction the transaction fails as unavailable (503) and its retry succeeds. The pooler is
+// played by Postgres itself: DEALLOCATE ALL is what a connection moved to another backend sees.
+// Needs Postgres (TEST_DATABASE_URL).
+import { sql } from 'drizzle-orm';
+import { PgDialect, integer, pgTable, text } from 'drizzle-orm/pg-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openNodePostgres, type NodePgHandle } from '../../src/adapters/db-node-postgres';
+import { NamedStatementRefused, statementName } from '../../src/db/named-statements';
+import { statement } from '../../src/db/statement';
+import { databaseUnavailable } from '../../src/http/errors';
+
+const url = process.env.TEST_DATABASE_URL;
+if (!url) console.warn('named-statements: skipped (set TEST_DATABASE_URL)');
+
+const table = pgTable(`named_statement_test_${process.pid}`, { id: integer('id').primaryKey(), name: text('name').notNull() });
+const tableName = table[Symbol.for('drizzle:Name') as never] as string;
+const build = () => sql`select ${table.name} as name from ${table} where ${table.id} = ${sql.placeholder('id')}`;
+const nameById = statement<{ name: string }>((db) => db.execute(build()));
+const statementText = new PgDialect().sqlToQuery(build()).sql;
+
+describe.skipIf(!url)('named statements on the node-postgres pool', () => {
+  let admin: NodePgHandle;
+  beforeAll(async () => {
+    admin = openNodePostgres(url!, 1);
+    await admin.pool.query(`create table "${tableName}" (id integer primary key, name text not null)`);
+    await admin.pool.query(`insert into "${tableName}" values (1, 'one'), (2, 'two')`);
+  });
+  afterAll(async () => {
+    await admin.pool.query(`drop table if exists "${tableName}"`);
+    await admin.close();
+  });
+
+  /** A pool of one connection, so what a statement leaves on it is what the next one finds; and the refusals it was told of. */
+  async function withPool(test: (handle: NodePgHandle, refusals: Array<{ code?: string }>) => Promise<void>) {
+    const refusals: Array<{ code?: string }> = [];
+    const handle = openNodePostgres(url!, 1, { namedRefused: (err) => refusals.push(err as { code?: string }) });
+    try {
+      await test(handle, refusals);
+    } finally {
+      await handle.close();
+    }
+  }
+  const prepared = async (handle: NodePgHandle) => (await handle.pool.query<{ name: string; statement: string }>('select name, statement from pg_prepared_statements')).rows;
+
+  it('prepares a statement once on its connection, under a name made of its text, and runs it by that name', () =>
+    withPool(async (handle, refusals) => {
+      expect(await nameById.run(handle.db, { id: 1 })).toEqual([{ name: 'one' }]);
+      expect(await nameById.run(handle.db, { id: 2 })).toEqual([{ name: 'two' }]);
+      await handle.db.transaction(async (tx) => expect(await nameById.run(tx, { id: 1 })).toEqual([{ name: 'one' }]));
+      expect(await prepared(handle)).toEqual([{ name: statementName(statementText), statement: statementText }]);
+      // Another text, another name: one name never stands for two statements.
+      expect(statementName(`${statementText} `)).not.toBe(statementName(statementText));
+      expect(refusals).toEqual([]);
+    }));
+
+  it('in a transaction, a forgotten name fails the transaction as unavailable (503), names go off, and the retry runs unnamed', () =>
+    withPool(async (handle, refusals) => {
+      await nameById.run(handle.db, { id: 1 });
+      await handle.pool.query('deallocate all');
+      const failed = await handle.db.transaction(async (tx) => nameById.run(tx, { id: 1 })).catch((err: unknown) => err);
+      expect(failed).toBeInstanceOf(NamedStatementRefused);
+      expect(databaseUnavailable(failed)).toBe(true);
+      expect(refusals.map((e) => e.code)).toEqual(['26000']);
+      await handle.db.transaction(async (tx) => expect(await nameById.run(tx, { id: 2 })).toEqual([{ name: 'two' }]));
+      expect(await nameById.run(handle.db, { id: 1 })).toEqual([{ name: 'one' }]);
+      expect(await prepared(handle)).toEqual([]);
+      expect(refusals).toHaveLength(1);
+    }));
+
+  const refusedOnThePool: Array<[string, string, (handle: NodePgHandle) => Promise<void>]> = [
+    // Prepared, then the connection's backend forgets it (a pooler moved it): 26000 on the bind.
+    ['a name the backend does not know', '26000', async (handle) => {
+      await nameById.run(handle.db, { id: 1 });
+      await handle.pool.query('deallocate all');
+    }],
+    // Another client prepared it on this backend first: 42P05 on the parse.
+    ['a name the backend already has', '42P05', async (handle) => {
+      await handle.pool.query(`prepare "${statementName(statementText)}" as ${statementText}`);
+    }],
+  ];
+  it.each(refusedOnThePool)('on the pool, %s (%s): the statement runs again unnamed, and names go off with one warning', (_case, code, arrange) =>
+    withPool(async (handle, refusals) => {
+      await arrange(handle);
+      const runs = await Promise.all([1, 2, 1].map((id) => nameById.run(handle.db, { id })));
+      expect(runs).toEqual([[{ name: 'one' }], [{ name: 'two' }], [{ name: 'one' }]]);
+      expect(refusals.map((e) => e.code)).toEqual([code]);
+      await handle.pool.query('deallocate all');
+      expect(await nameById.run(handle.db, { id: 2 })).toEqual([{ name: 'two' }]);
+      expect(await prepared(handle)).toEqual([]);
+    }));
+});
