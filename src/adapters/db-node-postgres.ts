@@ -27,8 +27,11 @@ export interface NodePgOptions {
    * connections.ts). Commands (migrate, backup) and the migrations at start run without them.
    */
   boundMs?: number;
-  /** Told once if a pooler in front refuses named statements (src/db/named-statements.ts), which are then off. */
-  namedRefused?(err: unknown): void;
+  /**
+   * Statements built once are named (src/db/named-statements.ts): the server's pool, whose
+   * connections live long enough to reuse them. Told once if they are refused, and off from then.
+   */
+  named?: { refused(err: unknown): void };
 }
 
 export function openNodePostgres(connectionString: string, max = 10, options: NodePgOptions = {}): NodePgHandle {
@@ -45,7 +48,7 @@ export function openNodePostgres(connectionString: string, max = 10, options: No
     ...(bound ? { statement_timeout: bound, idle_in_transaction_session_timeout: bound } : {}),
   });
   keepPoolErrorsHandled(pool);
-  allowNamedStatements(pool, options.namedRefused);
+  if (options.named) allowNamedStatements(pool, options.named.refused);
   const unwatch = bound ? endSilentConnections(pool, bound + 5_000) : () => {};
   const db = drizzle({ client: pool }) as unknown as Db;
   usePlainTransactions(db, pool, nodePgClasses);

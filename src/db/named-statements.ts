@@ -8,9 +8,12 @@
 // behind a pooler that hands a session's statements to other backends, a name can never run
 // another statement's text. A pooler that does not carry prepared statements (transaction mode
 // without support for them) refuses a name its backend has not seen (26000) or one it already has
-// (42P05); a column's type changed under a running server refuses the cached plan (0A000). Nothing
-// runs then. The first refusal turns names off for the whole pool: a statement on the pool itself
-// is sent again unnamed, one inside a transaction fails that transaction (503, retry).
+// (42P05). A column whose type a migration changed under a running server (a rolling deploy)
+// refuses the cached plan (0A000) or the parameter types inferred when the name was prepared
+// (42804, 42883: unnamed, they would be inferred anew). Nothing runs then. The first refusal turns
+// names off for the whole pool: a statement on the pool itself is sent again unnamed, one inside
+// a transaction fails that transaction (503, retry). Class 42 is never an answer to a statement
+// that ran before, so nothing routine turns names off.
 
 /** On a pg pool and on each of its connections: whether their statements may be named. */
 export const NAMED_STATEMENTS = Symbol.for('orbital.namedStatements');
@@ -44,7 +47,8 @@ export class NamedStatementRefused extends Error {
   }
 }
 
-const REFUSALS = new Set(['26000', '42P05', '0A000']);
+/** 26000 no such name, 0A000 a cached plan whose result changed, class 42 (42P05 the name exists, 42804 and 42883 stale parameter types…). */
+const refused = (code: unknown) => typeof code === 'string' && (code === '26000' || code === '0A000' || code.startsWith('42'));
 
 interface PgClient extends Marked {
   query(config: object, values: unknown[]): Promise<{ rows: unknown[] }>;
@@ -59,7 +63,7 @@ export async function queryNamedIfAllowed(client: PgClient, config: object, name
     try {
       return await client.query({ ...config, name }, values);
     } catch (err) {
-      if (!REFUSALS.has((err as { code?: unknown }).code as string)) throw err;
+      if (!refused((err as { code?: unknown }).code)) throw err;
       if (named.on) {
         named.on = false;
         named.refused?.(err);

@@ -60,9 +60,16 @@ export async function openDatabase(
   use: { for: 'server' | 'command'; logger?: Logger } = { for: 'server' },
 ): Promise<{ db: Db; close(): Promise<void>; kind: string; pool?: NodePgHandle['pool']; pglite?: PGlite }> {
   if (config.DATABASE_URL) {
-    const namedRefused = (err: unknown) =>
-      use.logger?.log('warn', { msg: 'the database refused a named statement (a pooler in transaction mode?); statements are sent unnamed from now on', ...errorFields(err) });
-    return { ...openNodePostgres(config.DATABASE_URL, 10, { ...(use.for === 'server' ? { boundMs: SERVER_STATEMENT_BOUND_MS } : {}), namedRefused }), kind: 'postgres' };
+    // A command's connections live for seconds: naming its statements would save nothing, and a
+    // pooler still holding the server's names would refuse them (42P05) on every run.
+    const server = {
+      boundMs: SERVER_STATEMENT_BOUND_MS,
+      named: {
+        refused: (err: unknown) =>
+          use.logger?.log('warn', { msg: 'the database refused a named statement (a pooler in transaction mode, or a column type changed); statements are sent unnamed from now on', ...errorFields(err) }),
+      },
+    };
+    return { ...openNodePostgres(config.DATABASE_URL, 10, use.for === 'server' ? server : {}), kind: 'postgres' };
   }
   prepareDataDir(config.DATA_DIR);
   const lock = lockDataDir(config.DATA_DIR);

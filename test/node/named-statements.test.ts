@@ -3,14 +3,17 @@
 // name turns them off without losing a statement: on the pool it runs again unnamed, in a
 // transaction the transaction fails as unavailable (503) and its retry succeeds. The pooler is
 // played by Postgres itself: DEALLOCATE ALL is what a connection moved to another backend sees.
-// Needs Postgres (TEST_DATABASE_URL).
+// A migration that changes a column's type under a running server (a rolling deploy) is handled
+// the same way. Commands name nothing. Needs Postgres (TEST_DATABASE_URL).
 import { sql } from 'drizzle-orm';
 import { PgDialect, integer, pgTable, text } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openNodePostgres, type NodePgHandle } from '../../src/adapters/db-node-postgres';
 import { NamedStatementRefused, statementName } from '../../src/db/named-statements';
 import { statement } from '../../src/db/statement';
+import { parseConfig } from '../../src/config';
 import { databaseUnavailable } from '../../src/http/errors';
+import { openDatabase } from '../../src/runtime/node';
 
 const url = process.env.TEST_DATABASE_URL;
 if (!url) console.warn('named-statements: skipped (set TEST_DATABASE_URL)');
@@ -36,7 +39,7 @@ describe.skipIf(!url)('named statements on the node-postgres pool', () => {
   /** A pool of one connection, so what a statement leaves on it is what the next one finds; and the refusals it was told of. */
   async function withPool(test: (handle: NodePgHandle, refusals: Array<{ code?: string }>) => Promise<void>) {
     const refusals: Array<{ code?: string }> = [];
-    const handle = openNodePostgres(url!, 1, { namedRefused: (err) => refusals.push(err as { code?: string }) });
+    const handle = openNodePostgres(url!, 1, { named: { refused: (err) => refusals.push(err as { code?: string }) } });
     try {
       await test(handle, refusals);
     } finally {
@@ -91,4 +94,57 @@ describe.skipIf(!url)('named statements on the node-postgres pool', () => {
       expect(await nameById.run(handle.db, { id: 2 })).toEqual([{ name: 'two' }]);
       expect(await prepared(handle)).toEqual([]);
     }));
+  it('a column whose type a migration changed under the running pool: the statement prepared with the old parameter type runs again unnamed, the transaction that met it answers 503 and its retry passes', async () => {
+    const kinds = `named_statement_kinds_${process.pid}`;
+    const kind = pgTable(`named_statement_typed_${process.pid}`, { id: integer('id').primaryKey(), kind: text('kind').notNull() });
+    const kindTable = kind[Symbol.for('drizzle:Name') as never] as string;
+    const insertKind = statement<unknown>((db) => db.execute(sql`insert into ${kind} (id, kind) values (${sql.placeholder('id')}, ${sql.placeholder('kind')})`));
+    await admin.pool.query(`create table "${kindTable}" (id integer primary key, kind text not null)`);
+    try {
+      await withPool(async (handle, refusals) => {
+        await insertKind.run(handle.db, { id: 1, kind: 'a' }); // prepared: $2 is text
+        await admin.pool.query(`create type "${kinds}" as enum ('a', 'b', 'c')`);
+        await admin.pool.query(`alter table "${kindTable}" alter column kind type "${kinds}" using kind::"${kinds}"`);
+        const failed = await handle.db.transaction(async (tx) => insertKind.run(tx, { id: 2, kind: 'b' })).catch((err: unknown) => err);
+        expect(failed).toBeInstanceOf(NamedStatementRefused);
+        expect(databaseUnavailable(failed)).toBe(true);
+        expect(refusals.map((e) => e.code)).toEqual(['42804']);
+        await handle.db.transaction(async (tx) => insertKind.run(tx, { id: 2, kind: 'b' }));
+        await insertKind.run(handle.db, { id: 3, kind: 'c' });
+        expect((await admin.pool.query(`select id, kind::text from "${kindTable}" order by id`)).rows).toEqual([
+          { id: 1, kind: 'a' },
+          { id: 2, kind: 'b' },
+          { id: 3, kind: 'c' },
+        ]);
+      });
+      // On the pool itself the first run after the change already passes.
+      await withPool(async (handle, refusals) => {
+        await admin.pool.query(`alter table "${kindTable}" alter column kind type text`);
+        await insertKind.run(handle.db, { id: 4, kind: 'a' }); // prepared: $2 is text
+        await admin.pool.query(`alter table "${kindTable}" alter column kind type "${kinds}" using kind::"${kinds}"`);
+        await insertKind.run(handle.db, { id: 5, kind: 'b' });
+        expect(refusals.map((e) => e.code)).toEqual(['42804']);
+        expect((await admin.pool.query(`select count(*)::int as n from "${kindTable}"`)).rows).toEqual([{ n: 5 }]);
+      });
+    } finally {
+      await admin.pool.query(`drop table if exists "${kindTable}"`);
+      await admin.pool.query(`drop type if exists "${kinds}"`);
+    }
+  });
+
+  it('the server names its statements; a command (admin, cleanup, backup) does not, so a pooler holding the server\'s names cannot refuse it', async () => {
+    const config = parseConfig({ DATABASE_URL: url, DATA_DIR: '/nonexistent-unused' }, 'x'.repeat(32));
+    for (const [use, expected] of [['server', 1], ['command', 0]] as const) {
+      const database = await openDatabase(config, { for: use });
+      try {
+        const names = await database.db.transaction(async (tx) => {
+          await nameById.run(tx, { id: 1 });
+          return ((await tx.execute(sql`select count(*)::int as n from pg_prepared_statements`)) as unknown as { rows: Array<{ n: number }> }).rows;
+        });
+        expect(names).toEqual([{ n: expected }]);
+      } finally {
+        await database.close();
+      }
+    }
+  });
 });
