@@ -16,9 +16,9 @@
 // that ran before, so nothing routine turns names off.
 
 /** On a pg pool and on each of its connections: whether their statements may be named. */
-export const NAMED_STATEMENTS = Symbol.for('orbital.namedStatements');
+const NAMED_STATEMENTS = Symbol.for('orbital.namedStatements');
 
-export interface NamedStatements {
+interface NamedStatements {
   on: boolean;
   /** Told once, when a refusal turns them off. */
   refused?(err: unknown): void;
@@ -33,11 +33,10 @@ interface PgPool {
 }
 
 /** Marks a pool (and every connection it opens) as one whose statements may be named. */
-export function allowNamedStatements(pool: PgPool, refused?: (err: unknown) => void): NamedStatements {
+export function allowNamedStatements(pool: PgPool, refused?: (err: unknown) => void): void {
   const state: NamedStatements = { on: true, refused };
   (pool as Marked)[NAMED_STATEMENTS] = state;
   pool.on('connect', (client) => ((client as Marked)[NAMED_STATEMENTS] = state));
-  return state;
 }
 
 /** A transaction's statement refused for its name: the transaction failed, and a retry runs unnamed. */

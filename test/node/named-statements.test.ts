@@ -4,7 +4,8 @@
 // transaction the transaction fails as unavailable (503) and its retry succeeds. The pooler is
 // played by Postgres itself: DEALLOCATE ALL is what a connection moved to another backend sees.
 // A migration that changes a column's type under a running server (a rolling deploy) is handled
-// the same way. Commands name nothing. Needs Postgres (TEST_DATABASE_URL).
+// the same way, in the pool and in the server as `npm start` runs it. Commands name nothing. Needs
+// Postgres (TEST_DATABASE_URL).
 import { sql } from 'drizzle-orm';
 import { PgDialect, integer, pgTable, text } from 'drizzle-orm/pg-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,10 @@ import { statement } from '../../src/db/statement';
 import { parseConfig } from '../../src/config';
 import { databaseUnavailable } from '../../src/http/errors';
 import { openDatabase } from '../../src/runtime/node';
+import pg from 'pg';
+import { b64, createOrbit, post, registerUser } from '../support/api';
+import { freshDatabase, startServerProcess, targetOf } from '../support/server-process';
+import { newDataDir } from '../support/data-dirs';
 
 const url = process.env.TEST_DATABASE_URL;
 if (!url) console.warn('named-statements: skipped (set TEST_DATABASE_URL)');
@@ -148,3 +153,37 @@ describe.skipIf(!url)('named statements on the node-postgres pool', () => {
     }
   });
 });
+
+describe.skipIf(!url)('the server (npm start) under a migration that changes a column type', () => {
+  it('keeps answering: at most one write meets the refusal (503), every later one passes, and the log says so once', { timeout: 120_000 }, async () => {
+    const database = await freshDatabase(url!, 'orbital_named');
+    const server = await startServerProcess({ DATABASE_URL: database.url, DATA_DIR: newDataDir('orbital-named-'), RATE_LIMIT: 'off' });
+    try {
+      const t = targetOf(server);
+      const owner = await registerUser(t);
+      const orbit = await createOrbit(t, owner);
+      const thread = (n: number) =>
+        t.fetch('/api/threads', post({ group_id: orbit.id, key_epoch: 1, encrypted_title: b64(8), encrypted_body: b64(16 + n) }, owner.auth));
+      for (let i = 0; i < 3; i++) expect((await thread(i)).status).toBe(201); // the event insert is prepared: its type is text
+      // What a newer version's migration could do while this one still serves (a rolling deploy).
+      const sqlOn = async (text: string) => {
+        const client = new pg.Client({ connectionString: database.url });
+        await client.connect();
+        await client.query(text).finally(() => client.end());
+      };
+      await sqlOn(`create type orbit_event_type as enum ('thread_created', 'thread_deleted', 'reply_created', 'reply_deleted', 'media_uploaded', 'media_deleted',
+        'media_expired', 'member_joined', 'member_left', 'member_key_delivered', 'member_key_reset', 'key_rotated', 'message_created', 'group_updated')`);
+      await sqlOn('alter table orbit_events alter column type type orbit_event_type using type::orbit_event_type');
+      const statuses: number[] = [];
+      for (let i = 0; i < 10; i++) statuses.push((await thread(i)).status);
+      expect(statuses.filter((s) => s === 503).length).toBeLessThanOrEqual(1);
+      expect(statuses.slice(statuses.indexOf(503) + 1).every((s) => s === 201)).toBe(true);
+      expect(statuses.filter((s) => s === 201).length).toBeGreaterThanOrEqual(9);
+      expect(server.output().split('\n').filter((l) => l.includes('refused a named statement'))).toHaveLength(1);
+    } finally {
+      await server.kill();
+      await database.drop();
+    }
+  });
+});
+
