@@ -14,6 +14,9 @@ export const configSchema = z.object({
   HOST: z.string().min(1).default('0.0.0.0'),
   DATA_DIR: z.string().min(1).default('./data'),
   DATABASE_URL: z.string().url().optional(),
+  // The one session-bound connection (LISTEN, for other processes' events and typing), when
+  // DATABASE_URL goes through a pooler in transaction mode, which cannot hold a LISTEN.
+  DATABASE_LISTEN_URL: z.string().url().optional(),
   JWT_SECRET: z.string().min(32, 'must be at least 32 bytes').optional(),
   REGISTRATION: z.enum(['open', 'invite', 'closed']).default('open'),
   RATE_LIMIT: flag(true),

@@ -134,7 +134,7 @@ async function buildLive(options: NodeDepsOptions, clock: Clock, logger: Logger)
   const listener =
     databaseUrl &&
     listenForNotices(
-      databaseUrl,
+      options.config.DATABASE_LISTEN_URL ?? databaseUrl,
       self,
       (notice) => {
         received?.inc();
