@@ -33,10 +33,10 @@ const workerPids = (output: string) =>
     .filter((l) => l.includes('"msg":"worker listening"'))
     .map((l) => JSON.parse(l).pid as number);
 
-async function until<T>(check: () => T | undefined | false, what: string, timeoutMs = 60_000): Promise<T> {
+async function until<T>(check: () => T | undefined | false | Promise<T | undefined | false>, what: string, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const value = check();
+    const value = await check();
     if (value) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -54,6 +54,10 @@ describe.skipIf(!postgres)('WORKERS=2 on Postgres', () => {
     // No JWT_SECRET: the primary generates one into DATA_DIR and hands it to both workers.
     server = await startServerProcess({ WORKERS: '2', DATABASE_URL: database.url, DATA_DIR: dataDir, JWT_SECRET: '', RATE_LIMIT: 'off', METRICS: 'on' });
     await until(() => workerPids(server.output()).length === 2, 'two workers');
+    // Each worker checks the migrations itself and answers 503 until then: startServerProcess saw
+    // one /ready, from either. Ten in a row on fresh connections (handed out in turn) are both.
+    let inARow = 0;
+    await until(async () => ((inARow = (await get(server.url + '/ready')) === 200 ? inARow + 1 : 0), inARow >= 10), 'both workers ready');
   });
   afterAll(async () => {
     await server?.kill('SIGKILL');
