@@ -15,9 +15,8 @@ import { statement } from '../../src/db/statement';
 import { parseConfig } from '../../src/config';
 import { databaseUnavailable } from '../../src/http/errors';
 import { openDatabase } from '../../src/runtime/node';
-import pg from 'pg';
 import { b64, createOrbit, post, registerUser } from '../support/api';
-import { freshDatabase, startServerProcess, targetOf } from '../support/server-process';
+import { freshDatabase, runSql, startServerProcess, targetOf } from '../support/server-process';
 import { newDataDir } from '../support/data-dirs';
 
 const url = process.env.TEST_DATABASE_URL;
@@ -166,14 +165,9 @@ describe.skipIf(!url)('the server (npm start) under a migration that changes a c
         t.fetch('/api/threads', post({ group_id: orbit.id, key_epoch: 1, encrypted_title: b64(8), encrypted_body: b64(16 + n) }, owner.auth));
       for (let i = 0; i < 3; i++) expect((await thread(i)).status).toBe(201); // the event insert is prepared: its type is text
       // What a newer version's migration could do while this one still serves (a rolling deploy).
-      const sqlOn = async (text: string) => {
-        const client = new pg.Client({ connectionString: database.url });
-        await client.connect();
-        await client.query(text).finally(() => client.end());
-      };
-      await sqlOn(`create type orbit_event_type as enum ('thread_created', 'thread_deleted', 'reply_created', 'reply_deleted', 'media_uploaded', 'media_deleted',
+      await runSql(database.url, `create type orbit_event_type as enum ('thread_created', 'thread_deleted', 'reply_created', 'reply_deleted', 'media_uploaded', 'media_deleted',
         'media_expired', 'member_joined', 'member_left', 'member_key_delivered', 'member_key_reset', 'key_rotated', 'message_created', 'group_updated')`);
-      await sqlOn('alter table orbit_events alter column type type orbit_event_type using type::orbit_event_type');
+      await runSql(database.url, 'alter table orbit_events alter column type type orbit_event_type using type::orbit_event_type');
       const statuses: number[] = [];
       for (let i = 0; i < 10; i++) statuses.push((await thread(i)).status);
       expect(statuses.filter((s) => s === 503).length).toBeLessThanOrEqual(1);

@@ -109,21 +109,24 @@ export function databaseNamed(baseUrl: string, prefix: string): { name: string; 
   const name = `${prefix}_${randomBytes(4).toString('hex')}`;
   const url = new URL(baseUrl);
   url.pathname = `/${name}`;
-  const admin = async (statement: string) => {
-    const client = new pg.Client({ connectionString: baseUrl, connectionTimeoutMillis: 5000 });
-    try {
-      await client.connect();
-      await client.query(statement);
-    } finally {
-      await client.end().catch(() => {});
-    }
-  };
+  const admin = (statement: string) => runSql(baseUrl, statement);
   return {
     name,
     url: url.toString(),
     create: (template) => admin(`create database ${name}${template ? ` template ${template}` : ''}`),
     drop: () => admin(`drop database if exists ${name} with (force)`),
   };
+}
+
+/** One statement on a connection of its own to `url` (setup: a database made or dropped, a schema changed). */
+export async function runSql(url: string, statement: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5000 });
+  try {
+    await client.connect();
+    await client.query(statement);
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
 
 /** A new, empty database on the Postgres at `baseUrl`; `drop()` removes it. */
