@@ -21,7 +21,7 @@ const NAMED_STATEMENTS = Symbol.for('orbital.namedStatements');
 interface NamedStatements {
   on: boolean;
   /** Told once, when a refusal turns them off. */
-  refused?(err: unknown): void;
+  refused(err: unknown): void;
 }
 
 interface Marked {
@@ -33,7 +33,7 @@ interface PgPool {
 }
 
 /** Marks a pool (and every connection it opens) as one whose statements may be named. */
-export function allowNamedStatements(pool: PgPool, refused?: (err: unknown) => void): void {
+export function allowNamedStatements(pool: PgPool, refused: (err: unknown) => void): void {
   const state: NamedStatements = { on: true, refused };
   (pool as Marked)[NAMED_STATEMENTS] = state;
   pool.on('connect', (client) => ((client as Marked)[NAMED_STATEMENTS] = state));
@@ -65,7 +65,7 @@ export async function queryNamedIfAllowed(client: PgClient, config: object, name
       if (!refused((err as { code?: unknown }).code)) throw err;
       if (named.on) {
         named.on = false;
-        named.refused?.(err);
+        named.refused(err);
       }
       if (typeof client.release === 'function') throw new NamedStatementRefused(err);
     }
